@@ -1,0 +1,9 @@
+use leptos::prelude::*;
+
+mod app;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    // The static page holds only a <noscript> notice; everything visible is made here.
+    mount_to_body(app::App);
+}

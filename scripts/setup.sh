@@ -1,0 +1,109 @@
+# Shared by scripts/run, scripts/test and scripts/bench: finds or installs every tool the
+# project needs, pinned, and installs nothing that is already there. Source it; don't run it.
+#
+# Everything lands under one cache folder outside the clone (POSTSIEGEL_CACHE, default
+# ~/.cache/postsiegel): tools, the cargo target folder, the npm cache.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${POSTSIEGEL_CACHE:-$HOME/.cache/postsiegel}
+TOOLS=$CACHE/tools
+export CARGO_TARGET_DIR=$CACHE/target
+export npm_config_cache=$CACHE/npm
+export PATH=$TOOLS/bin:$ROOT/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH
+mkdir -p "$TOOLS/bin"
+
+TRUNK_VERSION=0.21.14
+# Debian packages by purpose. The browser and the real decryptors are test-only.
+APT_RUN=()
+APT_TEST=(chromium chromium-driver)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+need_command() { # name, what to install
+  command -v "$1" >/dev/null 2>&1 || die "'$1' is missing. Install $2, then run this again."
+}
+
+ensure_base() {
+  need_command cargo "Rust 1.95 with rustup (https://rustup.rs)"
+  need_command rustup "rustup (https://rustup.rs)"
+  need_command node "Node.js 20 or newer (Debian: apt-get install nodejs npm)"
+  need_command npm "npm (Debian: apt-get install npm)"
+  local node_major
+  node_major=$(node -p 'process.versions.node.split(".")[0]')
+  [ "$node_major" -ge 18 ] || die "Node.js $node_major is too old; install Node.js 20 or newer."
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the Rust target wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+  fi
+}
+
+# Installs missing Debian packages when root; otherwise names them and stops.
+ensure_apt() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+      || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    die "missing Debian packages: ${missing[*]}. Install them with: sudo apt-get install ${missing[*]}"
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_trunk() {
+  if [ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]; then
+    say "installing trunk $TRUNK_VERSION (about 9 minutes on 2 cores, once)"
+    CARGO_TARGET_DIR=$CACHE/tools-build cargo install --locked --quiet trunk \
+      --version "$TRUNK_VERSION" --root "$TOOLS"
+  fi
+}
+
+# wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
+ensure_wasm_bindgen() {
+  local version
+  version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print }' \
+    "$ROOT/Cargo.lock")
+  [ -n "$version" ] || die "cannot find the wasm-bindgen version in Cargo.lock"
+  if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $version" ] \
+    || ! command -v wasm-bindgen-test-runner >/dev/null; then
+    say "installing wasm-bindgen-cli $version (about 3 minutes, once)"
+    # Without --locked: its lockfile names a crate version the registry lacks.
+    CARGO_TARGET_DIR=$CACHE/tools-build cargo install --quiet --force wasm-bindgen-cli \
+      --version "$version" --root "$TOOLS"
+  fi
+}
+
+# Playwright, axe and binaryen (wasm-opt) from end2end/package-lock.json.
+ensure_npm() {
+  local stamp=$ROOT/end2end/node_modules/.postsiegel-lock
+  if [ ! -f "$stamp" ] || ! cmp -s "$stamp" "$ROOT/end2end/package-lock.json"; then
+    say "installing the npm packages of end2end/"
+    (cd "$ROOT/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund \
+      --loglevel=error)
+    cp "$ROOT/end2end/package-lock.json" "$stamp"
+  fi
+}
+
+ensure_build_tools() {
+  ensure_base
+  ensure_apt "${APT_RUN[@]}"
+  ensure_npm
+  ensure_trunk
+  ensure_wasm_bindgen
+}
+
+ensure_test_tools() {
+  ensure_build_tools
+  ensure_apt "${APT_TEST[@]}"
+}
+
+build_app() {
+  say "building the app (trunk build --release)"
+  (cd "$ROOT" && trunk build --release)
+}

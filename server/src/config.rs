@@ -1,0 +1,98 @@
+//! The server's configuration: one typed struct, read from defaults, an optional TOML file
+//! and `POSTSIEGEL_*` environment variables, in that order.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the HTTP server listens.
+    pub bind: SocketAddr,
+    /// Where the server keeps its database, queue and keys.
+    pub data_dir: PathBuf,
+    /// The app as Trunk built it (`index.html` and hashed assets).
+    pub dist_dir: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            dist_dir: PathBuf::from("dist"),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file (when given), then the environment. A named file that does not
+    /// exist is an error: a typo in a path must not silently start a server on defaults.
+    pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
+        // The scripts' own variables share the prefix but are not configuration.
+        let not_config = ["config", "log", "cache", "bin", "test_port"];
+        Self::load_from(file, Env::prefixed("POSTSIEGEL_").ignore(&not_config))
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Config, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(Box::new(figment::Error::from(format!(
+                    "configuration file {} does not exist",
+                    path.display()
+                ))));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment.merge(env).extract().map_err(Box::new)
+    }
+}
+
+#[cfg(test)]
+// figment's Jail returns its own large error type; that is its API, not ours.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file_and_listen_on_loopback_only() {
+        let config = Config::load_from(None, Env::prefixed("POSTSIEGEL_TEST_NOTHING_")).unwrap();
+        assert_eq!(config, Config::default());
+        assert!(config.bind.ip().is_loopback());
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "p.toml",
+                "bind = \"127.0.0.1:9000\"\ndata_dir = \"/srv/p\"\n",
+            )?;
+            jail.set_env("PSX_DIST_DIR", "/srv/dist");
+            jail.set_env("PSX_BIND", "0.0.0.0:9443");
+            let config =
+                Config::load_from(Some(Path::new("p.toml")), Env::prefixed("PSX_")).unwrap();
+            assert_eq!(config.bind, "0.0.0.0:9443".parse().unwrap());
+            assert_eq!(config.data_dir, PathBuf::from("/srv/p"));
+            assert_eq!(config.dist_dir, PathBuf::from("/srv/dist"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_file_or_unknown_key_is_an_error() {
+        assert!(Config::load_from(Some(Path::new("/nonexistent.toml")), Env::raw()).is_err());
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("p.toml", "bnid = \"127.0.0.1:9000\"\n")?;
+            let err =
+                Config::load_from(Some(Path::new("p.toml")), Env::prefixed("PSX_")).unwrap_err();
+            assert!(err.to_string().contains("bnid"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,5 @@
+//! Postsiegel's server. It never sees plaintext: the browser encrypts before upload.
+
+pub mod api;
+pub mod config;
+pub mod web;

@@ -1,0 +1,77 @@
+use std::path::PathBuf;
+
+use anyhow::Context;
+use axum::extract::MatchedPath;
+use axum::http::Request;
+use clap::{Parser, Subcommand};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing_subscriber::EnvFilter;
+
+use postsiegel_server::{config::Config, web};
+
+#[derive(Parser)]
+#[command(
+    name = "postsiegel",
+    version,
+    about = "Postsiegel: a secure contact form for public authorities"
+)]
+struct Cli {
+    /// A TOML configuration file; POSTSIEGEL_* environment variables override it.
+    #[arg(long, env = "POSTSIEGEL_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the app and the API (the default).
+    Serve,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("POSTSIEGEL_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref()).context("reading the configuration")?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let frontend = web::Frontend::load(&config.dist_dir)?;
+    // Logs name the route template, never the path: paths carry slugs and tokens.
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request<_>| {
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("static", MatchedPath::as_str);
+            tracing::info_span!("http", method = %request.method(), route)
+        })
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
+    let app = web::router(frontend).layer(trace);
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}

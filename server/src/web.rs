@@ -1,0 +1,197 @@
+//! Serving the app: static files, deep links, caching and the security headers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use tower_http::compression::CompressionLayer;
+use tower_http::services::ServeDir;
+
+use crate::api;
+
+/// The built app, read once at start-up.
+pub struct Frontend {
+    dist_dir: PathBuf,
+    index_html: String,
+    csp: HeaderValue,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrontendError {
+    #[error(
+        "cannot read {path}: {source}. Build the app first (`trunk build --release`), or point \
+         dist_dir at a folder holding Trunk's output"
+    )]
+    MissingIndex {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Frontend {
+    pub fn load(dist_dir: &Path) -> Result<Frontend, FrontendError> {
+        let path = dist_dir.join("index.html");
+        let index_html = std::fs::read_to_string(&path)
+            .map_err(|source| FrontendError::MissingIndex { path, source })?;
+        let csp = content_security_policy(&inline_script_hashes(&index_html));
+        Ok(Frontend {
+            dist_dir: dist_dir.to_owned(),
+            csp: HeaderValue::from_str(&csp).expect("CSP is ASCII"),
+            index_html,
+        })
+    }
+}
+
+/// The policy for every response. Trunk's loader is an inline module script, so it is
+/// allowed by its hash, computed from the index.html actually served; never 'unsafe-inline'.
+pub fn content_security_policy(script_hashes: &[String]) -> String {
+    let mut script_src = String::from("'self'");
+    for hash in script_hashes {
+        script_src.push_str(&format!(" 'sha256-{hash}'"));
+    }
+    script_src.push_str(" 'wasm-unsafe-eval'");
+    [
+        "default-src 'none'".to_owned(),
+        format!("script-src {script_src}"),
+        "style-src 'self'".to_owned(),
+        "img-src 'self' data:".to_owned(),
+        "connect-src 'self'".to_owned(),
+        "base-uri 'none'".to_owned(),
+        "form-action 'self'".to_owned(),
+        "frame-ancestors 'none'".to_owned(),
+    ]
+    .join("; ")
+}
+
+/// Base64 SHA-256 of each inline `<script>` (one without `src`) in an HTML page, as CSP
+/// wants them: over the exact text between the tags.
+pub fn inline_script_hashes(html: &str) -> Vec<String> {
+    let mut hashes = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<script") {
+        rest = &rest[start..];
+        let Some(open_end) = rest.find('>') else {
+            break;
+        };
+        let open_tag = &rest[..open_end];
+        let body_and_rest = &rest[open_end + 1..];
+        let Some(close) = body_and_rest.find("</script>") else {
+            break;
+        };
+        if !open_tag.contains(" src=") {
+            let digest = Sha256::digest(&body_and_rest.as_bytes()[..close]);
+            hashes.push(base64::engine::general_purpose::STANDARD.encode(digest));
+        }
+        rest = &body_and_rest[close..];
+    }
+    hashes
+}
+
+pub fn router(frontend: Frontend) -> Router {
+    let frontend = Arc::new(frontend);
+    let static_files = ServeDir::new(&frontend.dist_dir)
+        .fallback(axum::routing::get(deep_link).with_state(frontend.clone()));
+    Router::new()
+        .nest("/api", api::router())
+        .fallback_service(static_files)
+        .layer(middleware::from_fn_with_state(
+            frontend.clone(),
+            security_headers,
+        ))
+        .layer(CompressionLayer::new())
+}
+
+/// Paths that name a page of the app (no file extension) get index.html, so that deep links
+/// such as `/kontakt/landratsamt-musterhausen` work; a missing file stays a 404.
+async fn deep_link(State(frontend): State<Arc<Frontend>>, request: Request) -> Response {
+    let last_segment = request.uri().path().rsplit('/').next().unwrap_or("");
+    if last_segment.contains('.') {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        frontend.index_html.clone(),
+    )
+        .into_response()
+}
+
+async fn security_headers(
+    State(frontend): State<Arc<Frontend>>,
+    request: Request,
+    next: Next,
+) -> Response<Body> {
+    let cache = if is_content_hashed(request.uri().path()) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, frontend.csp.clone());
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    }
+    response
+}
+
+/// Trunk names built assets `name-<16 hex digits>.ext` (or `name-<hash>_bg.wasm`); such a
+/// name changes whenever the content does, so it may be cached forever.
+pub fn is_content_hashed(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or("");
+    let stem = file.split('.').next().unwrap_or("");
+    let stem = stem.strip_suffix("_bg").unwrap_or(stem);
+    stem.rsplit_once('-')
+        .is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_only_inline_scripts_over_their_exact_text() {
+        let html = r#"<head><script src="/x.js"></script><script type="module">
+import init from '/a.js';
+</script></head>"#;
+        let hashes = inline_script_hashes(html);
+        let expected = base64::engine::general_purpose::STANDARD
+            .encode(Sha256::digest(b"\nimport init from '/a.js';\n"));
+        assert_eq!(hashes, vec![expected]);
+    }
+
+    #[test]
+    fn recognises_trunks_hashed_names() {
+        assert!(is_content_hashed(
+            "/postsiegel-app-3f2fa3fefd69807e_bg.wasm"
+        ));
+        assert!(is_content_hashed("/postsiegel-app-3f2fa3fefd69807e.js"));
+        assert!(is_content_hashed("/main-0123456789abcdef.css"));
+        assert!(!is_content_hashed("/index.html"));
+        assert!(!is_content_hashed("/"));
+        assert!(!is_content_hashed("/favicon.svg"));
+        assert!(!is_content_hashed("/kontakt/landratsamt-0123456789abcdez"));
+    }
+}

@@ -1,0 +1,137 @@
+//! The server's HTTP surface against a dist folder shaped like Trunk's output.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use postsiegel_server::web::{Frontend, router};
+
+const INDEX: &str = "<!DOCTYPE html><html><head>\
+<link rel=\"modulepreload\" href=\"/postsiegel-app-0123456789abcdef.js\">\
+<script type=\"module\">import init from '/postsiegel-app-0123456789abcdef.js';await init();</script>\
+</head><body></body></html>";
+
+fn app() -> (axum::Router, tempfile::TempDir) {
+    let dist = tempfile::tempdir().unwrap();
+    std::fs::write(dist.path().join("index.html"), INDEX).unwrap();
+    std::fs::write(
+        dist.path().join("postsiegel-app-0123456789abcdef.js"),
+        "export default async function init() {}\n".repeat(20),
+    )
+    .unwrap();
+    std::fs::write(dist.path().join("robots.txt"), "User-agent: *\n").unwrap();
+    (router(Frontend::load(dist.path()).unwrap()), dist)
+}
+
+async fn get(
+    app: &axum::Router,
+    uri: &str,
+    accept_encoding: Option<&str>,
+) -> axum::response::Response {
+    let mut request = Request::get(uri);
+    if let Some(encoding) = accept_encoding {
+        request = request.header(header::ACCEPT_ENCODING, encoding);
+    }
+    app.clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn text(response: axum::response::Response) -> String {
+    String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_csp_allows_exactly_the_served_inline_loader() {
+    let (app, _dist) = app();
+    let response = get(&app, "/", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let hashes = postsiegel_server::web::inline_script_hashes(INDEX);
+    assert_eq!(hashes.len(), 1);
+    assert!(
+        csp.contains(&format!(
+            "script-src 'self' 'sha256-{}' 'wasm-unsafe-eval'",
+            hashes[0]
+        )),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(
+        response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+        "nosniff"
+    );
+    assert_eq!(response.headers()[header::REFERRER_POLICY], "no-referrer");
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-cache");
+}
+
+#[tokio::test]
+async fn deep_links_get_the_app_and_missing_files_a_404() {
+    let (app, _dist) = app();
+    let deep = get(&app, "/kontakt/landratsamt-musterhausen", None).await;
+    assert_eq!(deep.status(), StatusCode::OK);
+    assert_eq!(deep.headers()[header::CACHE_CONTROL], "no-cache");
+    assert!(deep.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+    assert_eq!(text(deep).await, INDEX);
+
+    let missing = get(&app, "/postsiegel-app-fedcba9876543210.js", None).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn hashed_assets_are_cached_forever_and_compressed() {
+    let (app, _dist) = app();
+    let asset = get(&app, "/postsiegel-app-0123456789abcdef.js", Some("gzip")).await;
+    assert_eq!(asset.status(), StatusCode::OK);
+    assert_eq!(
+        asset.headers()[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(asset.headers()[header::CONTENT_ENCODING], "gzip");
+
+    let unhashed = get(&app, "/robots.txt", None).await;
+    assert_eq!(unhashed.headers()[header::CACHE_CONTROL], "no-cache");
+}
+
+#[tokio::test]
+async fn the_api_answers_json_and_never_the_app() {
+    let (app, _dist) = app();
+    let health = get(&app, "/api/health", None).await;
+    assert_eq!(health.status(), StatusCode::OK);
+    let body: serde_json::Value = serde_json::from_str(&text(health).await).unwrap();
+    assert_eq!(body["status"], "ok");
+
+    for uri in ["/api/nothing-here", "/api/forms/x/y", "/api"] {
+        let response = get(&app, uri, None).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/json",
+            "{uri}"
+        );
+        let body: serde_json::Value = serde_json::from_str(&text(response).await).unwrap();
+        assert_eq!(body["code"], "not_found", "{uri}");
+    }
+}
+
+#[test]
+fn a_missing_build_is_a_clear_error() {
+    let empty = tempfile::tempdir().unwrap();
+    let err = Frontend::load(empty.path()).err().expect("no index.html");
+    assert!(err.to_string().contains("trunk build"), "{err}");
+}
