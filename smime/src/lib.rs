@@ -1,11 +1,20 @@
 //! The S/MIME core of Postsiegel: what the browser needs to compose and encrypt a message
 //! and what the server needs to inspect an upload.
 //!
-//! Invariant: this crate does no I/O. It never opens a file, a socket or a clock; callers
-//! pass bytes and times in. That keeps it buildable for `wasm32-unknown-unknown` and native
-//! alike, and testable without a network.
+//! Invariant: this crate does no I/O. It never opens a file, a socket or a clock, and has
+//! no randomness source of its own; callers pass bytes, times and a secure random generator
+//! in. That keeps it buildable for `wasm32-unknown-unknown` and native alike, and testable
+//! without a network.
 
+pub mod certificate;
+pub mod envelope;
+pub mod files;
+pub mod inspect;
+pub mod mime;
 pub mod sniff;
+
+pub use der;
+pub use x509_cert::Certificate;
 
 #[cfg(all(test, target_arch = "wasm32"))]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -1,0 +1,361 @@
+//! Is this certificate fit to encrypt to a mailbox, now? The same checks run in the browser
+//! before encrypting and on the server before offering a form.
+
+use std::fmt;
+
+use const_oid::ObjectIdentifier;
+use const_oid::db::{rfc5280, rfc5912};
+use der::referenced::OwnedToRef;
+use der::{Decode, DecodePem, Encode};
+use rsa::traits::PublicKeyParts;
+use sha2::{Digest, Sha256, Sha384, Sha512};
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName};
+
+/// The smallest RSA key we encrypt to.
+pub const MIN_RSA_BITS: usize = 2048;
+/// How many certificates a chain may have between the leaf and its anchor.
+const MAX_INTERMEDIATES: usize = 6;
+const EMAIL_ADDRESS_ATTRIBUTE: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.1");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("no certificate found")]
+    Empty,
+    #[error("not a certificate (PEM or DER): {0}")]
+    Invalid(String),
+}
+
+/// Reads one or more certificates from PEM (any number of blocks) or one DER certificate.
+pub fn parse_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, ParseError> {
+    if bytes.first() == Some(&0x30) {
+        return Certificate::from_der(bytes)
+            .map(|c| vec![c])
+            .map_err(|e| ParseError::Invalid(e.to_string()));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| ParseError::Invalid("not UTF-8 text".into()))?;
+    let mut certificates = Vec::new();
+    let mut rest = text;
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    while let Some(start) = rest.find(BEGIN) {
+        let after = &rest[start..];
+        let end = after
+            .find(END)
+            .ok_or_else(|| ParseError::Invalid("unterminated PEM block".into()))?
+            + END.len();
+        certificates.push(
+            Certificate::from_pem(&after[..end]).map_err(|e| ParseError::Invalid(e.to_string()))?,
+        );
+        rest = &after[end..];
+    }
+    if certificates.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    Ok(certificates)
+}
+
+/// SHA-256 over the certificate's DER, as the app shows it.
+pub fn fingerprint_sha256(certificate: &Certificate) -> [u8; 32] {
+    Sha256::digest(certificate.to_der().expect("a decoded certificate encodes")).into()
+}
+
+/// Hex with colons, as mail clients show fingerprints.
+pub fn fingerprint_hex(fingerprint: &[u8]) -> String {
+    fingerprint
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+pub fn not_before(certificate: &Certificate) -> u64 {
+    certificate.tbs_certificate.validity.not_before.to_unix_duration().as_secs()
+}
+
+pub fn not_after(certificate: &Certificate) -> u64 {
+    certificate.tbs_certificate.validity.not_after.to_unix_duration().as_secs()
+}
+
+/// The e-mail addresses a certificate is issued for: rfc822Name SANs and the subject's
+/// emailAddress attribute.
+pub fn mail_addresses(certificate: &Certificate) -> Vec<String> {
+    let tbs = &certificate.tbs_certificate;
+    let mut addresses = Vec::new();
+    if let Ok(Some((_, san))) = tbs.get::<SubjectAltName>() {
+        for name in san.0 {
+            if let GeneralName::Rfc822Name(address) = name {
+                addresses.push(address.to_string());
+            }
+        }
+    }
+    for rdn in tbs.subject.0.iter() {
+        for attribute in rdn.0.iter() {
+            if attribute.oid == EMAIL_ADDRESS_ATTRIBUTE {
+                if let Ok(address) = der::asn1::Ia5StringRef::try_from(&attribute.value) {
+                    addresses.push(address.to_string());
+                }
+            }
+        }
+    }
+    addresses
+}
+
+/// Where and when a check runs.
+pub struct CheckContext<'a> {
+    /// Now, in seconds since the Unix epoch (the caller's clock: this crate has none).
+    pub now: u64,
+    /// The mailbox the form delivers to; it must be among the certificate's addresses.
+    pub mailbox: &'a str,
+    pub anchors: &'a [Certificate],
+    pub intermediates: &'a [Certificate],
+}
+
+/// Why a certificate cannot be used. Each has a stable [`Problem::code`] that the app words
+/// in the citizen's language; `Display` gives an English sentence for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    NotYetValid { not_before: u64 },
+    Expired { not_after: u64 },
+    NoKeyEncipherment,
+    NoEmailProtection,
+    AddressMissing { mailbox: String, addresses: Vec<String> },
+    NotRsa,
+    KeyTooSmall { bits: usize },
+    Untrusted { issuer: String },
+    BadSignature { subject: String },
+    IssuerNotValid { subject: String },
+    IssuerNotCa { subject: String },
+    UnsupportedSignature { algorithm: String },
+    Unreadable { detail: String },
+}
+
+impl Problem {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Problem::NotYetValid { .. } => "certificate_not_yet_valid",
+            Problem::Expired { .. } => "certificate_expired",
+            Problem::NoKeyEncipherment => "certificate_no_key_encipherment",
+            Problem::NoEmailProtection => "certificate_no_email_protection",
+            Problem::AddressMissing { .. } => "certificate_address_missing",
+            Problem::NotRsa => "certificate_not_rsa",
+            Problem::KeyTooSmall { .. } => "certificate_key_too_small",
+            Problem::Untrusted { .. } => "certificate_untrusted",
+            Problem::BadSignature { .. } => "certificate_bad_signature",
+            Problem::IssuerNotValid { .. } => "certificate_issuer_not_valid",
+            Problem::IssuerNotCa { .. } => "certificate_issuer_not_ca",
+            Problem::UnsupportedSignature { .. } => "certificate_unsupported_signature",
+            Problem::Unreadable { .. } => "certificate_unreadable",
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::NotYetValid { not_before } => {
+                write!(f, "the certificate is valid only from {}", format_time(*not_before))
+            }
+            Problem::Expired { not_after } => {
+                write!(f, "the certificate expired on {}", format_time(*not_after))
+            }
+            Problem::NoKeyEncipherment => {
+                write!(f, "the certificate is not meant for encryption (no keyEncipherment key usage)")
+            }
+            Problem::NoEmailProtection => write!(
+                f,
+                "the certificate is not meant for e-mail (its extended key usage lacks emailProtection)"
+            ),
+            Problem::AddressMissing { mailbox, addresses } => write!(
+                f,
+                "the certificate is issued for {} but not for {mailbox}",
+                if addresses.is_empty() { "no e-mail address".to_owned() } else { addresses.join(", ") }
+            ),
+            Problem::NotRsa => write!(f, "the certificate does not hold an RSA key"),
+            Problem::KeyTooSmall { bits } => {
+                write!(f, "the certificate's RSA key has {bits} bits; at least {MIN_RSA_BITS} are needed")
+            }
+            Problem::Untrusted { issuer } => {
+                write!(f, "the certificate's issuer {issuer} does not lead to a trusted root")
+            }
+            Problem::BadSignature { subject } => {
+                write!(f, "the signature on the certificate of {subject} does not verify")
+            }
+            Problem::IssuerNotValid { subject } => {
+                write!(f, "the issuing certificate {subject} is not valid now")
+            }
+            Problem::IssuerNotCa { subject } => {
+                write!(f, "the issuing certificate {subject} is not a certificate authority")
+            }
+            Problem::UnsupportedSignature { algorithm } => {
+                write!(f, "the signature algorithm {algorithm} is not supported")
+            }
+            Problem::Unreadable { detail } => write!(f, "the certificate cannot be read: {detail}"),
+        }
+    }
+}
+
+/// The outcome of a check: fit for use when there are no problems.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Verdict {
+    pub problems: Vec<Problem>,
+}
+
+impl Verdict {
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.problems.is_empty() {
+            return write!(f, "the certificate can be used");
+        }
+        let reasons: Vec<String> = self.problems.iter().map(Problem::to_string).collect();
+        write!(f, "{}", reasons.join("; "))
+    }
+}
+
+/// Checks `certificate` as an encryption certificate for `context.mailbox`.
+pub fn check_encryption_certificate(certificate: &Certificate, context: &CheckContext) -> Verdict {
+    let mut problems = Vec::new();
+    let tbs = &certificate.tbs_certificate;
+
+    if context.now < not_before(certificate) {
+        problems.push(Problem::NotYetValid { not_before: not_before(certificate) });
+    }
+    if context.now > not_after(certificate) {
+        problems.push(Problem::Expired { not_after: not_after(certificate) });
+    }
+    match tbs.get::<KeyUsage>() {
+        Ok(Some((_, usage))) if usage.key_encipherment() => {}
+        Ok(_) => problems.push(Problem::NoKeyEncipherment),
+        Err(e) => problems.push(Problem::Unreadable { detail: e.to_string() }),
+    }
+    match tbs.get::<ExtendedKeyUsage>() {
+        Ok(Some((_, eku)))
+            if !eku.0.iter().any(|oid| {
+                *oid == rfc5280::ID_KP_EMAIL_PROTECTION || *oid == rfc5280::ANY_EXTENDED_KEY_USAGE
+            }) =>
+        {
+            problems.push(Problem::NoEmailProtection)
+        }
+        Ok(_) => {}
+        Err(e) => problems.push(Problem::Unreadable { detail: e.to_string() }),
+    }
+    let addresses = mail_addresses(certificate);
+    if !addresses.iter().any(|a| a.eq_ignore_ascii_case(context.mailbox)) {
+        problems.push(Problem::AddressMissing { mailbox: context.mailbox.to_owned(), addresses });
+    }
+    match rsa::RsaPublicKey::try_from(tbs.subject_public_key_info.owned_to_ref()) {
+        Ok(key) if key.n().bits() < MIN_RSA_BITS => {
+            problems.push(Problem::KeyTooSmall { bits: key.n().bits() })
+        }
+        Ok(_) => {}
+        Err(_) => problems.push(Problem::NotRsa),
+    }
+    if let Err(problem) = verify_chain(certificate, context) {
+        problems.push(problem);
+    }
+    Verdict { problems }
+}
+
+/// Walks from `leaf` through the intermediates to an anchor, verifying each signature and
+/// that each issuer is a valid CA now.
+fn verify_chain(leaf: &Certificate, context: &CheckContext) -> Result<(), Problem> {
+    let mut current = leaf;
+    for _ in 0..=MAX_INTERMEDIATES {
+        let issuer_name = &current.tbs_certificate.issuer;
+        if let Some(anchor) = context
+            .anchors
+            .iter()
+            .find(|a| &a.tbs_certificate.subject == issuer_name)
+        {
+            return verify_signature(current, anchor);
+        }
+        let Some(issuer) = context
+            .intermediates
+            .iter()
+            .find(|c| &c.tbs_certificate.subject == issuer_name && !std::ptr::eq(*c, current))
+        else {
+            return Err(Problem::Untrusted { issuer: issuer_name.to_string() });
+        };
+        verify_signature(current, issuer)?;
+        let subject = issuer.tbs_certificate.subject.to_string();
+        if context.now < not_before(issuer) || context.now > not_after(issuer) {
+            return Err(Problem::IssuerNotValid { subject });
+        }
+        match issuer.tbs_certificate.get::<BasicConstraints>() {
+            Ok(Some((_, constraints))) if constraints.ca => {}
+            _ => return Err(Problem::IssuerNotCa { subject }),
+        }
+        current = issuer;
+    }
+    Err(Problem::Untrusted { issuer: current.tbs_certificate.issuer.to_string() })
+}
+
+/// Verifies `certificate`'s signature with `issuer`'s key: RSA PKCS#1 v1.5 with SHA-256/384/512,
+/// ECDSA on P-256 or P-384 with SHA-256/384.
+fn verify_signature(certificate: &Certificate, issuer: &Certificate) -> Result<(), Problem> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    use rsa::signature::Verifier;
+
+    let bad = || Problem::BadSignature { subject: certificate.tbs_certificate.subject.to_string() };
+    let tbs = certificate
+        .tbs_certificate
+        .to_der()
+        .map_err(|e| Problem::Unreadable { detail: e.to_string() })?;
+    let signature = certificate.signature.raw_bytes();
+    let spki = || issuer.tbs_certificate.subject_public_key_info.owned_to_ref();
+    let algorithm = certificate.signature_algorithm.oid;
+
+    let rsa_key = || rsa::RsaPublicKey::try_from(spki()).map_err(|_| bad());
+    let rsa_signature = || rsa::pkcs1v15::Signature::try_from(signature).map_err(|_| bad());
+    let result = match algorithm {
+        rfc5912::SHA_256_WITH_RSA_ENCRYPTION => {
+            rsa::pkcs1v15::VerifyingKey::<Sha256>::new(rsa_key()?).verify(&tbs, &rsa_signature()?)
+        }
+        rfc5912::SHA_384_WITH_RSA_ENCRYPTION => {
+            rsa::pkcs1v15::VerifyingKey::<Sha384>::new(rsa_key()?).verify(&tbs, &rsa_signature()?)
+        }
+        rfc5912::SHA_512_WITH_RSA_ENCRYPTION => {
+            rsa::pkcs1v15::VerifyingKey::<Sha512>::new(rsa_key()?).verify(&tbs, &rsa_signature()?)
+        }
+        rfc5912::ECDSA_WITH_SHA_256 | rfc5912::ECDSA_WITH_SHA_384 => {
+            let digest = if algorithm == rfc5912::ECDSA_WITH_SHA_256 {
+                Sha256::digest(&tbs).to_vec()
+            } else {
+                Sha384::digest(&tbs).to_vec()
+            };
+            if let Ok(key) = p256::ecdsa::VerifyingKey::try_from(spki()) {
+                let signature = p256::ecdsa::Signature::from_der(signature).map_err(|_| bad())?;
+                key.verify_prehash(&digest, &signature)
+            } else if let Ok(key) = p384::ecdsa::VerifyingKey::try_from(spki()) {
+                let signature = p384::ecdsa::Signature::from_der(signature).map_err(|_| bad())?;
+                key.verify_prehash(&digest, &signature)
+            } else {
+                return Err(Problem::UnsupportedSignature { algorithm: algorithm.to_string() });
+            }
+        }
+        other => return Err(Problem::UnsupportedSignature { algorithm: other.to_string() }),
+    };
+    result.map_err(|_| bad())
+}
+
+/// `YYYY-MM-DD HH:MM UTC`, for messages to operators.
+pub fn format_time(unix_seconds: u64) -> String {
+    match der::DateTime::from_unix_duration(std::time::Duration::from_secs(unix_seconds)) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minutes()
+        ),
+        Err(_) => format!("{unix_seconds} (Unix time)"),
+    }
+}

@@ -1,0 +1,243 @@
+//! Test certificates made with the openssl command line, and helpers to run the real
+//! decryptors. Test-only I/O: the crate itself does none.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use smime::Certificate;
+use smime::certificate::parse_certificates;
+
+pub fn run(command: &mut Command) -> Vec<u8> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    output.stdout
+}
+
+pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    run(Command::new("openssl").current_dir(dir).args(args))
+}
+
+/// What a leaf certificate should look like.
+#[derive(Clone)]
+pub struct Leaf {
+    pub name: &'static str,
+    pub email: &'static str,
+    /// `rsa:2048`, `rsa:1024`, `ec` (P-256) ...
+    pub key: &'static str,
+    pub key_usage: &'static str,
+    pub extended_key_usage: Option<&'static str>,
+    /// `YYYYMMDDHHMMSSZ`
+    pub not_before: &'static str,
+    pub not_after: &'static str,
+    pub issuer: Issuer,
+    pub digest: &'static str,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Issuer {
+    /// The intermediate under the trusted RSA root.
+    Intermediate,
+    /// The intermediate (ECDSA P-256) under the trusted ECDSA P-384 root.
+    EcIntermediate,
+    /// A root nobody trusts.
+    Stranger,
+}
+
+impl Leaf {
+    pub fn good(name: &'static str, email: &'static str) -> Leaf {
+        Leaf {
+            name,
+            email,
+            key: "rsa:2048",
+            key_usage: "critical,keyEncipherment,digitalSignature",
+            extended_key_usage: Some("emailProtection"),
+            not_before: "20250101000000Z",
+            not_after: "20350101000000Z",
+            issuer: Issuer::Intermediate,
+            digest: "sha256",
+        }
+    }
+}
+
+pub struct Issued {
+    pub dir: PathBuf,
+    pub name: &'static str,
+    pub der: Vec<u8>,
+    pub certificate: Certificate,
+}
+
+impl Issued {
+    pub fn key_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.key", self.name))
+    }
+    pub fn cert_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.pem", self.name))
+    }
+    /// A PKCS#12 file with legacy algorithms (gpgsm cannot read OpenSSL 3's default) and
+    /// an empty password.
+    pub fn p12_path(&self) -> PathBuf {
+        let path = self.dir.join(format!("{}.p12", self.name));
+        if !path.exists() {
+            openssl(
+                &self.dir,
+                &[
+                    "pkcs12", "-export", "-in", &self.cert_path().to_string_lossy(), "-inkey",
+                    &self.key_path().to_string_lossy(), "-out", &path.to_string_lossy(),
+                    "-passout", "pass:", "-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES",
+                    "-macalg", "sha1", "-name", self.name,
+                ],
+            );
+        }
+        path
+    }
+}
+
+/// A small PKI in a temporary folder: a trusted RSA root with an intermediate, a trusted
+/// ECDSA root with an ECDSA intermediate, and an untrusted root.
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+    pub anchors: Vec<Certificate>,
+    pub intermediates: Vec<Certificate>,
+}
+
+const CA_CONFIG: &str = "\
+[ca]
+default_ca = ca_default
+[ca_default]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = policy_any
+email_in_dn = no
+unique_subject = no
+copy_extensions = none
+[policy_any]
+commonName = supplied
+organizationName = optional
+countryName = optional
+[ca_ext]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+";
+
+impl Pki {
+    pub fn new() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("ca.cnf"), CA_CONFIG).unwrap();
+        std::fs::write(d.join("index.txt"), "").unwrap();
+        std::fs::write(d.join("serial"), "1000\n").unwrap();
+        let root = |name: &str, key: &[&str], cn: &str| {
+            let mut args = vec!["req", "-x509", "-new", "-nodes", "-days", "7300", "-sha256"];
+            args.extend_from_slice(key);
+            let keyout = format!("{name}.key");
+            let out = format!("{name}.pem");
+            let subj = format!("/C=DE/O=Postsiegel Test PKI/CN={cn}");
+            args.extend_from_slice(&[
+                "-keyout", &keyout, "-out", &out, "-subj", &subj,
+                "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            ]);
+            openssl(d, &args);
+        };
+        root("root", &["-newkey", "rsa:2048"], "Test Root CA");
+        root("ecroot", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"], "Test EC Root CA");
+        root("stranger", &["-newkey", "rsa:2048"], "Stranger Root CA");
+        let pki = Pki { dir, anchors: vec![], intermediates: vec![] };
+        pki.sign_ca("intermediate", "rsa:2048", "root", "Test Issuing CA", "sha384");
+        pki.sign_ca("ecintermediate", "ec", "ecroot", "Test EC Issuing CA", "sha384");
+        let load = |name: &str| pki.load(name);
+        Pki {
+            anchors: vec![load("root"), load("ecroot")],
+            intermediates: vec![load("intermediate"), load("ecintermediate")],
+            dir: pki.dir,
+        }
+    }
+
+    fn load(&self, name: &str) -> Certificate {
+        let pem = std::fs::read(self.dir.path().join(format!("{name}.pem"))).unwrap();
+        parse_certificates(&pem).unwrap().remove(0)
+    }
+
+    fn new_key_and_csr(&self, name: &str, key: &str, subject: &str) {
+        let d = self.dir.path();
+        let mut args = vec!["req", "-new", "-nodes", "-keyout"];
+        let keyout = format!("{name}.key");
+        let csr = format!("{name}.csr");
+        args.push(&keyout);
+        let key_args: Vec<&str> = if key == "ec" {
+            vec!["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        } else {
+            vec!["-newkey", key]
+        };
+        args.extend(key_args);
+        args.extend_from_slice(&["-out", &csr, "-subj", subject]);
+        openssl(d, &args);
+    }
+
+    fn sign(&self, name: &str, issuer: &str, extensions: &str, from: &str, to: &str, digest: &str) {
+        let d = self.dir.path();
+        let ext_file = format!("{name}.ext");
+        std::fs::write(d.join(&ext_file), format!("[ext]\n{extensions}")).unwrap();
+        openssl(
+            d,
+            &[
+                "ca", "-batch", "-config", "ca.cnf", "-notext", "-md", digest,
+                "-cert", &format!("{issuer}.pem"), "-keyfile", &format!("{issuer}.key"),
+                "-in", &format!("{name}.csr"), "-out", &format!("{name}.pem"),
+                "-startdate", from, "-enddate", to,
+                "-extfile", &ext_file, "-extensions", "ext",
+            ],
+        );
+    }
+
+    fn sign_ca(&self, name: &str, key: &str, issuer: &str, cn: &str, digest: &str) {
+        self.new_key_and_csr(name, key, &format!("/C=DE/O=Postsiegel Test PKI/CN={cn}"));
+        let ext = "basicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n";
+        self.sign(name, issuer, ext, "20240101000000Z", "20400101000000Z", digest);
+    }
+
+    /// Issues a leaf certificate as `leaf` describes.
+    pub fn issue(&self, leaf: &Leaf) -> Issued {
+        let subject = format!("/C=DE/O=Landratsamt Test/CN={}", leaf.name);
+        self.new_key_and_csr(leaf.name, leaf.key, &subject);
+        let mut ext = format!(
+            "basicConstraints = CA:FALSE\nkeyUsage = {}\nsubjectAltName = email:{}\n",
+            leaf.key_usage, leaf.email
+        );
+        if let Some(eku) = leaf.extended_key_usage {
+            ext.push_str(&format!("extendedKeyUsage = {eku}\n"));
+        }
+        let issuer = match leaf.issuer {
+            Issuer::Intermediate => "intermediate",
+            Issuer::EcIntermediate => "ecintermediate",
+            Issuer::Stranger => "stranger",
+        };
+        self.sign(leaf.name, issuer, &ext, leaf.not_before, leaf.not_after, leaf.digest);
+        let pem = std::fs::read(self.dir.path().join(format!("{}.pem", leaf.name))).unwrap();
+        let certificate = parse_certificates(&pem).unwrap().remove(0);
+        let der = smime::der::Encode::to_der(&certificate).unwrap();
+        Issued { dir: self.dir.path().to_owned(), name: leaf.name, der, certificate }
+    }
+}
+
+/// Seconds since the Unix epoch for a `YYYY-MM-DD` date.
+pub fn unix(date: &str) -> u64 {
+    let parts: Vec<u16> = date.split('-').map(|p| p.parse().unwrap()).collect();
+    smime::der::DateTime::new(parts[0], parts[1] as u8, parts[2] as u8, 0, 0, 0)
+        .unwrap()
+        .unix_duration()
+        .as_secs()
+}
