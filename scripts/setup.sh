@@ -17,7 +17,9 @@ mkdir -p "$TOOLS/bin"
 TRUNK_VERSION=0.21.14
 # Debian packages by purpose. The browser and the real decryptors are test-only.
 APT_RUN=()
-APT_TEST=(chromium chromium-driver)
+# The real decryptors of authorities' mail clients: OpenSSL, gpgsm (KMail, GpgOL), NSS
+# (Thunderbird); Python's email package as an independent MIME parser.
+APT_TEST=(chromium chromium-driver openssl gpgsm libnss3-tools python3)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }

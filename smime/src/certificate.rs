@@ -35,7 +35,8 @@ pub fn parse_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, ParseError> 
             .map(|c| vec![c])
             .map_err(|e| ParseError::Invalid(e.to_string()));
     }
-    let text = std::str::from_utf8(bytes).map_err(|_| ParseError::Invalid("not UTF-8 text".into()))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| ParseError::Invalid("not UTF-8 text".into()))?;
     let mut certificates = Vec::new();
     let mut rest = text;
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
@@ -72,11 +73,21 @@ pub fn fingerprint_hex(fingerprint: &[u8]) -> String {
 }
 
 pub fn not_before(certificate: &Certificate) -> u64 {
-    certificate.tbs_certificate.validity.not_before.to_unix_duration().as_secs()
+    certificate
+        .tbs_certificate
+        .validity
+        .not_before
+        .to_unix_duration()
+        .as_secs()
 }
 
 pub fn not_after(certificate: &Certificate) -> u64 {
-    certificate.tbs_certificate.validity.not_after.to_unix_duration().as_secs()
+    certificate
+        .tbs_certificate
+        .validity
+        .not_after
+        .to_unix_duration()
+        .as_secs()
 }
 
 /// The e-mail addresses a certificate is issued for: rfc822Name SANs and the subject's
@@ -93,10 +104,10 @@ pub fn mail_addresses(certificate: &Certificate) -> Vec<String> {
     }
     for rdn in tbs.subject.0.iter() {
         for attribute in rdn.0.iter() {
-            if attribute.oid == EMAIL_ADDRESS_ATTRIBUTE {
-                if let Ok(address) = der::asn1::Ia5StringRef::try_from(&attribute.value) {
-                    addresses.push(address.to_string());
-                }
+            if attribute.oid == EMAIL_ADDRESS_ATTRIBUTE
+                && let Ok(address) = der::asn1::Ia5StringRef::try_from(&attribute.value)
+            {
+                addresses.push(address.to_string());
             }
         }
     }
@@ -117,19 +128,40 @@ pub struct CheckContext<'a> {
 /// in the citizen's language; `Display` gives an English sentence for operators.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
-    NotYetValid { not_before: u64 },
-    Expired { not_after: u64 },
+    NotYetValid {
+        not_before: u64,
+    },
+    Expired {
+        not_after: u64,
+    },
     NoKeyEncipherment,
     NoEmailProtection,
-    AddressMissing { mailbox: String, addresses: Vec<String> },
+    AddressMissing {
+        mailbox: String,
+        addresses: Vec<String>,
+    },
     NotRsa,
-    KeyTooSmall { bits: usize },
-    Untrusted { issuer: String },
-    BadSignature { subject: String },
-    IssuerNotValid { subject: String },
-    IssuerNotCa { subject: String },
-    UnsupportedSignature { algorithm: String },
-    Unreadable { detail: String },
+    KeyTooSmall {
+        bits: usize,
+    },
+    Untrusted {
+        issuer: String,
+    },
+    BadSignature {
+        subject: String,
+    },
+    IssuerNotValid {
+        subject: String,
+    },
+    IssuerNotCa {
+        subject: String,
+    },
+    UnsupportedSignature {
+        algorithm: String,
+    },
+    Unreadable {
+        detail: String,
+    },
 }
 
 impl Problem {
@@ -156,13 +188,20 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::NotYetValid { not_before } => {
-                write!(f, "the certificate is valid only from {}", format_time(*not_before))
+                write!(
+                    f,
+                    "the certificate is valid only from {}",
+                    format_time(*not_before)
+                )
             }
             Problem::Expired { not_after } => {
                 write!(f, "the certificate expired on {}", format_time(*not_after))
             }
             Problem::NoKeyEncipherment => {
-                write!(f, "the certificate is not meant for encryption (no keyEncipherment key usage)")
+                write!(
+                    f,
+                    "the certificate is not meant for encryption (no keyEncipherment key usage)"
+                )
             }
             Problem::NoEmailProtection => write!(
                 f,
@@ -171,23 +210,39 @@ impl fmt::Display for Problem {
             Problem::AddressMissing { mailbox, addresses } => write!(
                 f,
                 "the certificate is issued for {} but not for {mailbox}",
-                if addresses.is_empty() { "no e-mail address".to_owned() } else { addresses.join(", ") }
+                if addresses.is_empty() {
+                    "no e-mail address".to_owned()
+                } else {
+                    addresses.join(", ")
+                }
             ),
             Problem::NotRsa => write!(f, "the certificate does not hold an RSA key"),
             Problem::KeyTooSmall { bits } => {
-                write!(f, "the certificate's RSA key has {bits} bits; at least {MIN_RSA_BITS} are needed")
+                write!(
+                    f,
+                    "the certificate's RSA key has {bits} bits; at least {MIN_RSA_BITS} are needed"
+                )
             }
             Problem::Untrusted { issuer } => {
-                write!(f, "the certificate's issuer {issuer} does not lead to a trusted root")
+                write!(
+                    f,
+                    "the certificate's issuer {issuer} does not lead to a trusted root"
+                )
             }
             Problem::BadSignature { subject } => {
-                write!(f, "the signature on the certificate of {subject} does not verify")
+                write!(
+                    f,
+                    "the signature on the certificate of {subject} does not verify"
+                )
             }
             Problem::IssuerNotValid { subject } => {
                 write!(f, "the issuing certificate {subject} is not valid now")
             }
             Problem::IssuerNotCa { subject } => {
-                write!(f, "the issuing certificate {subject} is not a certificate authority")
+                write!(
+                    f,
+                    "the issuing certificate {subject} is not a certificate authority"
+                )
             }
             Problem::UnsupportedSignature { algorithm } => {
                 write!(f, "the signature algorithm {algorithm} is not supported")
@@ -225,15 +280,21 @@ pub fn check_encryption_certificate(certificate: &Certificate, context: &CheckCo
     let tbs = &certificate.tbs_certificate;
 
     if context.now < not_before(certificate) {
-        problems.push(Problem::NotYetValid { not_before: not_before(certificate) });
+        problems.push(Problem::NotYetValid {
+            not_before: not_before(certificate),
+        });
     }
     if context.now > not_after(certificate) {
-        problems.push(Problem::Expired { not_after: not_after(certificate) });
+        problems.push(Problem::Expired {
+            not_after: not_after(certificate),
+        });
     }
     match tbs.get::<KeyUsage>() {
         Ok(Some((_, usage))) if usage.key_encipherment() => {}
         Ok(_) => problems.push(Problem::NoKeyEncipherment),
-        Err(e) => problems.push(Problem::Unreadable { detail: e.to_string() }),
+        Err(e) => problems.push(Problem::Unreadable {
+            detail: e.to_string(),
+        }),
     }
     match tbs.get::<ExtendedKeyUsage>() {
         Ok(Some((_, eku)))
@@ -244,16 +305,24 @@ pub fn check_encryption_certificate(certificate: &Certificate, context: &CheckCo
             problems.push(Problem::NoEmailProtection)
         }
         Ok(_) => {}
-        Err(e) => problems.push(Problem::Unreadable { detail: e.to_string() }),
+        Err(e) => problems.push(Problem::Unreadable {
+            detail: e.to_string(),
+        }),
     }
     let addresses = mail_addresses(certificate);
-    if !addresses.iter().any(|a| a.eq_ignore_ascii_case(context.mailbox)) {
-        problems.push(Problem::AddressMissing { mailbox: context.mailbox.to_owned(), addresses });
+    if !addresses
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(context.mailbox))
+    {
+        problems.push(Problem::AddressMissing {
+            mailbox: context.mailbox.to_owned(),
+            addresses,
+        });
     }
     match rsa::RsaPublicKey::try_from(tbs.subject_public_key_info.owned_to_ref()) {
-        Ok(key) if key.n().bits() < MIN_RSA_BITS => {
-            problems.push(Problem::KeyTooSmall { bits: key.n().bits() })
-        }
+        Ok(key) if key.n().bits() < MIN_RSA_BITS => problems.push(Problem::KeyTooSmall {
+            bits: key.n().bits(),
+        }),
         Ok(_) => {}
         Err(_) => problems.push(Problem::NotRsa),
     }
@@ -281,7 +350,9 @@ fn verify_chain(leaf: &Certificate, context: &CheckContext) -> Result<(), Proble
             .iter()
             .find(|c| &c.tbs_certificate.subject == issuer_name && !std::ptr::eq(*c, current))
         else {
-            return Err(Problem::Untrusted { issuer: issuer_name.to_string() });
+            return Err(Problem::Untrusted {
+                issuer: issuer_name.to_string(),
+            });
         };
         verify_signature(current, issuer)?;
         let subject = issuer.tbs_certificate.subject.to_string();
@@ -294,7 +365,9 @@ fn verify_chain(leaf: &Certificate, context: &CheckContext) -> Result<(), Proble
         }
         current = issuer;
     }
-    Err(Problem::Untrusted { issuer: current.tbs_certificate.issuer.to_string() })
+    Err(Problem::Untrusted {
+        issuer: current.tbs_certificate.issuer.to_string(),
+    })
 }
 
 /// Verifies `certificate`'s signature with `issuer`'s key: RSA PKCS#1 v1.5 with SHA-256/384/512,
@@ -303,13 +376,22 @@ fn verify_signature(certificate: &Certificate, issuer: &Certificate) -> Result<(
     use p256::ecdsa::signature::hazmat::PrehashVerifier;
     use rsa::signature::Verifier;
 
-    let bad = || Problem::BadSignature { subject: certificate.tbs_certificate.subject.to_string() };
+    let bad = || Problem::BadSignature {
+        subject: certificate.tbs_certificate.subject.to_string(),
+    };
     let tbs = certificate
         .tbs_certificate
         .to_der()
-        .map_err(|e| Problem::Unreadable { detail: e.to_string() })?;
+        .map_err(|e| Problem::Unreadable {
+            detail: e.to_string(),
+        })?;
     let signature = certificate.signature.raw_bytes();
-    let spki = || issuer.tbs_certificate.subject_public_key_info.owned_to_ref();
+    let spki = || {
+        issuer
+            .tbs_certificate
+            .subject_public_key_info
+            .owned_to_ref()
+    };
     let algorithm = certificate.signature_algorithm.oid;
 
     let rsa_key = || rsa::RsaPublicKey::try_from(spki()).map_err(|_| bad());
@@ -337,10 +419,16 @@ fn verify_signature(certificate: &Certificate, issuer: &Certificate) -> Result<(
                 let signature = p384::ecdsa::Signature::from_der(signature).map_err(|_| bad())?;
                 key.verify_prehash(&digest, &signature)
             } else {
-                return Err(Problem::UnsupportedSignature { algorithm: algorithm.to_string() });
+                return Err(Problem::UnsupportedSignature {
+                    algorithm: algorithm.to_string(),
+                });
             }
         }
-        other => return Err(Problem::UnsupportedSignature { algorithm: other.to_string() }),
+        other => {
+            return Err(Problem::UnsupportedSignature {
+                algorithm: other.to_string(),
+            });
+        }
     };
     result.map_err(|_| bad())
 }

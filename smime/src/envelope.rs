@@ -13,7 +13,9 @@ use aes::cipher::{BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use cms::cert::IssuerAndSerialNumber;
 use cms::content_info::CmsVersion;
-use cms::enveloped_data::{KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos};
+use cms::enveloped_data::{
+    KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos,
+};
 use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc5911, rfc5912};
 use der::asn1::{Any, OctetString, SetOfVec};
@@ -208,7 +210,10 @@ impl Envelope {
             },
             ciphertext_len,
         )?;
-        let eci_len = add(eci_body.len() as u64 + content_header.len() as u64, ciphertext_len)?;
+        let eci_len = add(
+            eci_body.len() as u64 + content_header.len() as u64,
+            ciphertext_len,
+        )?;
 
         // Both variants are version 0 here: no originator info, no attributes, and all
         // recipients are KeyTransRecipientInfo v0 (issuerAndSerialNumber).
@@ -281,7 +286,9 @@ impl Envelope {
     pub fn trailer(&self, tag: Option<&[u8; GCM_TAG_LEN]>) -> Result<Vec<u8>, EnvelopeError> {
         match (self.algorithms.content, tag) {
             (ContentEncryption::Aes256Cbc, None) => Ok(Vec::new()),
-            (ContentEncryption::Aes256Gcm, Some(tag)) => Ok(OctetString::new(tag.to_vec())?.to_der()?),
+            (ContentEncryption::Aes256Gcm, Some(tag)) => {
+                Ok(OctetString::new(tag.to_vec())?.to_der()?)
+            }
             _ => Err(EnvelopeError::Tag),
         }
     }
@@ -320,10 +327,14 @@ fn key_trans_recipient_info(
             },
         ),
         KeyTransport::RsaOaepSha256 => (
-            recipient.key.encrypt(rng, rsa::Oaep::new::<sha2::Sha256>(), key),
+            recipient
+                .key
+                .encrypt(rng, rsa::Oaep::new::<sha2::Sha256>(), key),
             AlgorithmIdentifierOwned {
                 oid: rfc5912::ID_RSAES_OAEP,
-                parameters: Some(Any::encode_from(&rsa::pkcs1::RsaOaepParams::new::<sha2::Sha256>())?),
+                parameters: Some(Any::encode_from(&rsa::pkcs1::RsaOaepParams::new::<
+                    sha2::Sha256,
+                >())?),
             },
         ),
     };

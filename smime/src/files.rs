@@ -82,7 +82,9 @@ pub enum FileRefusal {
     TextNotUtf8,
     TextWithNul,
     /// A type we recognise that this form does not accept.
-    NotAllowed { found: String },
+    NotAllowed {
+        found: String,
+    },
     Unknown,
 }
 
@@ -202,7 +204,12 @@ fn identify_zip(bytes: &[u8]) -> Result<FileType, FileRefusal> {
     if has("word/document.xml") {
         return Ok(FileType::Docx);
     }
-    if has("mimetype") && contains(&bytes[..bytes.len().min(200)], FileType::Odt.media_type().as_bytes()) {
+    if has("mimetype")
+        && contains(
+            &bytes[..bytes.len().min(200)],
+            FileType::Odt.media_type().as_bytes(),
+        )
+    {
         return Ok(FileType::Odt);
     }
     let found = if has("xl/workbook.xml") {

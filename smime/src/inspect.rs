@@ -82,7 +82,9 @@ impl Inspection {
     /// unauthenticated attributes.
     pub fn check_trailer(&self, trailer: &[u8]) -> Result<(), InspectError> {
         if trailer.len() as u64 != self.trailer_len() {
-            return Err(InspectError::Malformed("the end of the message has the wrong length"));
+            return Err(InspectError::Malformed(
+                "the end of the message has the wrong length",
+            ));
         }
         let malformed = |_| InspectError::Malformed("the end of the message is unreadable");
         let mut cursor = Cursor::new(trailer);
@@ -90,12 +92,16 @@ impl Inspection {
         if self.kind == EnvelopeKind::AuthEnvelopedData {
             let (tag, _mac) = cursor.tlv().map_err(malformed)?;
             if tag != 0x04 {
-                return Err(InspectError::Malformed("the message authentication code is missing"));
+                return Err(InspectError::Malformed(
+                    "the message authentication code is missing",
+                ));
             }
             cursor.optional_tlv(0xA2).map_err(malformed)?;
         }
         if !cursor.at_end() {
-            return Err(InspectError::Malformed("unexpected data after the encrypted content"));
+            return Err(InspectError::Malformed(
+                "unexpected data after the encrypted content",
+            ));
         }
         Ok(())
     }
@@ -152,7 +158,9 @@ fn inspect_prefix(prefix: &[u8]) -> Result<Inspection, InspectError> {
     };
     let (tag, explicit_len) = cursor.header()?;
     if tag != 0xA0 || cursor.pos as u64 + explicit_len != total_len {
-        return Err(InspectError::Malformed("content is not the rest of the message"));
+        return Err(InspectError::Malformed(
+            "content is not the rest of the message",
+        ));
     }
     let (tag, inner_len) = cursor.header()?;
     if tag != 0x30 || cursor.pos as u64 + inner_len != total_len {
@@ -193,7 +201,9 @@ fn inspect_prefix(prefix: &[u8]) -> Result<Inspection, InspectError> {
     }
     let eci_end = cursor.pos as u64 + eci_len;
     if eci_end > total_len {
-        return Err(InspectError::Malformed("encrypted content overruns the message"));
+        return Err(InspectError::Malformed(
+            "encrypted content overruns the message",
+        ));
     }
     let (tag, inner_type) = cursor.tlv()?;
     if tag != 0x06 || inner_type != rfc5911::ID_DATA.as_bytes() {
@@ -206,11 +216,15 @@ fn inspect_prefix(prefix: &[u8]) -> Result<Inspection, InspectError> {
     let (tag, ciphertext_len) = cursor.header()?;
     if tag != 0x80 {
         // 0xA0 would be a constructed (BER-style, chunked) OCTET STRING.
-        return Err(InspectError::Malformed("encrypted content is not one primitive OCTET STRING"));
+        return Err(InspectError::Malformed(
+            "encrypted content is not one primitive OCTET STRING",
+        ));
     }
     let ciphertext_offset = cursor.pos as u64;
     if ciphertext_offset + ciphertext_len != eci_end {
-        return Err(InspectError::Malformed("encrypted content length is inconsistent"));
+        return Err(InspectError::Malformed(
+            "encrypted content length is inconsistent",
+        ));
     }
     let inspection = Inspection {
         kind,
@@ -223,7 +237,9 @@ fn inspect_prefix(prefix: &[u8]) -> Result<Inspection, InspectError> {
     if kind == EnvelopeKind::EnvelopedData && inspection.trailer_len() > INSPECT_LIMIT as u64
         || kind == EnvelopeKind::AuthEnvelopedData && inspection.trailer_len() < 18
     {
-        return Err(InspectError::Malformed("the end of the message has the wrong length"));
+        return Err(InspectError::Malformed(
+            "the end of the message has the wrong length",
+        ));
     }
     Ok(inspection)
 }
@@ -253,7 +269,9 @@ impl<'a> Cursor<'a> {
     fn header(&mut self) -> Result<(u8, u64), InspectError> {
         let tag = self.byte()?;
         if tag & 0x1F == 0x1F {
-            return Err(InspectError::Malformed("high tag numbers are not used in CMS"));
+            return Err(InspectError::Malformed(
+                "high tag numbers are not used in CMS",
+            ));
         }
         let first = self.byte()?;
         let len = match first {
@@ -277,8 +295,12 @@ impl<'a> Cursor<'a> {
     /// Reads a whole TLV that must lie inside the prefix; returns its tag and value.
     fn tlv(&mut self) -> Result<(u8, &'a [u8]), InspectError> {
         let (tag, len) = self.header()?;
-        let end = self.pos.checked_add(usize::try_from(len).map_err(|_| InspectError::Incomplete)?);
-        let end = end.filter(|&end| end <= self.bytes.len()).ok_or(InspectError::Incomplete)?;
+        let end = self
+            .pos
+            .checked_add(usize::try_from(len).map_err(|_| InspectError::Incomplete)?);
+        let end = end
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or(InspectError::Incomplete)?;
         let value = &self.bytes[self.pos..end];
         self.pos = end;
         Ok((tag, value))

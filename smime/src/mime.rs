@@ -129,12 +129,26 @@ pub fn compose(message: &Message) -> Vec<u8> {
     out
 }
 
-fn part(out: &mut Vec<u8>, media_type: &str, disposition: &str, file_name: Option<&str>, body: &[u8]) {
+fn part(
+    out: &mut Vec<u8>,
+    media_type: &str,
+    disposition: &str,
+    file_name: Option<&str>,
+    body: &[u8],
+) {
     out.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
     match file_name {
         Some(name) => {
-            header(out, "Content-Type", &format!("{media_type};{}", rfc2231_parameter("name", name)));
-            header(out, "Content-Disposition", &format!("{disposition};{}", rfc2231_parameter("filename", name)));
+            header(
+                out,
+                "Content-Type",
+                &format!("{media_type};{}", rfc2231_parameter("name", name)),
+            );
+            header(
+                out,
+                "Content-Disposition",
+                &format!("{disposition};{}", rfc2231_parameter("filename", name)),
+            );
         }
         None => {
             header(out, "Content-Type", media_type);
@@ -216,7 +230,11 @@ pub fn rfc2231_parameter(name: &str, value: &str) -> String {
 
 /// RFC 2047 B-encoded words (UTF-8), each within the 75-character limit, folded.
 pub fn encoded_words(text: &str) -> String {
-    if !text.is_empty() && text.bytes().all(|b| (0x20..0x7F).contains(&b)) && text.len() <= 60 && !text.contains("=?") {
+    if !text.is_empty()
+        && text.bytes().all(|b| (0x20..0x7F).contains(&b))
+        && text.len() <= 60
+        && !text.contains("=?")
+    {
         return text.to_owned();
     }
     // 39 input bytes give 52 base64 characters: 64 with "=?utf-8?B?" and "?=", so that even
@@ -228,7 +246,10 @@ pub fn encoded_words(text: &str) -> String {
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        words.push(format!("=?utf-8?B?{}?=", BASE64.encode(&text.as_bytes()[start..end])));
+        words.push(format!(
+            "=?utf-8?B?{}?=",
+            BASE64.encode(&text.as_bytes()[start..end])
+        ));
         start = end;
     }
     if words.is_empty() {
@@ -312,7 +333,10 @@ fn readable_text(message: &Message) -> String {
             message.unit.map(|u| format!(" / {u}")).unwrap_or_default()
         ),
         format!("Eingegangen:     {}", human_date(message.submitted_at)),
-        format!("Name:            {} (ungeprüft)", one_line(message.sender_name)),
+        format!(
+            "Name:            {} (ungeprüft)",
+            one_line(message.sender_name)
+        ),
         format!(
             "E-Mail:          {} ({})",
             one_line(message.sender_email),
@@ -326,9 +350,15 @@ fn readable_text(message: &Message) -> String {
     if let Some(phone) = message.sender_phone {
         lines.push(format!("Telefon:         {} (ungeprüft)", one_line(phone)));
     }
-    lines.push(format!("Betreff:         {} (ungeprüft)", one_line(message.subject)));
+    lines.push(format!(
+        "Betreff:         {} (ungeprüft)",
+        one_line(message.subject)
+    ));
     if let Some(reference) = message.reference {
-        lines.push(format!("Aktenzeichen:    {} (ungeprüft)", one_line(reference)));
+        lines.push(format!(
+            "Aktenzeichen:    {} (ungeprüft)",
+            one_line(reference)
+        ));
     }
     if message.attachments.is_empty() {
         lines.push("Anhänge:         keine".to_owned());
@@ -336,14 +366,21 @@ fn readable_text(message: &Message) -> String {
         for (i, a) in message.attachments.iter().enumerate() {
             lines.push(format!(
                 "{}{} ({}, {} Bytes)",
-                if i == 0 { "Anhänge:         " } else { "                 " },
+                if i == 0 {
+                    "Anhänge:         "
+                } else {
+                    "                 "
+                },
                 clean_file_name(a.file_name),
                 a.media_type,
                 a.content.len()
             ));
         }
     }
-    let unchecked: Vec<&str> = unchecked_fields(message).iter().map(|(_, label)| *label).collect();
+    let unchecked: Vec<&str> = unchecked_fields(message)
+        .iter()
+        .map(|(_, label)| *label)
+        .collect();
     lines.extend([
         String::new(),
         format!(
@@ -364,7 +401,10 @@ fn readable_text(message: &Message) -> String {
 }
 
 fn one_line(value: &str) -> String {
-    value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Normalises line ends to CRLF, as text/plain requires.

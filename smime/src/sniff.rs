@@ -47,7 +47,10 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
         (&[0xFE, 0xED, 0xFA, 0xCF], Sniffed::Executable),
         (&[0xCA, 0xFE, 0xBA, 0xBE], Sniffed::Executable),
         // Windows shortcut (.lnk) and scripts with an interpreter line.
-        (&[0x4C, 0x00, 0x00, 0x00, 0x01, 0x14, 0x02, 0x00], Sniffed::Executable),
+        (
+            &[0x4C, 0x00, 0x00, 0x00, 0x01, 0x14, 0x02, 0x00],
+            Sniffed::Executable,
+        ),
         (b"#!", Sniffed::Executable),
     ];
     SIGNATURES

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Certificate checks against certificates made by the openssl command line.
 
 mod common;
@@ -26,27 +27,78 @@ fn certificate_checks_accept_good_chains_and_name_each_problem() {
     // A good chain through an intermediate, RSA with SHA-256 (leaf) and SHA-384 (intermediate).
     assert_eq!(check(&pki, &good, "2026-11-27"), vec![]);
     // The same through ECDSA: P-384 root, P-256 intermediate, signatures with SHA-256/384.
-    let ec = Leaf { name: "ec-chain", issuer: Issuer::EcIntermediate, ..good.clone() };
+    let ec = Leaf {
+        name: "ec-chain",
+        issuer: Issuer::EcIntermediate,
+        ..good.clone()
+    };
     assert_eq!(check(&pki, &ec, "2026-11-27"), vec![]);
-    let sha512 = Leaf { name: "sha512", digest: "sha512", ..good.clone() };
+    let sha512 = Leaf {
+        name: "sha512",
+        digest: "sha512",
+        ..good.clone()
+    };
     assert_eq!(check(&pki, &sha512, "2026-11-27"), vec![]);
     // The address compares without regard to case; no EKU at all is fine.
-    let upper = Leaf { name: "upper", email: "Poststelle@LRA-Test.example", extended_key_usage: None, ..good.clone() };
+    let upper = Leaf {
+        name: "upper",
+        email: "Poststelle@LRA-Test.example",
+        extended_key_usage: None,
+        ..good.clone()
+    };
     assert_eq!(check(&pki, &upper, "2026-11-27"), vec![]);
 
-    let expired = Leaf { name: "expired", not_before: "20200101000000Z", not_after: "20230101000000Z", ..good.clone() };
-    assert!(matches!(check(&pki, &expired, "2026-11-27")[..], [Problem::Expired { .. }]));
-    let future = Leaf { name: "future", not_before: "20300101000000Z", not_after: "20330101000000Z", ..good.clone() };
+    let expired = Leaf {
+        name: "expired",
+        not_before: "20200101000000Z",
+        not_after: "20230101000000Z",
+        ..good.clone()
+    };
+    assert!(matches!(
+        check(&pki, &expired, "2026-11-27")[..],
+        [Problem::Expired { .. }]
+    ));
+    let future = Leaf {
+        name: "future",
+        not_before: "20300101000000Z",
+        not_after: "20330101000000Z",
+        ..good.clone()
+    };
     let problems = check(&pki, &future, "2026-11-27");
-    assert!(matches!(problems[..], [Problem::NotYetValid { .. }]), "{problems:?}");
-    assert!(problems[0].to_string().contains("2030-01-01"), "{}", problems[0]);
+    assert!(
+        matches!(problems[..], [Problem::NotYetValid { .. }]),
+        "{problems:?}"
+    );
+    assert!(
+        problems[0].to_string().contains("2030-01-01"),
+        "{}",
+        problems[0]
+    );
 
-    let signing_only = Leaf { name: "signing", key_usage: "critical,digitalSignature", ..good.clone() };
-    assert_eq!(check(&pki, &signing_only, "2026-11-27"), vec![Problem::NoKeyEncipherment]);
-    let tls = Leaf { name: "tls", extended_key_usage: Some("serverAuth"), ..good.clone() };
-    assert_eq!(check(&pki, &tls, "2026-11-27"), vec![Problem::NoEmailProtection]);
+    let signing_only = Leaf {
+        name: "signing",
+        key_usage: "critical,digitalSignature",
+        ..good.clone()
+    };
+    assert_eq!(
+        check(&pki, &signing_only, "2026-11-27"),
+        vec![Problem::NoKeyEncipherment]
+    );
+    let tls = Leaf {
+        name: "tls",
+        extended_key_usage: Some("serverAuth"),
+        ..good.clone()
+    };
+    assert_eq!(
+        check(&pki, &tls, "2026-11-27"),
+        vec![Problem::NoEmailProtection]
+    );
 
-    let other_address = Leaf { name: "other", email: "gewerbeamt@lra-test.example", ..good.clone() };
+    let other_address = Leaf {
+        name: "other",
+        email: "gewerbeamt@lra-test.example",
+        ..good.clone()
+    };
     let problems = check(&pki, &other_address, "2026-11-27");
     assert_eq!(
         problems,
@@ -55,25 +107,60 @@ fn certificate_checks_accept_good_chains_and_name_each_problem() {
             addresses: vec!["gewerbeamt@lra-test.example".to_owned()],
         }]
     );
-    assert!(problems[0].to_string().contains("gewerbeamt@lra-test.example"));
+    assert!(
+        problems[0]
+            .to_string()
+            .contains("gewerbeamt@lra-test.example")
+    );
 
-    let small = Leaf { name: "small", key: "rsa:1024", ..good.clone() };
-    assert_eq!(check(&pki, &small, "2026-11-27"), vec![Problem::KeyTooSmall { bits: 1024 }]);
-    let ec_leaf = Leaf { name: "ec-leaf", key: "ec", ..good.clone() };
+    let small = Leaf {
+        name: "small",
+        key: "rsa:1024",
+        ..good.clone()
+    };
+    assert_eq!(
+        check(&pki, &small, "2026-11-27"),
+        vec![Problem::KeyTooSmall { bits: 1024 }]
+    );
+    let ec_leaf = Leaf {
+        name: "ec-leaf",
+        key: "ec",
+        ..good.clone()
+    };
     assert_eq!(check(&pki, &ec_leaf, "2026-11-27"), vec![Problem::NotRsa]);
 
-    let untrusted = Leaf { name: "untrusted", issuer: Issuer::Stranger, ..good.clone() };
+    let untrusted = Leaf {
+        name: "untrusted",
+        issuer: Issuer::Stranger,
+        ..good.clone()
+    };
     let problems = check(&pki, &untrusted, "2026-11-27");
-    assert!(matches!(problems[..], [Problem::Untrusted { .. }]), "{problems:?}");
+    assert!(
+        matches!(problems[..], [Problem::Untrusted { .. }]),
+        "{problems:?}"
+    );
     assert_eq!(problems[0].code(), "certificate_untrusted");
 
     // The intermediate itself is valid only from 2024: before that the chain fails.
-    let early = Leaf { name: "early", not_before: "20200101000000Z", ..good.clone() };
+    let early = Leaf {
+        name: "early",
+        not_before: "20200101000000Z",
+        ..good.clone()
+    };
     let problems = check(&pki, &early, "2022-06-01");
-    assert!(matches!(problems[..], [Problem::IssuerNotValid { .. }]), "{problems:?}");
+    assert!(
+        matches!(problems[..], [Problem::IssuerNotValid { .. }]),
+        "{problems:?}"
+    );
 
     // Several problems at once are all reported.
-    let bad = Leaf { name: "bad", key: "rsa:1024", email: "x@y.example", issuer: Issuer::Stranger, ..expired };
+    let bad = Leaf {
+        name: "bad",
+        key: "rsa:1024",
+        email: "x@y.example",
+        issuer: Issuer::Stranger,
+        ..expired
+    };
     assert_eq!(check(&pki, &bad, "2026-11-27").len(), 4);
 }
 
@@ -85,7 +172,8 @@ fn a_forged_signature_is_refused() {
     // Change the subject's serial: the issuer's signature no longer covers it.
     let mut serial = forged.tbs_certificate.serial_number.as_bytes().to_vec();
     *serial.last_mut().unwrap() ^= 1;
-    forged.tbs_certificate.serial_number = x509_cert::serial_number::SerialNumber::new(&serial).unwrap();
+    forged.tbs_certificate.serial_number =
+        x509_cert::serial_number::SerialNumber::new(&serial).unwrap();
     let context = CheckContext {
         now: unix("2026-11-27"),
         mailbox: MAILBOX,
@@ -93,7 +181,10 @@ fn a_forged_signature_is_refused() {
         intermediates: &pki.intermediates,
     };
     let verdict = check_encryption_certificate(&forged, &context);
-    assert!(matches!(verdict.problems[..], [Problem::BadSignature { .. }]), "{verdict:?}");
+    assert!(
+        matches!(verdict.problems[..], [Problem::BadSignature { .. }]),
+        "{verdict:?}"
+    );
     assert!(check_encryption_certificate(&issued.certificate, &context).is_ok());
 }
 
@@ -106,7 +197,13 @@ fn pem_bundles_and_der_both_parse() {
     let parsed = smime::certificate::parse_certificates(&bundle).unwrap();
     assert_eq!(parsed.len(), 2);
     assert_eq!(parsed[0], issued.certificate);
-    assert_eq!(smime::certificate::parse_certificates(&issued.der).unwrap(), vec![issued.certificate.clone()]);
+    assert_eq!(
+        smime::certificate::parse_certificates(&issued.der).unwrap(),
+        vec![issued.certificate.clone()]
+    );
     assert!(smime::certificate::parse_certificates(b"hello").is_err());
-    assert_eq!(mail_addresses(&issued.certificate), vec![MAILBOX.to_owned()]);
+    assert_eq!(
+        mail_addresses(&issued.certificate),
+        vec![MAILBOX.to_owned()]
+    );
 }

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Messages encrypted by the S/MIME core, decrypted by the engines authorities' mail clients
 //! stand on: OpenSSL, GnuPG's gpgsm (KMail, Outlook with GpgOL) and NSS cmsutil
 //! (Thunderbird); the decrypted entity parsed by Python's `email` package.
@@ -34,7 +35,10 @@ fn message<'a>(text: &'a str, attachments: &'a [Attachment<'a>]) -> Message<'a> 
 }
 
 fn recipients(issued: &[&Issued]) -> Vec<Recipient> {
-    issued.iter().map(|i| Recipient::from_certificate(&i.certificate).unwrap()).collect()
+    issued
+        .iter()
+        .map(|i| Recipient::from_certificate(&i.certificate).unwrap())
+        .collect()
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
@@ -49,38 +53,68 @@ fn decrypt_openssl(der: &[u8], issued: &Issued) -> Vec<u8> {
     openssl(
         dir.path(),
         &[
-            "cms", "-decrypt", "-binary", "-inform", "DER", "-in", &input,
-            "-inkey", &issued.key_path().to_string_lossy(),
-            "-recip", &issued.cert_path().to_string_lossy(),
+            "cms",
+            "-decrypt",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            &input,
+            "-inkey",
+            &issued.key_path().to_string_lossy(),
+            "-recip",
+            &issued.cert_path().to_string_lossy(),
         ],
     )
 }
 
 fn decrypt_gpgsm(der: &[u8], issued: &Issued) -> Vec<u8> {
     let home = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(
+        home.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let input = write(home.path(), "m.der", der);
     let gpgsm = |args: &[&str]| {
         let mut command = Command::new("gpgsm");
         command.env("GNUPGHOME", home.path()).args([
-            "--batch", "--disable-dirmngr", "--pinentry-mode", "loopback", "--passphrase-fd", "0",
+            "--batch",
+            "--disable-dirmngr",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase-fd",
+            "0",
         ]);
         command.args(args);
         command
     };
     // As in an authority's client: the chain first, then the key and certificate.
     for ca in ["root.pem", "intermediate.pem"] {
-        run(&mut gpgsm(&["--import", &issued.dir.join(ca).to_string_lossy()]));
+        run(&mut gpgsm(&[
+            "--import",
+            &issued.dir.join(ca).to_string_lossy(),
+        ]));
     }
-    run(&mut gpgsm(&["--import", &issued.p12_path().to_string_lossy()]));
-    let output = gpgsm(&["--decrypt", &input]).stdin(std::process::Stdio::null()).output().unwrap();
-    let _ = Command::new("gpgconf").env("GNUPGHOME", home.path()).args(["--kill", "all"]).status();
+    run(&mut gpgsm(&[
+        "--import",
+        &issued.p12_path().to_string_lossy(),
+    ]));
+    let output = gpgsm(&["--decrypt", &input])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let _ = Command::new("gpgconf")
+        .env("GNUPGHOME", home.path())
+        .args(["--kill", "all"])
+        .status();
     // gpgsm exits with 2 after decrypting a message that also names recipients whose
     // certificates it does not hold ("failed to find the certificate"), as every message to
     // a unit and its central office does. The plaintext is complete; callers compare it.
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        output.status.success() || (output.status.code() == Some(2) && !stderr.contains("decryption failed")),
+        output.status.success()
+            || (output.status.code() == Some(2) && !stderr.contains("decryption failed")),
         "gpgsm: {stderr}"
     );
     output.stdout
@@ -92,8 +126,25 @@ fn decrypt_nss(der: &[u8], issued: &Issued) -> Vec<u8> {
     let input = write(dir.path(), "m.der", der);
     let output = dir.path().join("out");
     run(Command::new("certutil").args(["-N", "-d", &db, "--empty-password"]));
-    run(Command::new("pk12util").args(["-i", &issued.p12_path().to_string_lossy(), "-d", &db, "-W", "", "-K", ""]));
-    run(Command::new("cmsutil").args(["-D", "-d", &db, "-i", &input, "-o", &output.to_string_lossy()]));
+    run(Command::new("pk12util").args([
+        "-i",
+        &issued.p12_path().to_string_lossy(),
+        "-d",
+        &db,
+        "-W",
+        "",
+        "-K",
+        "",
+    ]));
+    run(Command::new("cmsutil").args([
+        "-D",
+        "-d",
+        &db,
+        "-i",
+        &input,
+        "-o",
+        &output.to_string_lossy(),
+    ]));
     std::fs::read(output).unwrap()
 }
 
@@ -109,7 +160,11 @@ fn parse_with_python(entity: &[u8]) -> Parsed {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/parse_mime.py");
     let json: serde_json::Value =
         serde_json::from_slice(&run(Command::new("python3").args([script, &input]))).unwrap();
-    assert_eq!(json["defects"], serde_json::json!([]), "the parser found defects");
+    assert_eq!(
+        json["defects"],
+        serde_json::json!([]),
+        "the parser found defects"
+    );
     assert_eq!(json["content_type"], "multipart/mixed");
     Parsed {
         subject: json["subject"].as_str().unwrap().to_owned(),
@@ -122,7 +177,9 @@ fn parse_with_python(entity: &[u8]) -> Parsed {
                 (
                     p["content_type"].as_str().unwrap().to_owned(),
                     p["filename"].as_str().map(str::to_owned),
-                    base64::engine::general_purpose::STANDARD.decode(p["content"].as_str().unwrap()).unwrap(),
+                    base64::engine::general_purpose::STANDARD
+                        .decode(p["content"].as_str().unwrap())
+                        .unwrap(),
                 )
             })
             .collect(),
@@ -132,16 +189,28 @@ fn parse_with_python(entity: &[u8]) -> Parsed {
 /// What the authority reads equals what the citizen wrote and attached.
 fn assert_faithful(entity: &[u8], message: &Message) {
     if let Some(line) = entity.split(|&b| b == b'\n').find(|line| line.len() > 78) {
-        panic!("a line is longer than 78 characters: {}", String::from_utf8_lossy(line));
+        panic!(
+            "a line is longer than 78 characters: {}",
+            String::from_utf8_lossy(line)
+        );
     }
     let parsed = parse_with_python(entity);
     assert_eq!(parsed.subject, message.subject);
     let (text_type, _, text) = &parsed.parts[0];
     assert_eq!(text_type, "text/plain");
     let text = String::from_utf8(text.clone()).unwrap();
-    let body = text.split("------------------------------------------\r\n\r\n").nth(1).unwrap();
-    assert_eq!(body.trim_end(), message.text.replace('\n', "\r\n").trim_end());
-    assert!(text.contains(&format!("Name:            {} (ungeprüft)", message.sender_name)));
+    let body = text
+        .split("------------------------------------------\r\n\r\n")
+        .nth(1)
+        .unwrap();
+    assert_eq!(
+        body.trim_end(),
+        message.text.replace('\n', "\r\n").trim_end()
+    );
+    assert!(text.contains(&format!(
+        "Name:            {} (ungeprüft)",
+        message.sender_name
+    )));
     assert!(text.contains("unverschlüsselt"));
 
     let (json_type, json_name, json) = &parsed.parts[1];
@@ -156,10 +225,16 @@ fn assert_faithful(entity: &[u8], message: &Message) {
     assert!(record.unchecked.contains(&"sender.name".to_owned()));
 
     assert_eq!(parsed.parts.len(), 2 + message.attachments.len());
-    for (attachment, (media_type, name, bytes)) in message.attachments.iter().zip(&parsed.parts[2..]) {
+    for (attachment, (media_type, name, bytes)) in
+        message.attachments.iter().zip(&parsed.parts[2..])
+    {
         assert_eq!(media_type, attachment.media_type);
         assert_eq!(name.as_deref(), Some(attachment.file_name));
-        assert!(bytes == attachment.content, "attachment {} differs", attachment.file_name);
+        assert!(
+            bytes == attachment.content,
+            "attachment {} differs",
+            attachment.file_name
+        );
     }
 }
 
@@ -171,7 +246,9 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed;
     (0..len)
         .map(|_| {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             (state >> 33) as u8
         })
         .collect()
@@ -185,13 +262,27 @@ fn all_three_decryptors_read_the_default_for_several_recipients() {
     let png = pseudo_random(40_000, 7);
     let long_name = "Bescheid über die Änderung der Gewerbeerlaubnis – März 2026 (Kopie für die Akte, bitte aufbewahren).pdf";
     let attachments = [
-        Attachment { file_name: long_name, media_type: "application/pdf", content: &pdf() },
-        Attachment { file_name: "Grundriß Erdgeschoß.png", media_type: "image/png", content: &png },
+        Attachment {
+            file_name: long_name,
+            media_type: "application/pdf",
+            content: &pdf(),
+        },
+        Attachment {
+            file_name: "Grundriß Erdgeschoß.png",
+            media_type: "image/png",
+            content: &png,
+        },
     ];
     let text = "Sehr geehrte Damen und Herren,\n\nanbei die Unterlagen. Grüße aus Köln – ½ € ✓\n";
     let message = message(text, &attachments);
     let entity = compose(&message);
-    let der = encrypt(&recipients(&[&unit, &central]), Algorithms::default(), &entity, &mut OsRng).unwrap();
+    let der = encrypt(
+        &recipients(&[&unit, &central]),
+        Algorithms::default(),
+        &entity,
+        &mut OsRng,
+    )
+    .unwrap();
 
     for (engine, decrypted) in [
         ("openssl (unit key)", decrypt_openssl(&der, &unit)),
@@ -209,12 +300,26 @@ fn empty_text_and_binary_files_survive_every_decryptor() {
     let pki = Pki::new();
     let central = pki.issue(&Leaf::good("central", CENTRAL));
     let binary: Vec<u8> = (0..=255u8).cycle().take(70_001).collect();
-    let attachments = [Attachment { file_name: "daten.bin", media_type: "application/octet-stream", content: &binary }];
+    let attachments = [Attachment {
+        file_name: "daten.bin",
+        media_type: "application/octet-stream",
+        content: &binary,
+    }];
     for (text, attachments) in [("", &[][..]), ("", &attachments[..])] {
         let message = message(text, attachments);
         let entity = compose(&message);
-        let der = encrypt(&recipients(&[&central]), Algorithms::default(), &entity, &mut OsRng).unwrap();
-        for decrypted in [decrypt_openssl(&der, &central), decrypt_gpgsm(&der, &central), decrypt_nss(&der, &central)] {
+        let der = encrypt(
+            &recipients(&[&central]),
+            Algorithms::default(),
+            &entity,
+            &mut OsRng,
+        )
+        .unwrap();
+        for decrypted in [
+            decrypt_openssl(&der, &central),
+            decrypt_gpgsm(&der, &central),
+            decrypt_nss(&der, &central),
+        ] {
             assert!(decrypted == entity);
             assert_faithful(&decrypted, &message);
         }
@@ -226,11 +331,25 @@ fn a_ten_megabyte_attachment_decrypts_everywhere() {
     let pki = Pki::new();
     let central = pki.issue(&Leaf::good("central", CENTRAL));
     let big = pseudo_random(10_000_000, 42);
-    let attachments = [Attachment { file_name: "Scan aller Unterlagen.pdf", media_type: "application/pdf", content: &big }];
+    let attachments = [Attachment {
+        file_name: "Scan aller Unterlagen.pdf",
+        media_type: "application/pdf",
+        content: &big,
+    }];
     let message = message("Zehn Megabyte im Anhang.", &attachments);
     let entity = compose(&message);
-    let der = encrypt(&recipients(&[&central]), Algorithms::default(), &entity, &mut OsRng).unwrap();
-    for decrypted in [decrypt_openssl(&der, &central), decrypt_gpgsm(&der, &central), decrypt_nss(&der, &central)] {
+    let der = encrypt(
+        &recipients(&[&central]),
+        Algorithms::default(),
+        &entity,
+        &mut OsRng,
+    )
+    .unwrap();
+    for decrypted in [
+        decrypt_openssl(&der, &central),
+        decrypt_gpgsm(&der, &central),
+        decrypt_nss(&der, &central),
+    ] {
         assert!(decrypted == entity);
     }
     assert_faithful(&decrypt_openssl(&der, &central), &message);
@@ -241,13 +360,26 @@ fn oaep_and_gcm_decrypt_with_openssl() {
     let pki = Pki::new();
     let central = pki.issue(&Leaf::good("central", CENTRAL));
     let unit = pki.issue(&Leaf::good("unit", UNIT));
-    let attachments = [Attachment { file_name: "Antrag.pdf", media_type: "application/pdf", content: &pdf() }];
+    let attachments = [Attachment {
+        file_name: "Antrag.pdf",
+        media_type: "application/pdf",
+        content: &pdf(),
+    }];
     let message = message("Mit OAEP und GCM.", &attachments);
     let entity = compose(&message);
     for content in [ContentEncryption::Aes256Cbc, ContentEncryption::Aes256Gcm] {
         for key_transport in [KeyTransport::RsaPkcs1v15, KeyTransport::RsaOaepSha256] {
-            let algorithms = Algorithms { content, key_transport };
-            let der = encrypt(&recipients(&[&central, &unit]), algorithms, &entity, &mut OsRng).unwrap();
+            let algorithms = Algorithms {
+                content,
+                key_transport,
+            };
+            let der = encrypt(
+                &recipients(&[&central, &unit]),
+                algorithms,
+                &entity,
+                &mut OsRng,
+            )
+            .unwrap();
             for issued in [&central, &unit] {
                 let decrypted = decrypt_openssl(&der, issued);
                 assert!(decrypted == entity, "{algorithms:?}");
@@ -261,16 +393,30 @@ fn oaep_and_gcm_decrypt_with_openssl() {
 fn a_tampered_gcm_message_is_refused() {
     let pki = Pki::new();
     let central = pki.issue(&Leaf::good("central", CENTRAL));
-    let algorithms = Algorithms { content: ContentEncryption::Aes256Gcm, key_transport: KeyTransport::RsaPkcs1v15 };
-    let mut der = encrypt(&recipients(&[&central]), algorithms, b"Content-Type: text/plain\r\n\r\nhallo\r\n", &mut OsRng).unwrap();
+    let algorithms = Algorithms {
+        content: ContentEncryption::Aes256Gcm,
+        key_transport: KeyTransport::RsaPkcs1v15,
+    };
+    let mut der = encrypt(
+        &recipients(&[&central]),
+        algorithms,
+        b"Content-Type: text/plain\r\n\r\nhallo\r\n",
+        &mut OsRng,
+    )
+    .unwrap();
     let at = der.len() - 25;
     der[at] ^= 1;
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "m.der", &der);
     let status = Command::new("openssl")
-        .args(["cms", "-decrypt", "-binary", "-inform", "DER", "-in", &input, "-inkey"])
+        .args([
+            "cms", "-decrypt", "-binary", "-inform", "DER", "-in", &input, "-inkey",
+        ])
         .arg(central.key_path())
         .output()
         .unwrap();
-    assert!(!status.status.success(), "openssl accepted a tampered GCM message");
+    assert!(
+        !status.status.success(),
+        "openssl accepted a tampered GCM message"
+    );
 }

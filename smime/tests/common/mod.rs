@@ -90,10 +90,24 @@ impl Issued {
             openssl(
                 &self.dir,
                 &[
-                    "pkcs12", "-export", "-in", &self.cert_path().to_string_lossy(), "-inkey",
-                    &self.key_path().to_string_lossy(), "-out", &path.to_string_lossy(),
-                    "-passout", "pass:", "-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES",
-                    "-macalg", "sha1", "-name", self.name,
+                    "pkcs12",
+                    "-export",
+                    "-in",
+                    &self.cert_path().to_string_lossy(),
+                    "-inkey",
+                    &self.key_path().to_string_lossy(),
+                    "-out",
+                    &path.to_string_lossy(),
+                    "-passout",
+                    "pass:",
+                    "-keypbe",
+                    "PBE-SHA1-3DES",
+                    "-certpbe",
+                    "PBE-SHA1-3DES",
+                    "-macalg",
+                    "sha1",
+                    "-name",
+                    self.name,
                 ],
             );
         }
@@ -146,18 +160,45 @@ impl Pki {
             let out = format!("{name}.pem");
             let subj = format!("/C=DE/O=Postsiegel Test PKI/CN={cn}");
             args.extend_from_slice(&[
-                "-keyout", &keyout, "-out", &out, "-subj", &subj,
-                "-addext", "basicConstraints=critical,CA:TRUE",
-                "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                "-keyout",
+                &keyout,
+                "-out",
+                &out,
+                "-subj",
+                &subj,
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
             ]);
             openssl(d, &args);
         };
         root("root", &["-newkey", "rsa:2048"], "Test Root CA");
-        root("ecroot", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"], "Test EC Root CA");
+        root(
+            "ecroot",
+            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"],
+            "Test EC Root CA",
+        );
         root("stranger", &["-newkey", "rsa:2048"], "Stranger Root CA");
-        let pki = Pki { dir, anchors: vec![], intermediates: vec![] };
-        pki.sign_ca("intermediate", "rsa:2048", "root", "Test Issuing CA", "sha384");
-        pki.sign_ca("ecintermediate", "ec", "ecroot", "Test EC Issuing CA", "sha384");
+        let pki = Pki {
+            dir,
+            anchors: vec![],
+            intermediates: vec![],
+        };
+        pki.sign_ca(
+            "intermediate",
+            "rsa:2048",
+            "root",
+            "Test Issuing CA",
+            "sha384",
+        );
+        pki.sign_ca(
+            "ecintermediate",
+            "ec",
+            "ecroot",
+            "Test EC Issuing CA",
+            "sha384",
+        );
         let load = |name: &str| pki.load(name);
         Pki {
             anchors: vec![load("root"), load("ecroot")],
@@ -194,11 +235,29 @@ impl Pki {
         openssl(
             d,
             &[
-                "ca", "-batch", "-config", "ca.cnf", "-notext", "-md", digest,
-                "-cert", &format!("{issuer}.pem"), "-keyfile", &format!("{issuer}.key"),
-                "-in", &format!("{name}.csr"), "-out", &format!("{name}.pem"),
-                "-startdate", from, "-enddate", to,
-                "-extfile", &ext_file, "-extensions", "ext",
+                "ca",
+                "-batch",
+                "-config",
+                "ca.cnf",
+                "-notext",
+                "-md",
+                digest,
+                "-cert",
+                &format!("{issuer}.pem"),
+                "-keyfile",
+                &format!("{issuer}.key"),
+                "-in",
+                &format!("{name}.csr"),
+                "-out",
+                &format!("{name}.pem"),
+                "-startdate",
+                from,
+                "-enddate",
+                to,
+                "-extfile",
+                &ext_file,
+                "-extensions",
+                "ext",
             ],
         );
     }
@@ -206,7 +265,14 @@ impl Pki {
     fn sign_ca(&self, name: &str, key: &str, issuer: &str, cn: &str, digest: &str) {
         self.new_key_and_csr(name, key, &format!("/C=DE/O=Postsiegel Test PKI/CN={cn}"));
         let ext = "basicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n";
-        self.sign(name, issuer, ext, "20240101000000Z", "20400101000000Z", digest);
+        self.sign(
+            name,
+            issuer,
+            ext,
+            "20240101000000Z",
+            "20400101000000Z",
+            digest,
+        );
     }
 
     /// Issues a leaf certificate as `leaf` describes.
@@ -225,11 +291,23 @@ impl Pki {
             Issuer::EcIntermediate => "ecintermediate",
             Issuer::Stranger => "stranger",
         };
-        self.sign(leaf.name, issuer, &ext, leaf.not_before, leaf.not_after, leaf.digest);
+        self.sign(
+            leaf.name,
+            issuer,
+            &ext,
+            leaf.not_before,
+            leaf.not_after,
+            leaf.digest,
+        );
         let pem = std::fs::read(self.dir.path().join(format!("{}.pem", leaf.name))).unwrap();
         let certificate = parse_certificates(&pem).unwrap().remove(0);
         let der = smime::der::Encode::to_der(&certificate).unwrap();
-        Issued { dir: self.dir.path().to_owned(), name: leaf.name, der, certificate }
+        Issued {
+            dir: self.dir.path().to_owned(),
+            name: leaf.name,
+            der,
+            certificate,
+        }
     }
 }
 

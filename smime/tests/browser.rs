@@ -1,0 +1,114 @@
+#![cfg(target_arch = "wasm32")]
+//! The S/MIME core in headless Chromium: encrypt, inspect, and decrypt again with the
+//! fixture's private key (RSA and AES in RustCrypto), byte for byte.
+
+use aes::cipher::{BlockDecryptMut, KeyIvInit, block_padding::Pkcs7};
+use cms::enveloped_data::{EnvelopedData, RecipientInfo};
+use der::{Decode, Encode};
+use rsa::pkcs8::DecodePrivateKey;
+use smime::certificate::{CheckContext, check_encryption_certificate, parse_certificates};
+use smime::envelope::{Algorithms, Recipient, encrypt};
+use smime::inspect::{EnvelopeKind, inspect};
+use smime::mime::{Attachment, Message, compose};
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+const CERT: &[u8] = include_bytes!("fixtures/browser-test.pem");
+const KEY: &str = include_str!("fixtures/browser-test.key.pem");
+
+#[test]
+fn encrypts_in_the_browser_and_decrypts_back() {
+    let certificate = parse_certificates(CERT).unwrap().remove(0);
+    let png = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3];
+    let attachments = [Attachment {
+        file_name: "Grundriß.png",
+        media_type: "image/png",
+        content: &png,
+    }];
+    let entity = compose(&Message {
+        form: "browser-test",
+        unit: None,
+        recipient: "Browser Test",
+        sender_name: "Erika",
+        sender_email: "erika@example.org",
+        email_verified: true,
+        sender_phone: None,
+        subject: "Prüfung",
+        reference: None,
+        text: "Hallo aus dem Browser",
+        submitted_at: 1_795_786_200,
+        attachments: &attachments,
+    });
+    let recipient = Recipient::from_certificate(&certificate).unwrap();
+    let der = encrypt(
+        &[recipient],
+        Algorithms::default(),
+        &entity,
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
+
+    let inspection = inspect(&der).unwrap();
+    assert_eq!(inspection.kind, EnvelopeKind::EnvelopedData);
+    assert_eq!(inspection.total_len, der.len() as u64);
+    assert!(inspection.addressed_exactly_to(std::slice::from_ref(&certificate)));
+
+    let content_info = cms::content_info::ContentInfo::from_der(&der).unwrap();
+    let enveloped = EnvelopedData::from_der(&content_info.content.to_der().unwrap()).unwrap();
+    let RecipientInfo::Ktri(ktri) = enveloped.recip_infos.0.get(0).unwrap() else {
+        panic!()
+    };
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(KEY).unwrap();
+    let content_key = key
+        .decrypt(rsa::Pkcs1v15Encrypt, ktri.enc_key.as_bytes())
+        .unwrap();
+    let info = &enveloped.encrypted_content;
+    let iv = der::asn1::OctetString::from_der(
+        &info
+            .content_enc_alg
+            .parameters
+            .as_ref()
+            .unwrap()
+            .to_der()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut buffer = info.encrypted_content.as_ref().unwrap().as_bytes().to_vec();
+    let plain =
+        cbc::Decryptor::<aes::Aes256>::new(content_key.as_slice().into(), iv.as_bytes().into())
+            .decrypt_padded_mut::<Pkcs7>(&mut buffer)
+            .unwrap();
+    assert_eq!(plain, &entity[..]);
+}
+
+#[test]
+fn certificate_checks_run_in_the_browser() {
+    let certificate = parse_certificates(CERT).unwrap().remove(0);
+    let anchors = [certificate.clone()];
+    let now = smime::certificate::not_before(&certificate) + 86_400;
+    let ok = check_encryption_certificate(
+        &certificate,
+        &CheckContext {
+            now,
+            mailbox: "poststelle@browser-test.example",
+            anchors: &anchors,
+            intermediates: &[],
+        },
+    );
+    assert!(ok.is_ok(), "{ok}");
+    let wrong = check_encryption_certificate(
+        &certificate,
+        &CheckContext {
+            now,
+            mailbox: "someone@else.example",
+            anchors: &[],
+            intermediates: &[],
+        },
+    );
+    let codes: Vec<&str> = wrong.problems.iter().map(|p| p.code()).collect();
+    assert_eq!(
+        codes,
+        ["certificate_address_missing", "certificate_untrusted"]
+    );
+}
