@@ -10,7 +10,6 @@
 //! only combination that OpenSSL, gpgsm and NSS all decrypt; OAEP and GCM are opt-in.
 
 use aes::cipher::{BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
-use aes_gcm::aead::{AeadInPlace, KeyInit};
 use cms::cert::IssuerAndSerialNumber;
 use cms::content_info::CmsVersion;
 use cms::enveloped_data::{
@@ -76,6 +75,8 @@ pub enum EnvelopeError {
     CiphertextLength { expected: u64, actual: u64 },
     #[error("AES-GCM needs its authentication tag to finish the message, and only GCM has one")]
     Tag,
+    #[error("content pieces before the last must be whole 16-byte blocks, encrypted once")]
+    Piece,
     #[error("DER encoding failed: {0}")]
     Der(#[from] der::Error),
 }
@@ -354,68 +355,158 @@ pub(crate) struct GcmParameters {
     pub icv_len: u8,
 }
 
-/// Makes the ciphertext for an [`Envelope`]: RustCrypto natively ([`SoftwareCipher`]),
-/// the browser's WebCrypto in the app.
+/// Makes the ciphertext for an [`Envelope`], piece by piece: RustCrypto natively
+/// ([`SoftwareCipher`]), the browser's WebCrypto in the app.
+///
+/// Every piece but the last must be a multiple of 16 bytes and is encrypted into an `out` of
+/// the same length; the last piece (possibly empty) goes to [`ContentCipher::finish`] with an
+/// `out` of [`ciphertext_len`] bytes. The pieces' ciphertexts, in order, are exactly what one
+/// call over the whole content would give.
 #[allow(async_fn_in_trait)]
 pub trait ContentCipher {
     type Error;
-    /// Encrypts the whole content under `key` into `out`, which has exactly
-    /// [`ciphertext_len`] bytes; returns the GCM tag, if any.
-    async fn encrypt(
-        &self,
-        key: &ContentKey,
-        content: &[u8],
+    async fn update(&mut self, piece: &[u8], out: &mut [u8]) -> Result<(), Self::Error>;
+    /// Encrypts the last piece and returns the GCM tag, if any.
+    async fn finish(
+        &mut self,
+        last: &[u8],
         out: &mut [u8],
     ) -> Result<Option<[u8; GCM_TAG_LEN]>, Self::Error>;
 }
 
-/// AES in software (RustCrypto). Natively this uses the CPU's AES instructions.
-pub struct SoftwareCipher;
+/// AES in software (RustCrypto), streaming; natively it uses the CPU's AES instructions.
+pub struct SoftwareCipher {
+    state: CipherState,
+}
+
+enum CipherState {
+    Cbc(cbc::Encryptor<aes::Aes256>),
+    /// GCM as its parts (CTR and GHASH), since `aes-gcm` only seals whole buffers.
+    Gcm {
+        ctr: ctr::Ctr32BE<aes::Aes256>,
+        ghash: ghash::GHash,
+        /// AES_K(J0), which masks the GHASH value into the tag.
+        tag_mask: [u8; 16],
+        len: u64,
+    },
+    Finished,
+}
 
 impl SoftwareCipher {
-    pub fn encrypt_now(
-        &self,
-        key: &ContentKey,
-        content: &[u8],
+    pub fn new(key: &ContentKey) -> SoftwareCipher {
+        use aes::cipher::{BlockEncrypt, StreamCipher};
+        let state = match key.encryption {
+            ContentEncryption::Aes256Cbc => {
+                CipherState::Cbc(cbc::Encryptor::new(key.key.as_ref().into(), &key.iv.into()))
+            }
+            ContentEncryption::Aes256Gcm => {
+                let aes = <aes::Aes256 as aes::cipher::KeyInit>::new(key.key.as_ref().into());
+                let mut h = [0u8; 16];
+                aes.encrypt_block((&mut h).into());
+                // J0 = nonce || 1; the content is encrypted from inc32(J0) on.
+                let mut j0 = [0u8; 16];
+                j0[..GCM_NONCE_LEN].copy_from_slice(key.gcm_nonce());
+                j0[15] = 1;
+                let mut tag_mask = j0;
+                aes.encrypt_block((&mut tag_mask).into());
+                let mut ctr = ctr::Ctr32BE::<aes::Aes256>::new(key.key.as_ref().into(), &j0.into());
+                let mut skip = [0u8; 16];
+                ctr.apply_keystream(&mut skip);
+                CipherState::Gcm {
+                    ctr,
+                    ghash: <ghash::GHash as ghash::universal_hash::KeyInit>::new(&h.into()),
+                    tag_mask,
+                    len: 0,
+                }
+            }
+        };
+        SoftwareCipher { state }
+    }
+
+    pub fn update_now(&mut self, piece: &[u8], out: &mut [u8]) -> Result<(), EnvelopeError> {
+        use aes::cipher::StreamCipher;
+        use ghash::universal_hash::UniversalHash;
+        if !piece.len().is_multiple_of(16) || out.len() != piece.len() {
+            return Err(EnvelopeError::Piece);
+        }
+        out.copy_from_slice(piece);
+        match &mut self.state {
+            CipherState::Cbc(cbc) => {
+                for block in out.chunks_exact_mut(16) {
+                    cbc.encrypt_block_mut(block.into());
+                }
+            }
+            CipherState::Gcm {
+                ctr, ghash, len, ..
+            } => {
+                ctr.apply_keystream(out);
+                ghash.update_padded(out);
+                *len += out.len() as u64;
+            }
+            CipherState::Finished => return Err(EnvelopeError::Piece),
+        }
+        Ok(())
+    }
+
+    pub fn finish_now(
+        &mut self,
+        last: &[u8],
         out: &mut [u8],
     ) -> Result<Option<[u8; GCM_TAG_LEN]>, EnvelopeError> {
-        let expected = ciphertext_len(key.encryption, content.len() as u64);
+        use aes::cipher::StreamCipher;
+        use ghash::universal_hash::UniversalHash;
+        let encryption = match &self.state {
+            CipherState::Cbc(_) => ContentEncryption::Aes256Cbc,
+            CipherState::Gcm { .. } => ContentEncryption::Aes256Gcm,
+            CipherState::Finished => return Err(EnvelopeError::Piece),
+        };
+        let expected = ciphertext_len(encryption, last.len() as u64);
         if out.len() as u64 != expected {
             return Err(EnvelopeError::CiphertextLength {
                 expected,
                 actual: out.len() as u64,
             });
         }
-        match key.encryption {
-            ContentEncryption::Aes256Cbc => {
-                let actual = out.len() as u64;
-                out[..content.len()].copy_from_slice(content);
-                cbc::Encryptor::<aes::Aes256>::new(key.key.as_ref().into(), &key.iv.into())
-                    .encrypt_padded_mut::<Pkcs7>(out, content.len())
-                    .map_err(|_| EnvelopeError::CiphertextLength { expected, actual })?;
+        match std::mem::replace(&mut self.state, CipherState::Finished) {
+            CipherState::Cbc(cbc) => {
+                out[..last.len()].copy_from_slice(last);
+                cbc.encrypt_padded_mut::<Pkcs7>(out, last.len())
+                    .map_err(|_| EnvelopeError::Piece)?;
                 Ok(None)
             }
-            ContentEncryption::Aes256Gcm => {
-                out.copy_from_slice(content);
-                let cipher = aes_gcm::Aes256Gcm::new(key.key.as_ref().into());
-                let tag = cipher
-                    .encrypt_in_place_detached(key.gcm_nonce().into(), &[], out)
-                    .map_err(|_| EnvelopeError::TooLarge)?;
-                Ok(Some(tag.into()))
+            CipherState::Gcm {
+                mut ctr,
+                mut ghash,
+                tag_mask,
+                len,
+            } => {
+                out.copy_from_slice(last);
+                ctr.apply_keystream(out);
+                ghash.update_padded(out);
+                let bits = (len + out.len() as u64) * 8;
+                let mut lengths = [0u8; 16];
+                lengths[8..].copy_from_slice(&bits.to_be_bytes());
+                ghash.update(&[lengths.into()]);
+                let mut tag: [u8; 16] = ghash.finalize().into();
+                tag.iter_mut().zip(tag_mask).for_each(|(t, m)| *t ^= m);
+                Ok(Some(tag))
             }
+            CipherState::Finished => Err(EnvelopeError::Piece),
         }
     }
 }
 
 impl ContentCipher for SoftwareCipher {
     type Error = EnvelopeError;
-    async fn encrypt(
-        &self,
-        key: &ContentKey,
-        content: &[u8],
+    async fn update(&mut self, piece: &[u8], out: &mut [u8]) -> Result<(), EnvelopeError> {
+        self.update_now(piece, out)
+    }
+    async fn finish(
+        &mut self,
+        last: &[u8],
         out: &mut [u8],
     ) -> Result<Option<[u8; GCM_TAG_LEN]>, EnvelopeError> {
-        self.encrypt_now(key, content, out)
+        self.finish_now(last, out)
     }
 }
 
@@ -431,7 +522,7 @@ pub fn encrypt(
     der.extend_from_slice(envelope.header());
     let start = der.len();
     der.resize(start + envelope.ciphertext_len() as usize, 0);
-    let tag = SoftwareCipher.encrypt_now(envelope.content_key(), content, &mut der[start..])?;
+    let tag = SoftwareCipher::new(envelope.content_key()).finish_now(content, &mut der[start..])?;
     der.extend(envelope.trailer(tag.as_ref())?);
     Ok(der)
 }
@@ -441,5 +532,97 @@ pub fn content_type_oid(encryption: ContentEncryption) -> ObjectIdentifier {
     match encryption {
         ContentEncryption::Aes256Cbc => rfc5911::ID_ENVELOPED_DATA,
         ContentEncryption::Aes256Gcm => rfc5911::ID_CT_AUTH_ENVELOPED_DATA,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn key(encryption: ContentEncryption) -> ContentKey {
+        ContentKey {
+            encryption,
+            key: Zeroizing::new(core::array::from_fn(|i| i as u8 * 7)),
+            iv: core::array::from_fn(|i| 200 - i as u8),
+        }
+    }
+
+    /// Encrypts `content` in pieces of `piece` bytes (a multiple of 16).
+    fn in_pieces(
+        encryption: ContentEncryption,
+        content: &[u8],
+        piece: usize,
+    ) -> (Vec<u8>, Option<[u8; 16]>) {
+        let key = key(encryption);
+        let mut cipher = SoftwareCipher::new(&key);
+        let mut out = vec![0u8; ciphertext_len(encryption, content.len() as u64) as usize];
+        let whole = content.len() / piece * piece;
+        let whole = if whole == content.len() && whole > 0 {
+            whole - piece
+        } else {
+            whole
+        };
+        for (i, chunk) in content[..whole].chunks(piece).enumerate() {
+            cipher
+                .update_now(chunk, &mut out[i * piece..i * piece + chunk.len()])
+                .unwrap();
+        }
+        let tag = cipher
+            .finish_now(&content[whole..], &mut out[whole..])
+            .unwrap();
+        (out, tag)
+    }
+
+    #[test]
+    fn pieces_give_the_same_bytes_as_one_call_and_gcm_matches_aes_gcm() {
+        let content: Vec<u8> = (0..10_007u32).map(|i| (i * 31 % 256) as u8).collect();
+        for encryption in [ContentEncryption::Aes256Cbc, ContentEncryption::Aes256Gcm] {
+            let one_call = in_pieces(encryption, &content, 16_384);
+            for piece in [16, 160, 4096] {
+                assert_eq!(
+                    in_pieces(encryption, &content, piece),
+                    one_call,
+                    "{encryption:?} {piece}"
+                );
+            }
+        }
+        // Our streaming GCM equals RustCrypto's one-shot AES-GCM (tag included).
+        use aes_gcm::aead::{AeadInPlace, KeyInit};
+        for len in [0, 1, 15, 16, 17, 10_007] {
+            let key = key(ContentEncryption::Aes256Gcm);
+            let mut expected = content[..len].to_vec();
+            let tag = aes_gcm::Aes256Gcm::new(key.key.as_ref().into())
+                .encrypt_in_place_detached(key.gcm_nonce().into(), &[], &mut expected)
+                .unwrap();
+            let (ours, our_tag) = in_pieces(ContentEncryption::Aes256Gcm, &content[..len], 16);
+            assert_eq!(ours, expected, "{len}");
+            assert_eq!(our_tag, Some(tag.into()), "{len}");
+        }
+    }
+
+    #[test]
+    fn misuse_is_an_error_not_garbage() {
+        let key = key(ContentEncryption::Aes256Cbc);
+        let mut cipher = SoftwareCipher::new(&key);
+        let mut out = [0u8; 32];
+        assert!(matches!(
+            cipher.update_now(&[0; 15], &mut out[..15]),
+            Err(EnvelopeError::Piece)
+        ));
+        assert!(matches!(
+            cipher.finish_now(&[0; 16], &mut out[..16]),
+            Err(EnvelopeError::CiphertextLength { .. })
+        ));
+        cipher.finish_now(&[0; 16], &mut out).unwrap();
+        assert!(matches!(
+            cipher.finish_now(&[], &mut out[..16]),
+            Err(EnvelopeError::Piece)
+        ));
+        assert_eq!(ciphertext_len(ContentEncryption::Aes256Cbc, 0), 16);
+        assert_eq!(ciphertext_len(ContentEncryption::Aes256Cbc, 16), 32);
+        assert_eq!(ciphertext_len(ContentEncryption::Aes256Gcm, 17), 17);
     }
 }
