@@ -1,10 +1,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! Certificate checks against certificates made by the openssl command line.
 
-mod common;
-
-use common::{Issuer, Leaf, Pki, unix};
 use smime::certificate::{CheckContext, Problem, check_encryption_certificate, mail_addresses};
+use testkit::{Issuer, Leaf, Pki, unix};
 
 const MAILBOX: &str = "poststelle@lra-test.example";
 

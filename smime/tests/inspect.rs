@@ -1,12 +1,10 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! Inspecting uploads without decrypting them.
 
-mod common;
-
-use common::{Leaf, Pki, openssl};
 use rand_core::OsRng;
 use smime::envelope::{Algorithms, ContentEncryption, Envelope, KeyTransport, Recipient, encrypt};
 use smime::inspect::{EnvelopeKind, INSPECT_LIMIT, InspectError, inspect};
+use testkit::{Leaf, Pki, openssl};
 
 #[test]
 fn inspection_names_the_recipients_and_the_exact_length_from_the_header_alone() {

@@ -3,16 +3,14 @@
 //! stand on: OpenSSL, GnuPG's gpgsm (KMail, Outlook with GpgOL) and NSS cmsutil
 //! (Thunderbird); the decrypted entity parsed by Python's `email` package.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
 use base64::Engine;
-use common::{Issued, Leaf, Pki, openssl, run};
 use rand_core::OsRng;
 use smime::envelope::{Algorithms, ContentEncryption, KeyTransport, Recipient, encrypt};
 use smime::mime::{Attachment, FormRecord, Message, compose};
+use testkit::{Issued, Leaf, Pki, openssl, run};
 
 const CENTRAL: &str = "poststelle@lra-test.example";
 const UNIT: &str = "gewerbeamt@lra-test.example";

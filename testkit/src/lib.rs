@@ -1,12 +1,11 @@
-//! Test certificates made with the openssl command line, and helpers to run the real
-//! decryptors. Test-only I/O: the crate itself does none.
-#![allow(dead_code)]
+//! Test helpers shared by Postsiegel's crates: certificates made with the openssl command
+//! line, and running external tools. Used only from tests and benchmarks.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use smime::Certificate;
-use smime::certificate::parse_certificates;
+use der::{DecodePem, Encode};
+pub use x509_cert::Certificate;
 
 pub fn run(command: &mut Command) -> Vec<u8> {
     let output = command
@@ -147,6 +146,8 @@ authorityKeyIdentifier = keyid
 ";
 
 impl Pki {
+    // Making a PKI runs openssl several times: no `Default` to hide that.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Pki {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -209,7 +210,7 @@ impl Pki {
 
     fn load(&self, name: &str) -> Certificate {
         let pem = std::fs::read(self.dir.path().join(format!("{name}.pem"))).unwrap();
-        parse_certificates(&pem).unwrap().remove(0)
+        Certificate::from_pem(&pem).unwrap()
     }
 
     fn new_key_and_csr(&self, name: &str, key: &str, subject: &str) {
@@ -300,8 +301,8 @@ impl Pki {
             leaf.digest,
         );
         let pem = std::fs::read(self.dir.path().join(format!("{}.pem", leaf.name))).unwrap();
-        let certificate = parse_certificates(&pem).unwrap().remove(0);
-        let der = smime::der::Encode::to_der(&certificate).unwrap();
+        let certificate = Certificate::from_pem(&pem).unwrap();
+        let der = certificate.to_der().unwrap();
         Issued {
             dir: self.dir.path().to_owned(),
             name: leaf.name,
@@ -314,7 +315,7 @@ impl Pki {
 /// Seconds since the Unix epoch for a `YYYY-MM-DD` date.
 pub fn unix(date: &str) -> u64 {
     let parts: Vec<u16> = date.split('-').map(|p| p.parse().unwrap()).collect();
-    smime::der::DateTime::new(parts[0], parts[1] as u8, parts[2] as u8, 0, 0, 0)
+    der::DateTime::new(parts[0], parts[1] as u8, parts[2] as u8, 0, 0, 0)
         .unwrap()
         .unix_duration()
         .as_secs()

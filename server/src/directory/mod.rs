@@ -1,0 +1,4 @@
+//! The authority directory: who offers a form, delivering where, encrypting to what.
+
+pub mod activation;
+pub mod model;
