@@ -370,67 +370,77 @@ fn verify_chain(leaf: &Certificate, context: &CheckContext) -> Result<(), Proble
     })
 }
 
-/// Verifies `certificate`'s signature with `issuer`'s key: RSA PKCS#1 v1.5 with SHA-256/384/512,
-/// ECDSA on P-256 or P-384 with SHA-256/384.
+/// Verifies `certificate`'s signature with `issuer`'s key.
 fn verify_signature(certificate: &Certificate, issuer: &Certificate) -> Result<(), Problem> {
-    use p256::ecdsa::signature::hazmat::PrehashVerifier;
-    use rsa::signature::Verifier;
-
-    let bad = || Problem::BadSignature {
-        subject: certificate.tbs_certificate.subject.to_string(),
-    };
     let tbs = certificate
         .tbs_certificate
         .to_der()
         .map_err(|e| Problem::Unreadable {
             detail: e.to_string(),
         })?;
-    let signature = certificate.signature.raw_bytes();
+    verify_signed(
+        &tbs,
+        certificate.signature_algorithm.oid,
+        certificate.signature.raw_bytes(),
+        issuer,
+    )
+    .map_err(|unsupported| match unsupported {
+        Some(algorithm) => Problem::UnsupportedSignature { algorithm },
+        None => Problem::BadSignature {
+            subject: certificate.tbs_certificate.subject.to_string(),
+        },
+    })
+}
+
+/// Verifies a signature made by `issuer` over `signed` (a certificate's or a CRL's TBS part):
+/// RSA PKCS#1 v1.5 with SHA-256/384/512, ECDSA on P-256 or P-384 with SHA-256/384.
+/// Fails with `Some(algorithm)` for an unsupported algorithm, `None` for a bad signature.
+pub(crate) fn verify_signed(
+    signed: &[u8],
+    algorithm: ObjectIdentifier,
+    signature: &[u8],
+    issuer: &Certificate,
+) -> Result<(), Option<String>> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    use rsa::signature::Verifier;
+
     let spki = || {
         issuer
             .tbs_certificate
             .subject_public_key_info
             .owned_to_ref()
     };
-    let algorithm = certificate.signature_algorithm.oid;
-
-    let rsa_key = || rsa::RsaPublicKey::try_from(spki()).map_err(|_| bad());
-    let rsa_signature = || rsa::pkcs1v15::Signature::try_from(signature).map_err(|_| bad());
+    let rsa_key = || rsa::RsaPublicKey::try_from(spki()).map_err(|_| None);
+    let rsa_signature = || rsa::pkcs1v15::Signature::try_from(signature).map_err(|_| None);
     let result = match algorithm {
         rfc5912::SHA_256_WITH_RSA_ENCRYPTION => {
-            rsa::pkcs1v15::VerifyingKey::<Sha256>::new(rsa_key()?).verify(&tbs, &rsa_signature()?)
+            rsa::pkcs1v15::VerifyingKey::<Sha256>::new(rsa_key()?).verify(signed, &rsa_signature()?)
         }
         rfc5912::SHA_384_WITH_RSA_ENCRYPTION => {
-            rsa::pkcs1v15::VerifyingKey::<Sha384>::new(rsa_key()?).verify(&tbs, &rsa_signature()?)
+            rsa::pkcs1v15::VerifyingKey::<Sha384>::new(rsa_key()?).verify(signed, &rsa_signature()?)
         }
         rfc5912::SHA_512_WITH_RSA_ENCRYPTION => {
-            rsa::pkcs1v15::VerifyingKey::<Sha512>::new(rsa_key()?).verify(&tbs, &rsa_signature()?)
+            rsa::pkcs1v15::VerifyingKey::<Sha512>::new(rsa_key()?).verify(signed, &rsa_signature()?)
         }
         rfc5912::ECDSA_WITH_SHA_256 | rfc5912::ECDSA_WITH_SHA_384 => {
             let digest = if algorithm == rfc5912::ECDSA_WITH_SHA_256 {
-                Sha256::digest(&tbs).to_vec()
+                Sha256::digest(signed).to_vec()
             } else {
-                Sha384::digest(&tbs).to_vec()
+                Sha384::digest(signed).to_vec()
             };
             if let Ok(key) = p256::ecdsa::VerifyingKey::try_from(spki()) {
-                let signature = p256::ecdsa::Signature::from_der(signature).map_err(|_| bad())?;
+                let signature = p256::ecdsa::Signature::from_der(signature).map_err(|_| None)?;
                 key.verify_prehash(&digest, &signature)
             } else if let Ok(key) = p384::ecdsa::VerifyingKey::try_from(spki()) {
-                let signature = p384::ecdsa::Signature::from_der(signature).map_err(|_| bad())?;
+                let signature = p384::ecdsa::Signature::from_der(signature).map_err(|_| None)?;
                 key.verify_prehash(&digest, &signature)
             } else {
-                return Err(Problem::UnsupportedSignature {
-                    algorithm: algorithm.to_string(),
-                });
+                return Err(Some(algorithm.to_string()));
             }
         }
-        other => {
-            return Err(Problem::UnsupportedSignature {
-                algorithm: other.to_string(),
-            });
-        }
+        other => return Err(Some(other.to_string())),
     };
-    result.map_err(|_| bad())
+    result.map_err(|_| None)
 }
 
 /// `YYYY-MM-DD HH:MM UTC`, for messages to operators.

@@ -39,6 +39,8 @@ pub struct Leaf {
     pub not_after: &'static str,
     pub issuer: Issuer,
     pub digest: &'static str,
+    /// CRL distribution points (`URI:http://...`), comma-separated.
+    pub crl_distribution_points: Option<&'static str>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -63,6 +65,7 @@ impl Leaf {
             not_after: "20350101000000Z",
             issuer: Issuer::Intermediate,
             digest: "sha256",
+            crl_distribution_points: None,
         }
     }
 }
@@ -134,6 +137,10 @@ policy = policy_any
 email_in_dn = no
 unique_subject = no
 copy_extensions = none
+# RFC 5280 CAs issue v2 CRLs (with extensions); x509-cert cannot read v1 CRLs.
+crl_extensions = crl_ext
+[crl_ext]
+authorityKeyIdentifier = keyid:always
 [policy_any]
 commonName = supplied
 organizationName = optional
@@ -287,6 +294,9 @@ impl Pki {
         if let Some(eku) = leaf.extended_key_usage {
             ext.push_str(&format!("extendedKeyUsage = {eku}\n"));
         }
+        if let Some(points) = leaf.crl_distribution_points {
+            ext.push_str(&format!("crlDistributionPoints = {points}\n"));
+        }
         let issuer = match leaf.issuer {
             Issuer::Intermediate => "intermediate",
             Issuer::EcIntermediate => "ecintermediate",
@@ -309,6 +319,60 @@ impl Pki {
             der,
             certificate,
         }
+    }
+}
+
+impl Pki {
+    /// Marks `issued` revoked in the CA database; the next [`Pki::crl`] lists it.
+    pub fn revoke(&self, issued: &Issued) {
+        let cert = issued.cert_path().to_string_lossy().into_owned();
+        openssl(
+            self.dir.path(),
+            &[
+                "ca",
+                "-batch",
+                "-config",
+                "ca.cnf",
+                "-cert",
+                "intermediate.pem",
+                "-keyfile",
+                "intermediate.key",
+                "-revoke",
+                &cert,
+                "-crl_reason",
+                "keyCompromise",
+            ],
+        );
+    }
+
+    /// A CRL of the RSA issuing CA (`intermediate`, or another `issuer` such as
+    /// `stranger`), valid for `hours`, as DER.
+    pub fn crl(&self, issuer: &str, hours: u32) -> Vec<u8> {
+        let out = format!("{issuer}.crl");
+        openssl(
+            self.dir.path(),
+            &[
+                "ca",
+                "-batch",
+                "-config",
+                "ca.cnf",
+                "-gencrl",
+                "-cert",
+                &format!("{issuer}.pem"),
+                "-keyfile",
+                &format!("{issuer}.key"),
+                "-crlhours",
+                &hours.to_string(),
+                "-out",
+                &out,
+            ],
+        );
+        openssl(self.dir.path(), &["crl", "-in", &out, "-outform", "DER"])
+    }
+
+    /// A CA certificate of this PKI by name (`intermediate`, `root`, `stranger`...).
+    pub fn ca(&self, name: &str) -> Certificate {
+        self.load(name)
     }
 }
 
