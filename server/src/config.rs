@@ -8,6 +8,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::directory::pki::PkiConfig;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -17,6 +19,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The app as Trunk built it (`index.html` and hashed assets).
     pub dist_dir: PathBuf,
+    /// Trust anchors, intermediates and CRL files for the certificate checks.
+    #[serde(default)]
+    pub pki: PkiConfig,
 }
 
 impl Default for Config {
@@ -25,6 +30,7 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             dist_dir: PathBuf::from("dist"),
+            pki: PkiConfig::default(),
         }
     }
 }
@@ -35,7 +41,11 @@ impl Config {
     pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
         // The scripts' own variables share the prefix but are not configuration.
         let not_config = ["config", "log", "cache", "bin", "test_port"];
-        Self::load_from(file, Env::prefixed("POSTSIEGEL_").ignore(&not_config))
+        // POSTSIEGEL_PKI__CRL_FILES sets pki.crl_files.
+        Self::load_from(
+            file,
+            Env::prefixed("POSTSIEGEL_").ignore(&not_config).split("__"),
+        )
     }
 
     fn load_from(file: Option<&Path>, env: Env) -> Result<Config, Box<figment::Error>> {

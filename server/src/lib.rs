@@ -3,4 +3,5 @@
 pub mod api;
 pub mod config;
 pub mod directory;
+pub mod store;
 pub mod web;

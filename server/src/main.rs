@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing_subscriber::EnvFilter;
 
+use postsiegel_server::directory::{import, pki::Pki};
+use postsiegel_server::store::{Source, Store};
 use postsiegel_server::{config::Config, web};
 
 #[derive(Parser)]
@@ -27,6 +29,14 @@ struct Cli {
 enum Command {
     /// Serve the app and the API (the default).
     Serve,
+    /// Import a directory file (TOML): authorities, units and their certificates. Lists
+    /// which forms appear, vanish or change, and why.
+    Import {
+        file: PathBuf,
+        /// Only list what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[tokio::main]
@@ -40,7 +50,34 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref()).context("reading the configuration")?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
+        Command::Import { file, dry_run } => import(config, &file, dry_run).await,
     }
+}
+
+async fn import(config: Config, file: &std::path::Path, dry_run: bool) -> anyhow::Result<()> {
+    let pki = Pki::load(&config.pki).context("loading the trust configuration (pki)")?;
+    let store = Store::open(&config.data_dir).await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let before = import::offers(&store.directory().await?, &pki, now);
+    let directory = import::load(file)?;
+    let after = import::offers(&directory, &pki, now);
+    for line in import::describe_changes(&before, &after) {
+        println!("{line}");
+    }
+    if dry_run {
+        println!("dry run: nothing was written");
+        return Ok(());
+    }
+    store.replace_directory(&directory, Source::Import).await?;
+    let units: usize = directory.authorities.iter().map(|a| a.units.len()).sum();
+    println!(
+        "imported {} authorities, {units} units, {} certificates",
+        directory.authorities.len(),
+        directory.certificates.len()
+    );
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -1,4 +1,6 @@
 //! The authority directory: who offers a form, delivering where, encrypting to what.
 
 pub mod activation;
+pub mod import;
 pub mod model;
+pub mod pki;

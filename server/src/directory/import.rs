@@ -1,0 +1,242 @@
+//! The directory file (TOML) that operators import with `postsiegel import`, and the
+//! summary of which forms it makes appear or vanish.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use smime::certificate::parse_certificates;
+
+use super::activation::{Checks, ViaAuthority, authority_form, unit_form};
+use super::model::Authority;
+use super::pki::Pki;
+use crate::store::{Directory, StoredCertificate};
+
+/// The file's shape: `[[authority]]` tables (with `[[authority.units]]`) and
+/// `[[certificate]]` tables naming a mailbox and a PEM or DER file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirectoryFile {
+    #[serde(default, rename = "authority")]
+    authorities: Vec<Authority>,
+    #[serde(default, rename = "certificate")]
+    certificates: Vec<CertificateEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertificateEntry {
+    mailbox: String,
+    /// Relative to the directory file.
+    file: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Toml {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Reads and validates a directory file, with the certificate files it names.
+pub fn load(path: &Path) -> Result<Directory, ImportError> {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| ImportError::Read {
+            path: p.display().to_string(),
+            source,
+        })
+    };
+    let text = String::from_utf8(read(path)?)
+        .map_err(|_| ImportError::Invalid(format!("{} is not UTF-8", path.display())))?;
+    let file: DirectoryFile = toml::from_str(&text).map_err(|source| ImportError::Toml {
+        path: path.display().to_string(),
+        source: Box::new(source),
+    })?;
+    validate(&file.authorities)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut certificates = Vec::new();
+    for entry in &file.certificates {
+        let cert_path = base.join(&entry.file);
+        let parsed = parse_certificates(&read(&cert_path)?)
+            .map_err(|e| ImportError::Invalid(format!("{}: {e}", cert_path.display())))?;
+        certificates.extend(parsed.into_iter().map(|certificate| StoredCertificate {
+            mailbox: entry.mailbox.to_ascii_lowercase(),
+            certificate,
+        }));
+    }
+    Ok(Directory {
+        authorities: file.authorities,
+        certificates,
+    })
+}
+
+fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn validate(authorities: &[Authority]) -> Result<(), ImportError> {
+    let mut slugs = HashSet::new();
+    for a in authorities {
+        if !is_slug(&a.slug) {
+            return Err(ImportError::Invalid(format!(
+                "authority slug {:?}: use lower-case letters, digits and hyphens",
+                a.slug
+            )));
+        }
+        if !slugs.insert(&a.slug) {
+            return Err(ImportError::Invalid(format!(
+                "authority slug {:?} appears twice",
+                a.slug
+            )));
+        }
+        let mut units = HashSet::new();
+        for u in &a.units {
+            if !is_slug(&u.slug) || !units.insert(&u.slug) {
+                return Err(ImportError::Invalid(format!(
+                    "unit slug {:?} of {:?} is not a slug or appears twice",
+                    u.slug, a.slug
+                )));
+            }
+        }
+        if a.policy.mailbox_limit_bytes < 1_000_000 {
+            return Err(ImportError::Invalid(format!(
+                "{}: a mailbox limit under 1 MB leaves no room for a message",
+                a.slug
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One form as an operator reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Offer {
+    Offered {
+        title: String,
+        mailbox: String,
+        certificates: usize,
+        via_authority: Option<String>,
+    },
+    NotOffered {
+        reasons: String,
+    },
+}
+
+/// Every form of a directory (authorities and units) and whether it is offered at `now`.
+pub fn offers(directory: &Directory, pki: &Pki, now: u64) -> BTreeMap<String, Offer> {
+    let certificates = pki.judge(&directory.certificates, now);
+    let checks = Checks {
+        now,
+        anchors: &pki.anchors,
+        intermediates: &pki.intermediates,
+        certificates: &certificates,
+    };
+    let reasons = |r: Vec<super::activation::Unavailable>| Offer::NotOffered {
+        reasons: r
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    let mut all = BTreeMap::new();
+    for authority in &directory.authorities {
+        let offer = match authority_form(authority, &checks) {
+            Ok(form) => Offer::Offered {
+                title: form.title,
+                mailbox: form.mailbox,
+                certificates: form.certificates.len(),
+                via_authority: None,
+            },
+            Err(r) => reasons(r),
+        };
+        all.insert(authority.slug.clone(), offer);
+        for unit in &authority.units {
+            let offer = match unit_form(authority, unit, &checks) {
+                Ok(form) => Offer::Offered {
+                    title: form.title,
+                    mailbox: form.mailbox,
+                    certificates: form.certificates.len(),
+                    via_authority: form.via_authority.map(|via| match via {
+                        ViaAuthority::NoOwnAddress => {
+                            "the unit has no address of its own".to_owned()
+                        }
+                        ViaAuthority::CentralAddress => {
+                            "the unit uses the central address".to_owned()
+                        }
+                        ViaAuthority::OwnCertificatesFail(rejections) => format!(
+                            "the unit's certificates fail: {}",
+                            rejections
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ),
+                    }),
+                },
+                Err(r) => reasons(r),
+            };
+            all.insert(format!("{}/{}", authority.slug, unit.slug), offer);
+        }
+    }
+    all
+}
+
+/// Lines for an operator: which forms appear, vanish, change or stay, and why.
+pub fn describe_changes(
+    before: &BTreeMap<String, Offer>,
+    after: &BTreeMap<String, Offer>,
+) -> Vec<String> {
+    let slugs: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let describe = |offer: &Offer| match offer {
+        Offer::Offered {
+            title,
+            mailbox,
+            certificates,
+            via_authority,
+        } => {
+            let via = via_authority
+                .as_ref()
+                .map(|v| format!(", via the authority: {v}"))
+                .unwrap_or_default();
+            format!("{title} → {mailbox}, {certificates} certificate(s){via}")
+        }
+        Offer::NotOffered { reasons } => reasons.clone(),
+    };
+    slugs
+        .into_iter()
+        .map(|slug| match (before.get(slug), after.get(slug)) {
+            (Some(Offer::Offered { .. }), None) => {
+                format!("vanishes     {slug}: removed from the directory")
+            }
+            (Some(Offer::Offered { .. }), Some(now @ Offer::NotOffered { .. })) => {
+                format!("vanishes     {slug}: {}", describe(now))
+            }
+            (_, Some(now @ Offer::Offered { .. }))
+                if !matches!(before.get(slug), Some(Offer::Offered { .. })) =>
+            {
+                format!("appears      {slug}: {}", describe(now))
+            }
+            (Some(old), Some(now)) if old != now && matches!(now, Offer::Offered { .. }) => {
+                format!("changes      {slug}: {}", describe(now))
+            }
+            (_, Some(now @ Offer::Offered { .. })) => {
+                format!("stays        {slug}: {}", describe(now))
+            }
+            (_, Some(now)) => format!("not offered  {slug}: {}", describe(now)),
+            (_, None) => format!("removed      {slug}"),
+        })
+        .collect()
+}

@@ -1,0 +1,260 @@
+//! The database. Only this module speaks SQL; it keeps the SQL portable (SQLite is the
+//! embedded default, PostgreSQL is to follow for several server instances).
+
+use std::path::Path;
+use std::str::FromStr;
+
+use der::{Decode, Encode};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::directory::model::{Authority, Imprint, Unit};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("creating the data folder {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("a stored {what} is unreadable: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+}
+
+/// Where a certificate came from; each source replaces only its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Import,
+    Ldap,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Import => "import",
+            Source::Ldap => "ldap",
+        }
+    }
+}
+
+/// A certificate as stored for a mailbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCertificate {
+    pub mailbox: String,
+    pub certificate: smime::Certificate,
+}
+
+/// The whole directory: authorities with their units, and every mailbox's certificates.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Directory {
+    pub authorities: Vec<Authority>,
+    pub certificates: Vec<StoredCertificate>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) `postsiegel.sqlite3` in `data_dir` and migrates it.
+    pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join("postsiegel.sqlite3"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true);
+        Self::with_options(options, 4).await
+    }
+
+    /// A private database in memory, for tests.
+    pub async fn in_memory() -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        Self::with_options(options, 1).await
+    }
+
+    async fn with_options(
+        options: SqliteConnectOptions,
+        connections: u32,
+    ) -> Result<Store, StoreError> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(connections)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    pub async fn directory(&self) -> Result<Directory, StoreError> {
+        let mut authorities = Vec::new();
+        for row in sqlx::query("SELECT * FROM authorities ORDER BY slug")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let policy: String = row.try_get("policy")?;
+            authorities.push(Authority {
+                slug: row.try_get("slug")?,
+                name: row.try_get("name")?,
+                street: row.try_get("street")?,
+                postal_code: row.try_get("postal_code")?,
+                place: row.try_get("place")?,
+                website: row.try_get("website")?,
+                phone: row.try_get("phone")?,
+                central_mailbox: row.try_get("central_mailbox")?,
+                imprint: Imprint {
+                    representative: row.try_get("representative")?,
+                    content_responsible: row.try_get("content_responsible")?,
+                    data_protection_officer: row.try_get("data_protection_officer")?,
+                    vat_id: row.try_get("vat_id")?,
+                },
+                activated: row.try_get("activated")?,
+                policy: serde_json::from_str(&policy).map_err(|e| StoreError::Corrupt {
+                    what: "form policy",
+                    detail: e.to_string(),
+                })?,
+                units: Vec::new(),
+            });
+        }
+        for row in sqlx::query("SELECT * FROM units ORDER BY authority_slug, position")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let authority_slug: String = row.try_get("authority_slug")?;
+            let kind: String = row.try_get("kind")?;
+            let unit = Unit {
+                slug: row.try_get("slug")?,
+                name: row.try_get("name")?,
+                kind: serde_json::from_value(serde_json::Value::String(kind.clone())).map_err(
+                    |_| StoreError::Corrupt {
+                        what: "unit kind",
+                        detail: kind,
+                    },
+                )?,
+                mailbox: row.try_get("mailbox")?,
+                phone: row.try_get("phone")?,
+            };
+            if let Some(authority) = authorities.iter_mut().find(|a| a.slug == authority_slug) {
+                authority.units.push(unit);
+            }
+        }
+        let mut certificates = Vec::new();
+        for row in sqlx::query("SELECT mailbox, der FROM certificates ORDER BY mailbox, not_after")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let der: Vec<u8> = row.try_get("der")?;
+            certificates.push(StoredCertificate {
+                mailbox: row.try_get("mailbox")?,
+                certificate: smime::Certificate::from_der(&der).map_err(|e| {
+                    StoreError::Corrupt {
+                        what: "certificate",
+                        detail: e.to_string(),
+                    }
+                })?,
+            });
+        }
+        Ok(Directory {
+            authorities,
+            certificates,
+        })
+    }
+
+    /// Replaces all authorities and units, and the certificates that came from `source`,
+    /// in one transaction: readers see the old directory or the new one, never a mix.
+    pub async fn replace_directory(
+        &self,
+        directory: &Directory,
+        source: Source,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM units").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM authorities")
+            .execute(&mut *tx)
+            .await?;
+        for authority in &directory.authorities {
+            insert_authority(&mut tx, authority).await?;
+        }
+        sqlx::query("DELETE FROM certificates WHERE source = ?")
+            .bind(source.as_str())
+            .execute(&mut *tx)
+            .await?;
+        for stored in &directory.certificates {
+            let der = stored
+                .certificate
+                .to_der()
+                .map_err(|e| StoreError::Corrupt {
+                    what: "certificate",
+                    detail: e.to_string(),
+                })?;
+            let fingerprint = smime::certificate::fingerprint_hex(
+                &smime::certificate::fingerprint_sha256(&stored.certificate),
+            );
+            sqlx::query(
+                "INSERT INTO certificates (mailbox, fingerprint, der, not_after, source) \
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (mailbox, fingerprint) DO NOTHING",
+            )
+            .bind(stored.mailbox.to_ascii_lowercase())
+            .bind(fingerprint)
+            .bind(der)
+            .bind(smime::certificate::not_after(&stored.certificate) as i64)
+            .bind(source.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn insert_authority(
+    tx: &mut Transaction<'_, Sqlite>,
+    a: &Authority,
+) -> Result<(), StoreError> {
+    let policy = serde_json::to_string(&a.policy).expect("a policy serialises");
+    sqlx::query(
+        "INSERT INTO authorities (slug, name, street, postal_code, place, website, phone, \
+         central_mailbox, representative, content_responsible, data_protection_officer, vat_id, \
+         activated, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&a.slug)
+    .bind(&a.name)
+    .bind(&a.street)
+    .bind(&a.postal_code)
+    .bind(&a.place)
+    .bind(&a.website)
+    .bind(&a.phone)
+    .bind(&a.central_mailbox)
+    .bind(&a.imprint.representative)
+    .bind(&a.imprint.content_responsible)
+    .bind(&a.imprint.data_protection_officer)
+    .bind(&a.imprint.vat_id)
+    .bind(a.activated)
+    .bind(policy)
+    .execute(&mut **tx)
+    .await?;
+    for (position, unit) in a.units.iter().enumerate() {
+        let kind = serde_json::to_value(unit.kind).expect("a kind serialises");
+        sqlx::query(
+            "INSERT INTO units (authority_slug, slug, position, name, kind, mailbox, phone) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.slug)
+        .bind(&unit.slug)
+        .bind(position as i64)
+        .bind(&unit.name)
+        .bind(kind.as_str().unwrap_or("other"))
+        .bind(&unit.mailbox)
+        .bind(&unit.phone)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
