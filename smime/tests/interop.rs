@@ -146,6 +146,25 @@ fn decrypt_nss(der: &[u8], issued: &Issued) -> Vec<u8> {
     std::fs::read(output).unwrap()
 }
 
+fn encrypt_default(entity: &[u8], recipient: &Issued) -> Vec<u8> {
+    encrypt(
+        &recipients(&[recipient]),
+        Algorithms::default(),
+        entity,
+        &mut OsRng,
+    )
+    .unwrap()
+}
+
+/// The plaintext as OpenSSL, gpgsm and NSS each recover it.
+fn decrypt_everywhere(der: &[u8], recipient: &Issued) -> [Vec<u8>; 3] {
+    [
+        decrypt_openssl(der, recipient),
+        decrypt_gpgsm(der, recipient),
+        decrypt_nss(der, recipient),
+    ]
+}
+
 struct Parsed {
     subject: String,
     date: String,
@@ -306,18 +325,8 @@ fn empty_text_and_binary_files_survive_every_decryptor() {
     for (text, attachments) in [("", &[][..]), ("", &attachments[..])] {
         let message = message(text, attachments);
         let entity = compose(&message);
-        let der = encrypt(
-            &recipients(&[&central]),
-            Algorithms::default(),
-            &entity,
-            &mut OsRng,
-        )
-        .unwrap();
-        for decrypted in [
-            decrypt_openssl(&der, &central),
-            decrypt_gpgsm(&der, &central),
-            decrypt_nss(&der, &central),
-        ] {
+        let der = encrypt_default(&entity, &central);
+        for decrypted in decrypt_everywhere(&der, &central) {
             assert!(decrypted == entity);
             assert_faithful(&decrypted, &message);
         }
@@ -336,18 +345,8 @@ fn a_ten_megabyte_attachment_decrypts_everywhere() {
     }];
     let message = message("Zehn Megabyte im Anhang.", &attachments);
     let entity = compose(&message);
-    let der = encrypt(
-        &recipients(&[&central]),
-        Algorithms::default(),
-        &entity,
-        &mut OsRng,
-    )
-    .unwrap();
-    for decrypted in [
-        decrypt_openssl(&der, &central),
-        decrypt_gpgsm(&der, &central),
-        decrypt_nss(&der, &central),
-    ] {
+    let der = encrypt_default(&entity, &central);
+    for decrypted in decrypt_everywhere(&der, &central) {
         assert!(decrypted == entity);
     }
     assert_faithful(&decrypt_openssl(&der, &central), &message);

@@ -240,34 +240,27 @@ impl Pki {
         let d = self.dir.path();
         let ext_file = format!("{name}.ext");
         std::fs::write(d.join(&ext_file), format!("[ext]\n{extensions}")).unwrap();
-        openssl(
-            d,
-            &[
-                "ca",
-                "-batch",
-                "-config",
-                "ca.cnf",
-                "-notext",
-                "-md",
-                digest,
-                "-cert",
-                &format!("{issuer}.pem"),
-                "-keyfile",
-                &format!("{issuer}.key"),
-                "-in",
-                &format!("{name}.csr"),
-                "-out",
-                &format!("{name}.pem"),
-                "-startdate",
-                from,
-                "-enddate",
-                to,
-                "-extfile",
-                &ext_file,
-                "-extensions",
-                "ext",
-            ],
-        );
+        self.openssl_ca(&[
+            "-notext",
+            "-md",
+            digest,
+            "-cert",
+            &format!("{issuer}.pem"),
+            "-keyfile",
+            &format!("{issuer}.key"),
+            "-in",
+            &format!("{name}.csr"),
+            "-out",
+            &format!("{name}.pem"),
+            "-startdate",
+            from,
+            "-enddate",
+            to,
+            "-extfile",
+            &ext_file,
+            "-extensions",
+            "ext",
+        ]);
     }
 
     fn sign_ca(&self, name: &str, key: &str, issuer: &str, cn: &str, digest: &str) {
@@ -323,50 +316,43 @@ impl Pki {
 }
 
 impl Pki {
+    /// Runs `openssl ca` with this PKI's configuration.
+    fn openssl_ca(&self, args: &[&str]) {
+        let mut all = vec!["ca", "-batch", "-config", "ca.cnf"];
+        all.extend_from_slice(args);
+        openssl(self.dir.path(), &all);
+    }
+
     /// Marks `issued` revoked in the CA database; the next [`Pki::crl`] lists it.
     pub fn revoke(&self, issued: &Issued) {
         let cert = issued.cert_path().to_string_lossy().into_owned();
-        openssl(
-            self.dir.path(),
-            &[
-                "ca",
-                "-batch",
-                "-config",
-                "ca.cnf",
-                "-cert",
-                "intermediate.pem",
-                "-keyfile",
-                "intermediate.key",
-                "-revoke",
-                &cert,
-                "-crl_reason",
-                "keyCompromise",
-            ],
-        );
+        self.openssl_ca(&[
+            "-cert",
+            "intermediate.pem",
+            "-keyfile",
+            "intermediate.key",
+            "-revoke",
+            &cert,
+            "-crl_reason",
+            "keyCompromise",
+        ]);
     }
 
     /// A CRL of the RSA issuing CA (`intermediate`, or another `issuer` such as
     /// `stranger`), valid for `hours`, as DER.
     pub fn crl(&self, issuer: &str, hours: u32) -> Vec<u8> {
         let out = format!("{issuer}.crl");
-        openssl(
-            self.dir.path(),
-            &[
-                "ca",
-                "-batch",
-                "-config",
-                "ca.cnf",
-                "-gencrl",
-                "-cert",
-                &format!("{issuer}.pem"),
-                "-keyfile",
-                &format!("{issuer}.key"),
-                "-crlhours",
-                &hours.to_string(),
-                "-out",
-                &out,
-            ],
-        );
+        self.openssl_ca(&[
+            "-gencrl",
+            "-cert",
+            &format!("{issuer}.pem"),
+            "-keyfile",
+            &format!("{issuer}.key"),
+            "-crlhours",
+            &hours.to_string(),
+            "-out",
+            &out,
+        ]);
         openssl(self.dir.path(), &["crl", "-in", &out, "-outform", "DER"])
     }
 
