@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing_subscriber::EnvFilter;
 
-use postsiegel_server::directory::{import, pki::Pki};
+use postsiegel_server::directory::{expiry, import, pki::Pki};
 use postsiegel_server::store::{Source, Store};
 use postsiegel_server::{config::Config, web};
 
@@ -37,6 +37,12 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// List the certificates that expire within the given number of days, and record the
+    /// warnings now due (60, 30 and 7 days ahead) in the outbox.
+    Expiring {
+        #[arg(long, default_value_t = 60)]
+        days: u64,
+    },
 }
 
 #[tokio::main]
@@ -51,15 +57,41 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Import { file, dry_run } => import(config, &file, dry_run).await,
+        Command::Expiring { days } => expiring(config, days).await,
     }
+}
+
+fn now() -> anyhow::Result<u64> {
+    Ok(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs())
+}
+
+async fn expiring(config: Config, days: u64) -> anyhow::Result<()> {
+    let store = Store::open(&config.data_dir).await?;
+    let now = now()?;
+    let directory = store.directory().await?;
+    for stored in expiry::expiring(&directory.certificates, now, days) {
+        let end = smime::certificate::not_after(&stored.certificate);
+        println!(
+            "{}  {}  in {} days  {}",
+            smime::certificate::format_time(end),
+            stored.mailbox,
+            (end - now) / 86_400,
+            stored.certificate.tbs_certificate.subject
+        );
+    }
+    let queued = store
+        .queue_mails(&expiry::due_warnings(&directory.certificates, now), now)
+        .await?;
+    println!("{queued} new expiry warning(s) queued");
+    Ok(())
 }
 
 async fn import(config: Config, file: &std::path::Path, dry_run: bool) -> anyhow::Result<()> {
     let pki = Pki::load(&config.pki).context("loading the trust configuration (pki)")?;
     let store = Store::open(&config.data_dir).await?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
+    let now = now()?;
     let before = import::offers(&store.directory().await?, &pki, now);
     let directory = import::load(file)?;
     let after = import::offers(&directory, &pki, now);

@@ -55,6 +55,15 @@ pub struct Directory {
     pub certificates: Vec<StoredCertificate>,
 }
 
+/// A mail the server owes someone; `id` names what it is about, so it is recorded once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMail {
+    pub id: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
@@ -211,6 +220,51 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// Records `mails` in the outbox, each once: an id already there is left alone.
+    /// Returns how many were new.
+    pub async fn queue_mails(&self, mails: &[OutboxMail], now: u64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut new = 0;
+        for mail in mails {
+            new += sqlx::query(
+                "INSERT INTO outbox (id, recipient, subject, body, created_at) \
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&mail.id)
+            .bind(&mail.recipient)
+            .bind(&mail.subject)
+            .bind(&mail.body)
+            .bind(now as i64)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    /// The mails not yet sent, oldest first.
+    pub async fn unsent_mails(&self) -> Result<Vec<OutboxMail>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, recipient, subject, body FROM outbox WHERE sent_at IS NULL \
+             ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(OutboxMail {
+                    id: row.try_get("id")?,
+                    recipient: row.try_get("recipient")?,
+                    subject: row.try_get("subject")?,
+                    body: row.try_get("body")?,
+                })
+            })
+            .collect()
     }
 }
 
