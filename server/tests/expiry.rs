@@ -15,10 +15,11 @@ fn now() -> u64 {
         .as_secs()
 }
 
-/// `YYYYMMDDHHMMSSZ` for openssl, `days` from now (negative: in the past).
+/// `YYYYMMDDHHMMSSZ` for openssl, `days` from now (negative: in the past), less an hour so
+/// that whole days counted from a few seconds later are stable ("in 4 days", not 4 or 5).
 fn openssl_date(days: i64) -> &'static str {
     let t = smime::der::DateTime::from_unix_duration(std::time::Duration::from_secs(
-        (now() as i64 + days * DAY as i64) as u64,
+        (now() as i64 + days * DAY as i64 - 3600) as u64,
     ))
     .unwrap();
     let text = format!(
