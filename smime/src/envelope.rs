@@ -15,7 +15,6 @@ use cms::content_info::CmsVersion;
 use cms::enveloped_data::{
     KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos,
 };
-use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc5911, rfc5912};
 use der::asn1::{Any, OctetString, SetOfVec};
 use der::referenced::OwnedToRef;
@@ -525,14 +524,6 @@ pub fn encrypt(
     let tag = SoftwareCipher::new(envelope.content_key()).finish_now(content, &mut der[start..])?;
     der.extend(envelope.trailer(tag.as_ref())?);
     Ok(der)
-}
-
-/// The OID that names a message's content type.
-pub fn content_type_oid(encryption: ContentEncryption) -> ObjectIdentifier {
-    match encryption {
-        ContentEncryption::Aes256Cbc => rfc5911::ID_ENVELOPED_DATA,
-        ContentEncryption::Aes256Gcm => rfc5911::ID_CT_AUTH_ENVELOPED_DATA,
-    }
 }
 
 #[cfg(test)]
