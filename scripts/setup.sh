@@ -18,8 +18,9 @@ TRUNK_VERSION=0.21.14
 # Debian packages by purpose. The browser and the real decryptors are test-only.
 APT_RUN=()
 # The real decryptors of authorities' mail clients: OpenSSL, gpgsm (KMail, GpgOL), NSS
-# (Thunderbird); Python's email package as an independent MIME parser.
-APT_TEST=(chromium chromium-driver openssl gpgsm libnss3-tools python3)
+# (Thunderbird); Python's email package as an independent MIME parser; a real LDAP server
+# (OpenLDAP's slapd and ldapadd), as state PKIs run to publish certificates and CRLs.
+APT_TEST=(chromium chromium-driver openssl gpgsm libnss3-tools python3 slapd ldap-utils)
 
 # Tools are installed with a quick release profile: their own speed hardly matters here, and
 # LTO with one codegen unit doubles the time it takes to compile Trunk on 2 cores.

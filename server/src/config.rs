@@ -8,6 +8,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::directory::ldap::LdapConfig;
 use crate::directory::pki::PkiConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,9 +20,26 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The app as Trunk built it (`index.html` and hashed assets).
     pub dist_dir: PathBuf,
+    /// Where citizens reach the portal (links and snippets), e.g. `https://kontakt.example.de`;
+    /// none: `http://` and the bind address.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// The sender of relayed mails, e.g. `Kontaktformular <kontaktformular@portal.example>`.
+    pub mail_from: String,
+    /// Where notices for the operator go (stale revocation lists); none: the log only.
+    #[serde(default)]
+    pub operator_email: Option<String>,
     /// Trust anchors, intermediates and CRL files for the certificate checks.
     #[serde(default)]
     pub pki: PkiConfig,
+    /// Certificate lookup in the state PKI's LDAP directory; none: imported certificates only.
+    #[serde(default)]
+    pub ldap: Option<LdapConfig>,
+    /// How often the forms are judged again (certificates expire by the clock, directory
+    /// files are imported while the server runs).
+    pub refresh_seconds: u64,
+    /// Fetched CRLs are fetched again after this many hours even before their nextUpdate.
+    pub crl_refresh_hours: u64,
 }
 
 impl Default for Config {
@@ -30,12 +48,25 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             dist_dir: PathBuf::from("dist"),
+            public_url: None,
+            mail_from: "Postsiegel Kontaktformular <kontaktformular@postsiegel.localhost>".into(),
+            operator_email: None,
             pki: PkiConfig::default(),
+            ldap: None,
+            refresh_seconds: 60,
+            crl_refresh_hours: 6,
         }
     }
 }
 
 impl Config {
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.bind),
+        }
+    }
+
     /// Defaults, then the file (when given), then the environment. A named file that does not
     /// exist is an error: a typo in a path must not silently start a server on defaults.
     pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {

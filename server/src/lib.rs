@@ -3,5 +3,6 @@
 pub mod api;
 pub mod config;
 pub mod directory;
+pub mod mail;
 pub mod store;
 pub mod web;

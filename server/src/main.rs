@@ -7,7 +7,14 @@ use clap::{Parser, Subcommand};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing_subscriber::EnvFilter;
 
-use postsiegel_server::directory::{expiry, import, pki::Pki};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use postsiegel_server::api::ApiState;
+use postsiegel_server::directory::catalog::{Catalog, Settings};
+use postsiegel_server::directory::crl::CrlCache;
+use postsiegel_server::directory::refresh::Discovery;
+use postsiegel_server::directory::{demo, expiry, import, pki::Pki};
 use postsiegel_server::store::{Source, Store};
 use postsiegel_server::{config::Config, web};
 
@@ -55,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref()).context("reading the configuration")?;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).await,
+        Command::Serve => serve(config, cli.config.is_none()).await,
         Command::Import { file, dry_run } => import(config, &file, dry_run).await,
         Command::Expiring { days } => expiring(config, days).await,
     }
@@ -112,8 +119,57 @@ async fn import(config: Config, file: &std::path::Path, dry_run: bool) -> anyhow
     Ok(())
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let frontend = web::Frontend::load(&config.dist_dir)?;
+async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
+    let mut frontend = web::Frontend::load(&config.dist_dir)?;
+    let store = Store::open(&config.data_dir).await?;
+    let demo_folder = config.data_dir.join("demo");
+    // The demo never replaces a real directory: it loads only on a portal started without a
+    // configuration, reachable from this machine alone, with no directory of its own.
+    let demo = no_config_file
+        && config.bind.ip().is_loopback()
+        && (demo_folder.is_dir() || store.directory().await?.authorities.is_empty());
+    let mut pki = config.pki.clone();
+    if demo {
+        let generated = demo::ensure(&config.data_dir, now()?).context("making the demo")?;
+        let directory = import::load(&generated.directory_file())?;
+        store.replace_directory(&directory, Source::Import).await?;
+        pki = generated.pki(&config.pki);
+        frontend = frontend.with_demo_banner();
+        tracing::warn!(
+            "DEMO: fictional authorities with demo certificates; decrypt what they receive \
+             with the key {}",
+            generated.mailbox_key().display()
+        );
+    }
+    let settings = Settings {
+        public_url: config.public_url(),
+        mail_from: config.mail_from.clone(),
+    };
+    let catalog = Arc::new(RwLock::new(Arc::new(Catalog::empty(&settings))));
+    let discovery = Arc::new(Discovery::new(
+        store,
+        pki,
+        config.ldap.clone(),
+        CrlCache::new(
+            &config.data_dir,
+            Duration::from_secs(10),
+            config.crl_refresh_hours,
+        ),
+        settings,
+        catalog.clone(),
+        config.operator_email.clone(),
+    ));
+    if let Err(error) = discovery.refresh_ldap().await {
+        tracing::warn!(%error, "LDAP lookup failed at start; retrying on schedule");
+    }
+    let first = discovery.refresh(now()?).await?;
+    tracing::info!(offered = first.offered, "forms judged");
+    tokio::spawn(
+        discovery
+            .clone()
+            .run(Duration::from_secs(config.refresh_seconds.max(1))),
+    );
+
     // Logs name the route template, never the path: paths carry slugs and tokens.
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &Request<_>| {
@@ -124,7 +180,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::info_span!("http", method = %request.method(), route)
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
-    let app = web::router(frontend).layer(trace);
+    let app = web::router(frontend, ApiState { catalog, demo }).layer(trace);
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;

@@ -55,6 +55,26 @@ pub struct Directory {
     pub certificates: Vec<StoredCertificate>,
 }
 
+impl Directory {
+    /// Every mailbox the directory names (central and units'), lower case, each once.
+    pub fn mailboxes(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .authorities
+            .iter()
+            .flat_map(|a| {
+                a.central_mailbox
+                    .iter()
+                    .chain(a.units.iter().filter_map(|u| u.mailbox.as_ref()))
+            })
+            .map(|m| m.trim().to_ascii_lowercase())
+            .filter(|m| !m.is_empty())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
 /// A mail the server owes someone; `id` names what it is about, so it is recorded once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMail {
@@ -191,36 +211,58 @@ impl Store {
         for authority in &directory.authorities {
             insert_authority(&mut tx, authority).await?;
         }
-        sqlx::query("DELETE FROM certificates WHERE source = ?")
-            .bind(source.as_str())
-            .execute(&mut *tx)
-            .await?;
-        for stored in &directory.certificates {
-            let der = stored
-                .certificate
-                .to_der()
-                .map_err(|e| StoreError::Corrupt {
-                    what: "certificate",
-                    detail: e.to_string(),
-                })?;
-            let fingerprint = smime::certificate::fingerprint_hex(
-                &smime::certificate::fingerprint_sha256(&stored.certificate),
-            );
-            sqlx::query(
-                "INSERT INTO certificates (mailbox, fingerprint, der, not_after, source) \
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (mailbox, fingerprint) DO NOTHING",
-            )
-            .bind(stored.mailbox.to_ascii_lowercase())
-            .bind(fingerprint)
-            .bind(der)
-            .bind(smime::certificate::not_after(&stored.certificate) as i64)
-            .bind(source.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
+        replace_certificates(&mut tx, &directory.certificates, source).await?;
         tx.commit().await?;
         Ok(())
     }
+
+    /// Replaces the certificates that came from `source` (an LDAP refresh), leaving the
+    /// authorities and the other sources' certificates alone.
+    pub async fn replace_certificates(
+        &self,
+        certificates: &[StoredCertificate],
+        source: Source,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        replace_certificates(&mut tx, certificates, source).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn replace_certificates(
+    tx: &mut Transaction<'_, Sqlite>,
+    certificates: &[StoredCertificate],
+    source: Source,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM certificates WHERE source = ?")
+        .bind(source.as_str())
+        .execute(&mut **tx)
+        .await?;
+    for stored in certificates {
+        let der = stored
+            .certificate
+            .to_der()
+            .map_err(|e| StoreError::Corrupt {
+                what: "certificate",
+                detail: e.to_string(),
+            })?;
+        let fingerprint = smime::certificate::fingerprint_hex(
+            &smime::certificate::fingerprint_sha256(&stored.certificate),
+        );
+        sqlx::query(
+            "INSERT INTO certificates (mailbox, fingerprint, der, not_after, source) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (mailbox, fingerprint) DO NOTHING",
+        )
+        .bind(stored.mailbox.to_ascii_lowercase())
+        .bind(fingerprint)
+        .bind(der)
+        .bind(smime::certificate::not_after(&stored.certificate) as i64)
+        .bind(source.as_str())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 impl Store {

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 
-use crate::api;
+use crate::api::{self, ApiState};
 
 /// The built app, read once at start-up.
 pub struct Frontend {
@@ -47,7 +47,21 @@ impl Frontend {
             index_html,
         })
     }
+
+    /// Puts the demo banner at the top of every page, in the static HTML, so that it shows
+    /// even before (or without) the app.
+    pub fn with_demo_banner(mut self) -> Frontend {
+        self.index_html = self
+            .index_html
+            .replacen("<body>", &format!("<body>{DEMO_BANNER}"), 1);
+        self
+    }
 }
+
+const DEMO_BANNER: &str = "<div class=\"demo-banner\" role=\"note\">\
+<strong>Demo</strong>: Dieses Portal zeigt erfundene Behörden mit Demo-Zertifikaten. \
+Nachrichten erreichen keine echte Behörde. \
+<span lang=\"en\">Demo portal: fictional authorities, nothing reaches a real one.</span></div>";
 
 /// The policy for every response. Trunk's loader is an inline module script, so it is
 /// allowed by its hash, computed from the index.html actually served; never 'unsafe-inline'.
@@ -94,12 +108,20 @@ pub fn inline_script_hashes(html: &str) -> Vec<String> {
     hashes
 }
 
-pub fn router(frontend: Frontend) -> Router {
+pub fn router(frontend: Frontend, api: ApiState) -> Router {
     let frontend = Arc::new(frontend);
     let static_files = ServeDir::new(&frontend.dist_dir)
         .fallback(axum::routing::get(deep_link).with_state(frontend.clone()));
+    // The page itself always comes from memory (it may carry the demo banner).
+    let page = axum::routing::get(deep_link).with_state(frontend.clone());
     Router::new()
-        .nest("/api", api::router())
+        .route("/", page.clone())
+        .route("/index.html", page)
+        .route(
+            "/trust/{file}",
+            axum::routing::get(trust_anchors).with_state(api.clone()),
+        )
+        .nest("/api", api::router(api))
         .fallback_service(static_files)
         .layer(middleware::from_fn_with_state(
             frontend.clone(),
@@ -112,12 +134,28 @@ pub fn router(frontend: Frontend) -> Router {
 /// such as `/kontakt/landratsamt-musterhausen` work; a missing file stays a 404.
 async fn deep_link(State(frontend): State<Arc<Frontend>>, request: Request) -> Response {
     let last_segment = request.uri().path().rsplit('/').next().unwrap_or("");
-    if last_segment.contains('.') {
+    if last_segment.contains('.') && last_segment != "index.html" {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     }
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         frontend.index_html.clone(),
+    )
+        .into_response()
+}
+
+/// The trust anchors under their hashed name; any other name is gone (or never was).
+async fn trust_anchors(
+    State(api): State<ApiState>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    let catalog = api.catalog();
+    if file != catalog.trust_anchors.file_name {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        catalog.trust_anchors.pem.clone(),
     )
         .into_response()
 }

@@ -96,12 +96,12 @@ fn fixture() -> Fixture {
 }
 
 fn checks<'a>(f: &'a Fixture, certificates: &'a [MailboxCertificate]) -> Checks<'a> {
-    Checks {
-        now: unix("2026-11-27"),
-        anchors: &f.pki.anchors,
-        intermediates: &f.pki.intermediates,
+    Checks::new(
+        unix("2026-11-27"),
+        &f.pki.anchors,
+        &f.pki.intermediates,
         certificates,
-    }
+    )
 }
 
 fn codes(reasons: &[Unavailable]) -> Vec<&'static str> {

@@ -5,6 +5,8 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+use postsiegel_server::api::ApiState;
+use postsiegel_server::directory::catalog::{Catalog, Settings};
 use postsiegel_server::web::{Frontend, router};
 
 const INDEX: &str = "<!DOCTYPE html><html><head>\
@@ -12,7 +14,17 @@ const INDEX: &str = "<!DOCTYPE html><html><head>\
 <script type=\"module\">import init from '/postsiegel-app-0123456789abcdef.js';await init();</script>\
 </head><body></body></html>";
 
-fn app() -> (axum::Router, tempfile::TempDir) {
+fn no_forms() -> ApiState {
+    ApiState::new(
+        Catalog::empty(&Settings {
+            public_url: "http://127.0.0.1:8080".into(),
+            mail_from: "Postsiegel <kontaktformular@portal.example>".into(),
+        }),
+        false,
+    )
+}
+
+fn dist() -> tempfile::TempDir {
     let dist = tempfile::tempdir().unwrap();
     std::fs::write(dist.path().join("index.html"), INDEX).unwrap();
     std::fs::write(
@@ -21,7 +33,15 @@ fn app() -> (axum::Router, tempfile::TempDir) {
     )
     .unwrap();
     std::fs::write(dist.path().join("robots.txt"), "User-agent: *\n").unwrap();
-    (router(Frontend::load(dist.path()).unwrap()), dist)
+    dist
+}
+
+fn app() -> (axum::Router, tempfile::TempDir) {
+    let dist = dist();
+    (
+        router(Frontend::load(dist.path()).unwrap(), no_forms()),
+        dist,
+    )
 }
 
 async fn get(
@@ -116,7 +136,7 @@ async fn the_api_answers_json_and_never_the_app() {
     let body: serde_json::Value = serde_json::from_str(&text(health).await).unwrap();
     assert_eq!(body["status"], "ok");
 
-    for uri in ["/api/nothing-here", "/api/forms/x/y", "/api"] {
+    for uri in ["/api/nothing-here", "/api/forms/x/y/z", "/api"] {
         let response = get(&app, uri, None).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{uri}");
         assert_eq!(
@@ -127,6 +147,37 @@ async fn the_api_answers_json_and_never_the_app() {
         let body: serde_json::Value = serde_json::from_str(&text(response).await).unwrap();
         assert_eq!(body["code"], "not_found", "{uri}");
     }
+}
+
+#[tokio::test]
+async fn a_demo_portal_says_so_on_every_page_within_the_same_policy() {
+    let dist = dist();
+    let demo = router(
+        Frontend::load(dist.path()).unwrap().with_demo_banner(),
+        no_forms(),
+    );
+    for uri in ["/", "/index.html", "/kontakt/landratsamt-musterhausen"] {
+        let response = get(&demo, uri, None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let page = text(response).await;
+        assert!(
+            page.contains("<body><div class=\"demo-banner\" role=\"note\"><strong>Demo</strong>"),
+            "{uri}: {page}"
+        );
+        // The banner is markup, not script: the loader's hash still matches.
+        let hash = &postsiegel_server::web::inline_script_hashes(&page)[0];
+        assert!(csp.contains(hash.as_str()), "{uri}");
+    }
+    let (plain, _dist) = app();
+    assert!(
+        !text(get(&plain, "/", None).await)
+            .await
+            .contains("demo-banner")
+    );
 }
 
 #[test]

@@ -1,5 +1,8 @@
 //! Test helpers shared by Postsiegel's crates: certificates made with the openssl command
-//! line, and running external tools. Used only from tests and benchmarks.
+//! line, a real LDAP server (`slapd`), and running external tools. Used only from tests and
+//! benchmarks.
+
+pub mod slapd;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -10,6 +10,9 @@
 //!   fail uses the authority's form and mailbox, and the form says so.
 //! - A unit's form exists only while its authority's form is offered.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use smime::Certificate;
 use smime::certificate::{
     CheckContext, check_encryption_certificate, fingerprint_hex, fingerprint_sha256,
@@ -25,6 +28,28 @@ pub struct Checks<'a> {
     pub intermediates: &'a [Certificate],
     /// Every known certificate, of every mailbox.
     pub certificates: &'a [MailboxCertificate],
+    /// Each mailbox is judged once: thousands of units share their authority's mailbox, and
+    /// a chain check verifies signatures.
+    judged: RefCell<HashMap<String, Judged<'a>>>,
+}
+
+type Judged<'a> = (Vec<&'a Certificate>, Vec<Rejection>);
+
+impl<'a> Checks<'a> {
+    pub fn new(
+        now: u64,
+        anchors: &'a [Certificate],
+        intermediates: &'a [Certificate],
+        certificates: &'a [MailboxCertificate],
+    ) -> Checks<'a> {
+        Checks {
+            now,
+            anchors,
+            intermediates,
+            certificates,
+            judged: RefCell::default(),
+        }
+    }
 }
 
 /// A form that can be offered.
@@ -130,10 +155,17 @@ impl std::fmt::Display for Rejection {
 }
 
 /// The certificates of `mailbox` that pass now, and the rejections of the others.
-pub fn usable_certificates<'a>(
-    mailbox: &str,
-    checks: &Checks<'a>,
-) -> (Vec<&'a Certificate>, Vec<Rejection>) {
+pub fn usable_certificates<'a>(mailbox: &str, checks: &Checks<'a>) -> Judged<'a> {
+    let key = mailbox.to_ascii_lowercase();
+    if let Some(judged) = checks.judged.borrow().get(&key) {
+        return judged.clone();
+    }
+    let judged = judge_mailbox(mailbox, checks);
+    checks.judged.borrow_mut().insert(key, judged.clone());
+    judged
+}
+
+fn judge_mailbox<'a>(mailbox: &str, checks: &Checks<'a>) -> Judged<'a> {
     let context = CheckContext {
         now: checks.now,
         mailbox,

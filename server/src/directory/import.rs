@@ -138,12 +138,7 @@ pub enum Offer {
 /// Every form of a directory (authorities and units) and whether it is offered at `now`.
 pub fn offers(directory: &Directory, pki: &Pki, now: u64) -> BTreeMap<String, Offer> {
     let certificates = pki.judge(&directory.certificates, now);
-    let checks = Checks {
-        now,
-        anchors: &pki.anchors,
-        intermediates: &pki.intermediates,
-        certificates: &certificates,
-    };
+    let checks = Checks::new(now, &pki.anchors, &pki.intermediates, &certificates);
     let reasons = |r: Vec<super::activation::Unavailable>| Offer::NotOffered {
         reasons: r
             .iter()

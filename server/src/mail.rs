@@ -1,0 +1,266 @@
+//! The S/MIME mail the relay hands to SMTP, byte for byte, and what its wrapping costs.
+//!
+//! The mail is written here rather than by a mail builder so that its size is known exactly
+//! before the citizen encrypts: a form publishes `max_upload_bytes`, the largest upload
+//! whose finished mail still fits the receiving mailbox's limit, and both the app's size
+//! budget and the relay's limit use only that number.
+
+use std::io::Write;
+
+use base64::Engine;
+
+/// Base64 lines of the body: 76 characters, as RFC 2045 allows at most.
+const LINE: usize = 76;
+
+/// The neutral subject: the real one travels encrypted.
+pub const SUBJECT: &str = "Vertrauliche Nachricht über das Kontaktformular";
+
+/// Receipt numbers are never longer than this (see `receipt_number`); the size bound
+/// assumes the longest.
+pub const MAX_RECEIPT_LEN: usize = 14;
+
+/// RFC 5321 limits a forward path to 256 octets, so an address has at most 254.
+pub const MAX_ADDRESS_LEN: usize = 254;
+
+/// What varies between two mails of one form.
+#[derive(Debug, Clone)]
+pub struct Envelope<'a> {
+    /// The portal's sender, e.g. `Postsiegel <kontaktformular@portal.example>`.
+    pub from: &'a str,
+    /// The form's mailbox.
+    pub to: &'a str,
+    /// The citizen's verified address, when the form puts it there.
+    pub reply_to: Option<&'a str>,
+    pub receipt: &'a str,
+    /// Seconds since the Unix epoch.
+    pub date: u64,
+    /// Fixed at acceptance, without the angle brackets.
+    pub message_id: &'a str,
+    /// AES-GCM (AuthEnvelopedData) rather than AES-CBC (EnvelopedData).
+    pub authenticated: bool,
+}
+
+/// The header block, ending with the empty line.
+pub fn header(envelope: &Envelope) -> Vec<u8> {
+    let smime_type = if envelope.authenticated {
+        "authEnveloped-data"
+    } else {
+        "enveloped-data"
+    };
+    let mut out = Vec::with_capacity(640);
+    let mut line = |text: String| {
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    };
+    line(format!("From: {}", envelope.from));
+    line(format!("To: <{}>", envelope.to));
+    if let Some(reply_to) = envelope.reply_to {
+        line(format!("Reply-To: <{reply_to}>"));
+    }
+    line(format!(
+        "Subject: {} {}",
+        encoded_word(SUBJECT),
+        envelope.receipt
+    ));
+    line(format!("Date: {}", rfc5322_date(envelope.date)));
+    line(format!("Message-ID: <{}>", envelope.message_id));
+    line("MIME-Version: 1.0".into());
+    line(format!(
+        "Content-Type: application/pkcs7-mime; smime-type={smime_type}; name=smime.p7m"
+    ));
+    line("Content-Transfer-Encoding: base64".into());
+    line("Content-Disposition: attachment; filename=smime.p7m".into());
+    line(String::new());
+    out
+}
+
+/// Writes the whole mail: the header, then the ciphertext in base64 lines.
+pub fn write_mail(
+    out: &mut impl Write,
+    envelope: &Envelope,
+    ciphertext: &[u8],
+) -> std::io::Result<()> {
+    out.write_all(&header(envelope))?;
+    // A line's worth of input at a time: 57 bytes make exactly 76 characters.
+    for chunk in ciphertext.chunks(LINE / 4 * 3) {
+        out.write_all(
+            base64::engine::general_purpose::STANDARD
+                .encode(chunk)
+                .as_bytes(),
+        )?;
+        out.write_all(b"\r\n")?;
+    }
+    Ok(())
+}
+
+/// The bytes the body takes for `ciphertext_len` bytes of ciphertext.
+pub fn body_len(ciphertext_len: u64) -> u64 {
+    let encoded = ciphertext_len.div_ceil(3) * 4;
+    encoded + 2 * encoded.div_ceil(LINE as u64)
+}
+
+/// The longest header this form's mails can have: every variable part at its longest.
+pub fn header_len_bound(from: &str, to: &str, reply_to: bool, authenticated: bool) -> u64 {
+    let longest_reply_to = "x".repeat(MAX_ADDRESS_LEN);
+    let longest_receipt = "X".repeat(MAX_RECEIPT_LEN);
+    let longest_message_id = message_id(&longest_receipt, &[0xff; 16], from);
+    header(&Envelope {
+        from,
+        to,
+        reply_to: reply_to.then_some(longest_reply_to.as_str()),
+        receipt: &longest_receipt,
+        // Dates have one length: the day of the month is always two digits.
+        date: 0,
+        message_id: &longest_message_id,
+        authenticated,
+    })
+    .len() as u64
+}
+
+/// The largest ciphertext whose mail, header included, is at most `mailbox_limit` bytes.
+pub fn max_upload_bytes(mailbox_limit: u64, header_len: u64) -> u64 {
+    let Some(room) = mailbox_limit.checked_sub(header_len) else {
+        return 0;
+    };
+    // body_len grows monotonically: search the largest n with body_len(n) <= room.
+    let (mut fits, mut too_big) = (0u64, room + 1);
+    while too_big - fits > 1 {
+        let middle = fits + (too_big - fits) / 2;
+        if body_len(middle) <= room {
+            fits = middle;
+        } else {
+            too_big = middle;
+        }
+    }
+    fits
+}
+
+/// A Message-ID in the portal's domain (taken from the From address).
+pub fn message_id(receipt: &str, random: &[u8; 16], from: &str) -> String {
+    let domain = from
+        .rsplit_once('@')
+        .map_or("postsiegel.invalid", |(_, d)| d.trim_end_matches('>'));
+    let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{receipt}.{random}@{domain}")
+}
+
+/// An RFC 2047 encoded word (Q encoding) for a header text with umlauts.
+fn encoded_word(text: &str) -> String {
+    let mut out = String::from("=?UTF-8?Q?");
+    for byte in text.bytes() {
+        match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => out.push(byte as char),
+            b' ' => out.push('_'),
+            _ => out.push_str(&format!("={byte:02X}")),
+        }
+    }
+    out.push_str("?=");
+    out
+}
+
+/// `Fri, 27 Nov 2026 18:00:00 +0000`: always the same length.
+pub fn rfc5322_date(unix_seconds: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let t = der::DateTime::from_unix_duration(std::time::Duration::from_secs(unix_seconds))
+        .unwrap_or(der::DateTime::INFINITY);
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000",
+        DAYS[(unix_seconds / 86_400 % 7) as usize],
+        t.day(),
+        MONTHS[usize::from(t.month()) - 1],
+        t.year(),
+        t.hour(),
+        t.minutes(),
+        t.seconds()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(reply_to: Option<&str>) -> Envelope<'_> {
+        Envelope {
+            from: "Postsiegel <kontaktformular@portal.example>",
+            to: "poststelle@lra-musterhausen.de",
+            reply_to,
+            receipt: "2026-7K3M-Q9TX",
+            date: 1_795_802_400,
+            message_id: "2026-7K3M-Q9TX.00@portal.example",
+            authenticated: false,
+        }
+    }
+
+    #[test]
+    fn dates_are_rfc_5322_in_utc() {
+        assert_eq!(rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+        assert_eq!(
+            rfc5322_date(1_795_802_400),
+            "Fri, 27 Nov 2026 18:00:00 +0000"
+        );
+    }
+
+    #[test]
+    fn the_body_is_base64_in_lines_of_76_and_body_len_predicts_it() {
+        for n in [0usize, 1, 2, 3, 56, 57, 58, 114, 1000, 100_003] {
+            let ciphertext: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
+            let mut mail = Vec::new();
+            write_mail(&mut mail, &sample(None), &ciphertext).unwrap();
+            let body = &mail[header(&sample(None)).len()..];
+            assert_eq!(body.len() as u64, body_len(n as u64), "n = {n}");
+            let text = std::str::from_utf8(body).unwrap();
+            assert!(text.split("\r\n").all(|line| line.len() <= 76));
+            let joined: String = text.split("\r\n").collect();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(joined)
+                .unwrap();
+            assert_eq!(decoded, ciphertext);
+        }
+    }
+
+    #[test]
+    fn the_largest_upload_fits_exactly_even_with_the_longest_headers() {
+        let from = "Postsiegel <kontaktformular@portal.example>";
+        let to = "gewerbeamt@musterhausen.de";
+        let longest_reply_to = format!("{}@example.de", "r".repeat(MAX_ADDRESS_LEN - 11));
+        assert_eq!(longest_reply_to.len(), MAX_ADDRESS_LEN);
+        for limit in [1_000_000u64, 10_000_000, 10_000_001, 10_000_002, 25_000_000] {
+            let bound = header_len_bound(from, to, true, false);
+            let max = max_upload_bytes(limit, bound);
+            let receipt = "X".repeat(MAX_RECEIPT_LEN);
+            let id = message_id(&receipt, &[0xab; 16], from);
+            let envelope = Envelope {
+                from,
+                to,
+                reply_to: Some(&longest_reply_to),
+                receipt: &receipt,
+                date: 1_795_802_400,
+                message_id: &id,
+                authenticated: false,
+            };
+            let mail_len = |n: u64| header(&envelope).len() as u64 + body_len(n);
+            assert!(mail_len(max) <= limit, "limit {limit}");
+            assert!(
+                mail_len(max + 1) > limit,
+                "limit {limit}: {max} is not the largest"
+            );
+            // About 0.74 of the limit: base64 and its line breaks cost 4/3 · 78/76.
+            assert!((max as f64 / limit as f64 - 0.7307).abs() < 0.001);
+        }
+    }
+
+    #[test]
+    fn the_header_is_neutral_and_names_the_smime_type() {
+        let text = String::from_utf8(header(&sample(Some("citizen@example.org")))).unwrap();
+        assert!(text.contains("Subject: =?UTF-8?Q?Vertrauliche_Nachricht_=C3=BCber_das_Kontaktformular?= 2026-7K3M-Q9TX\r\n"));
+        assert!(text.contains("Reply-To: <citizen@example.org>\r\n"));
+        assert!(text.contains(
+            "Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n"
+        ));
+        assert!(text.ends_with("\r\n\r\n"));
+        assert!(text.is_ascii());
+    }
+}

@@ -1,0 +1,418 @@
+//! The API the app uses, against the generated demo directory: search, forms by slug,
+//! the trust anchors, the OpenAPI description; and the demo itself.
+
+use std::path::Path;
+use std::process::Command;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use postsiegel_server::api::ApiState;
+use postsiegel_server::directory::catalog::{Catalog, Settings};
+use postsiegel_server::directory::demo::{self, Demo};
+use postsiegel_server::directory::import;
+use postsiegel_server::directory::pki::{Pki, PkiConfig};
+use postsiegel_server::mail;
+use postsiegel_server::web::{Frontend, router};
+
+const FROM: &str = "Postsiegel <kontaktformular@portal.example>";
+
+struct Portal {
+    app: axum::Router,
+    demo: Demo,
+    _data: tempfile::TempDir,
+}
+
+fn now() -> u64 {
+    postsiegel_server::directory::refresh::unix_now()
+}
+
+fn portal() -> Portal {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("index.html"),
+        "<!DOCTYPE html><html><head></head><body></body></html>",
+    )
+    .unwrap();
+    let demo = demo::ensure(data.path(), now()).unwrap();
+    let directory = import::load(&demo.directory_file()).unwrap();
+    let pki = Pki::load(&demo.pki(&PkiConfig::default())).unwrap();
+    let settings = Settings {
+        public_url: "https://kontakt.example.de".into(),
+        mail_from: FROM.into(),
+    };
+    let catalog = Catalog::build(&directory, &pki, &settings, now());
+    let app = router(
+        Frontend::load(data.path()).unwrap(),
+        ApiState::new(catalog, true),
+    );
+    Portal {
+        app,
+        demo,
+        _data: data,
+    }
+}
+
+async fn get(app: &axum::Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let response = app
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, body.to_vec())
+}
+
+async fn json(app: &axum::Router, uri: &str) -> (StatusCode, Value) {
+    let (status, headers, body) = get(app, uri).await;
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json", "{uri}");
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+fn slugs(result: &Value) -> Vec<&str> {
+    result["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["slug"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn search_finds_offered_forms_by_name_unit_place_or_postal_code() {
+    let portal = portal();
+    let app = &portal.app;
+    // Umlauts may be typed either way; case does not matter.
+    for query in ["Führerschein", "fuehrerschein", "FÜHRERSCHEIN"] {
+        let (status, result) = json(app, &format!("/api/forms?q={}", urlencode(query))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            slugs(&result),
+            ["landratsamt-musterhausen/fuehrerscheinstelle"],
+            "{query}"
+        );
+    }
+    // The authority ranks before its units; the total counts all matches.
+    let (_, result) = json(app, "/api/forms?q=landratsamt&limit=2").await;
+    assert_eq!(result["total"], 4);
+    assert_eq!(slugs(&result)[0], "landratsamt-musterhausen");
+    assert_eq!(slugs(&result).len(), 2);
+    // Every word must match: place and unit together.
+    let (_, result) = json(app, "/api/forms?q=talheim%20bau").await;
+    assert_eq!(slugs(&result), ["vg-talheim/bauamt"]);
+    let (_, result) = json(app, "/api/forms?q=54321").await;
+    assert_eq!(
+        slugs(&result),
+        ["stadt-beispielstadt", "stadt-beispielstadt/buergerbuero"]
+    );
+    // A form that is not offered (expired certificate) is left out of the search.
+    let (_, result) = json(app, "/api/forms?q=neudorf").await;
+    assert_eq!(result["total"], 0);
+}
+
+#[tokio::test]
+async fn search_refuses_empty_and_overlong_queries_with_codes_for_the_field() {
+    let portal = portal();
+    let (status, error) = json(&portal.app, "/api/forms?q=%20%20").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["code"], "search_query_empty");
+    assert_eq!(error["field"], "q");
+    let long = "a".repeat(101);
+    let (status, error) = json(&portal.app, &format!("/api/forms?q={long}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["code"], "search_query_too_long");
+    assert_eq!(error["params"]["max"], 100);
+    let (status, error) = json(&portal.app, "/api/forms?q=amt&limit=viele").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["code"], "search_query_invalid");
+}
+
+#[tokio::test]
+async fn a_form_publishes_its_certificates_policy_and_exact_upload_limit() {
+    let portal = portal();
+    let (status, form) = json(&portal.app, "/api/forms/stadt-beispielstadt").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(form["available"], true);
+    assert_eq!(form["title"], "Stadt Beispielstadt");
+    let delivery = &form["delivery"];
+    assert_eq!(delivery["mailbox"], "rathaus@beispielstadt.example");
+    assert_eq!(delivery["via_authority"], Value::Null);
+    // Renewal overlap: both valid certificates, each exactly as issued.
+    let certificates = delivery["certificates"].as_array().unwrap();
+    assert_eq!(certificates.len(), 2);
+    for (published, file) in certificates
+        .iter()
+        .zip(["beispielstadt-alt.pem", "beispielstadt-neu.pem"])
+    {
+        let path = portal.demo.folder.join("certificates").join(file);
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(published["der"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(der, pem_to_der(&path));
+        // The fingerprint as OpenSSL computes it.
+        let openssl = Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let expected = String::from_utf8(openssl.stdout).unwrap();
+        assert_eq!(
+            expected.trim().rsplit('=').next().unwrap(),
+            published["sha256_fingerprint"]
+        );
+        assert!(published["not_after"].as_str().unwrap().ends_with('Z'));
+    }
+    let policy = &form["policy"];
+    assert_eq!(
+        policy["allowed_types"],
+        serde_json::json!(["pdf", "jpg", "png"])
+    );
+    assert_eq!(policy["mailbox_limit_bytes"], 10_000_000);
+    assert_eq!(policy["verify_email"], true);
+    assert_eq!(policy["content_encryption"], "aes256-cbc");
+    assert_eq!(policy["key_transport"], "rsa-pkcs1v15");
+    // The largest upload whose mail, with the longest possible headers, fits 10 MB.
+    let max = form["max_upload_bytes"].as_u64().unwrap();
+    let header = mail::header_len_bound(FROM, "rathaus@beispielstadt.example", true, false);
+    assert!(header + mail::body_len(max) <= 10_000_000);
+    assert!(header + mail::body_len(max + 1) > 10_000_000);
+    assert!((7_250_000..7_310_000).contains(&max), "{max}");
+    // A larger mailbox gets a larger budget.
+    let (_, talheim) = json(&portal.app, "/api/forms/vg-talheim").await;
+    let max = talheim["max_upload_bytes"].as_u64().unwrap();
+    assert!((18_200_000..18_270_000).contains(&max), "{max}");
+
+    assert_eq!(
+        form["embed"]["link"],
+        "https://kontakt.example.de/kontakt/stadt-beispielstadt"
+    );
+    assert!(form["embed"]["snippet"].as_str().unwrap().starts_with(
+        "<iframe src=\"https://kontakt.example.de/kontakt/stadt-beispielstadt?embed=1\" \
+         title=\"Sicheres Kontaktformular: Stadt Beispielstadt\""
+    ));
+}
+
+#[tokio::test]
+async fn unit_forms_deliver_to_their_own_mailbox_or_say_why_the_authoritys() {
+    let portal = portal();
+    let cases = [
+        (
+            "gewerbeamt",
+            "gewerbeamt@lra-musterhausen.example",
+            Value::Null,
+        ),
+        (
+            "fuehrerscheinstelle",
+            "poststelle@lra-musterhausen.example",
+            "no_own_address".into(),
+        ),
+        (
+            "auslaenderbehoerde",
+            "poststelle@lra-musterhausen.example",
+            "own_certificates_fail".into(),
+        ),
+    ];
+    for (unit, mailbox, via) in cases {
+        let (status, form) = json(
+            &portal.app,
+            &format!("/api/forms/landratsamt-musterhausen/{unit}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(form["available"], true, "{unit}");
+        assert_eq!(form["unit"]["slug"], unit);
+        assert_eq!(form["delivery"]["mailbox"], mailbox, "{unit}");
+        assert_eq!(form["delivery"]["via_authority"], via, "{unit}");
+    }
+    let (_, form) = json(&portal.app, "/api/forms/stadt-beispielstadt/buergerbuero").await;
+    assert_eq!(form["delivery"]["via_authority"], "central_address");
+    assert_eq!(form["title"], "Stadt Beispielstadt – Bürgerbüro");
+}
+
+#[tokio::test]
+async fn a_form_not_offered_says_why_and_how_else_to_get_in_touch() {
+    let portal = portal();
+    let (status, form) = json(&portal.app, "/api/forms/gemeinde-neudorf-am-see").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(form["available"], false);
+    assert_eq!(form["reasons"][0]["code"], "form_no_valid_certificate");
+    assert_eq!(
+        form["reasons"][0]["params"]["certificates"][0]["codes"],
+        serde_json::json!(["certificate_expired"])
+    );
+    assert_eq!(form["delivery"], Value::Null);
+    assert_eq!(form["max_upload_bytes"], Value::Null);
+    assert_eq!(form["contact"]["phone"], "+49 9876 54-0");
+    assert_eq!(form["contact"]["email"], "gemeinde@neudorf-am-see.example");
+    assert_eq!(form["contact"]["street"], "Seestraße 3");
+
+    let (status, error) = json(&portal.app, "/api/forms/gibt-es-nicht").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error["code"], "form_not_found");
+    let (status, _) = json(&portal.app, "/api/forms/landratsamt-musterhausen/nichts").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_trust_anchors_are_a_static_asset_named_by_their_hash() {
+    let portal = portal();
+    let (_, info) = json(&portal.app, "/api/portal").await;
+    assert_eq!(info["demo"], true);
+    assert_eq!(info["forms_offered"], 8);
+    let path = info["trust_anchors"].as_str().unwrap();
+    let (status, headers, body) = get(&portal.app, path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    let anchors = smime::certificate::parse_certificates(&body).unwrap();
+    assert_eq!(anchors.len(), 1);
+    assert_eq!(
+        der::Encode::to_der(&anchors[0]).unwrap(),
+        pem_to_der(&portal.demo.ca_certificate())
+    );
+    // The name is the content's hash: the first 16 hex digits of its SHA-256.
+    let digest = sha256_hex(&body);
+    assert_eq!(path, format!("/trust/anchors-{}.pem", &digest[..16]));
+    let (status, _, _) = get(&portal.app, "/trust/anchors-0000000000000000.pem").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_openapi_description_covers_every_field_the_api_sends() {
+    let portal = portal();
+    let (status, doc) = json(&portal.app, "/api/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/api/forms",
+        "/api/forms/{authority}",
+        "/api/forms/{authority}/{unit}",
+        "/api/portal",
+        "/api/health",
+    ] {
+        assert!(doc["paths"][path]["get"].is_object(), "{path}");
+    }
+    let (_, form) = json(
+        &portal.app,
+        "/api/forms/landratsamt-musterhausen/gewerbeamt",
+    )
+    .await;
+    let schemas = &doc["components"]["schemas"];
+    let described = |schema: &str, object: &Value| {
+        for key in object.as_object().unwrap().keys() {
+            assert!(
+                schemas[schema]["properties"][key].is_object(),
+                "{schema}.{key} is sent but not described"
+            );
+        }
+    };
+    described("FormPage", &form);
+    described("Delivery", &form["delivery"]);
+    described("PolicyInfo", &form["policy"]);
+    described("PublishedCertificate", &form["delivery"]["certificates"][0]);
+    let (_, result) = json(&portal.app, "/api/forms?q=amt").await;
+    described("SearchHit", &result["hits"][0]);
+}
+
+#[test]
+fn the_demo_key_decrypts_what_a_demo_mailbox_receives_with_the_readme_command() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = demo::ensure(data.path(), now()).unwrap();
+    let certificate = smime::certificate::parse_certificates(
+        &std::fs::read(demo.folder.join("certificates/lra-gewerbeamt.pem")).unwrap(),
+    )
+    .unwrap()
+    .remove(0);
+    let recipient = smime::envelope::Recipient::from_certificate(&certificate).unwrap();
+    let entity = b"Content-Type: text/plain; charset=utf-8\r\n\r\nGr\xc3\xbc\xc3\x9f Gott!\r\n";
+    let der = smime::envelope::encrypt(
+        &[recipient],
+        Default::default(),
+        entity,
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
+    let message_id = mail::message_id("2026-ABCD-EFGH", &[7; 16], FROM);
+    let mut eml = Vec::new();
+    mail::write_mail(
+        &mut eml,
+        &mail::Envelope {
+            from: FROM,
+            to: "gewerbeamt@lra-musterhausen.example",
+            reply_to: Some("buerger@example.org"),
+            receipt: "2026-ABCD-EFGH",
+            date: now(),
+            message_id: &message_id,
+            authenticated: false,
+        },
+        &der,
+    )
+    .unwrap();
+    let file = data.path().join("message.eml");
+    std::fs::write(&file, eml).unwrap();
+    // README: openssl cms -decrypt -in <mail>.eml -inkey data/demo/demo-mailboxes.key.pem
+    let output = Command::new("openssl")
+        .args(["cms", "-decrypt", "-in"])
+        .arg(&file)
+        .arg("-inkey")
+        .arg(demo.mailbox_key())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.stdout, entity);
+}
+
+#[test]
+fn the_demo_is_made_once_and_its_crl_renewed_at_every_start() {
+    let data = tempfile::tempdir().unwrap();
+    let first = demo::ensure(data.path(), now()).unwrap();
+    let key = std::fs::read(first.mailbox_key()).unwrap();
+    let later = now() + 100 * 86_400;
+    let again = demo::ensure(data.path(), later).unwrap();
+    assert_eq!(std::fs::read(again.mailbox_key()).unwrap(), key);
+    let crl = smime::revocation::parse_crl(&std::fs::read(again.crl()).unwrap()).unwrap();
+    let next_update = crl
+        .tbs_cert_list
+        .next_update
+        .unwrap()
+        .to_unix_duration()
+        .as_secs();
+    assert!(next_update > later + 80 * 86_400);
+}
+
+fn pem_to_der(path: &Path) -> Vec<u8> {
+    let certificates =
+        smime::certificate::parse_certificates(&std::fs::read(path).unwrap()).unwrap();
+    der::Encode::to_der(&certificates[0]).unwrap()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
