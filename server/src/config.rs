@@ -40,6 +40,87 @@ pub struct Config {
     pub refresh_seconds: u64,
     /// Fetched CRLs are fetched again after this many hours even before their nextUpdate.
     pub crl_refresh_hours: u64,
+    /// Where mail goes out; none: each mail is written as a file into `<data_dir>/spool`.
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
+    /// Accepting, queueing and delivering messages.
+    #[serde(default)]
+    pub relay: RelayConfig,
+}
+
+/// How the relay reaches the mail server.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// `starttls` (the default), `tls` (implicit, port 465) or `none` (only on a trusted
+    /// network, such as a relay on the same host).
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// PEM certificates to trust besides the system's (an authority's internal CA).
+    #[serde(default)]
+    pub extra_roots: Option<PathBuf>,
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout_seconds: u64,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+fn default_smtp_timeout() -> u64 {
+    60
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    #[default]
+    Starttls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayConfig {
+    /// Finished submissions, codes and sent mails are forgotten after this many days.
+    pub retention_days: u64,
+    /// A message not delivered within this many hours has failed.
+    pub delivery_hours: u64,
+    /// The queue refuses new messages (503) beyond this many bytes of waiting mail.
+    pub max_queue_bytes: u64,
+    /// Client addresses of reverse proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            retention_days: 30,
+            delivery_hours: 48,
+            max_queue_bytes: 5_000_000_000,
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -55,6 +136,8 @@ impl Default for Config {
             ldap: None,
             refresh_seconds: 60,
             crl_refresh_hours: 6,
+            smtp: None,
+            relay: RelayConfig::default(),
         }
     }
 }

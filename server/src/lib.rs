@@ -4,5 +4,6 @@ pub mod api;
 pub mod config;
 pub mod directory;
 pub mod mail;
+pub mod relay;
 pub mod store;
 pub mod web;

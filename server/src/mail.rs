@@ -93,6 +93,37 @@ pub fn write_mail(
     Ok(())
 }
 
+/// Like [`write_mail`], reading the ciphertext from `input` a few lines at a time, so that a
+/// 25 MB message never sits in memory.
+pub fn write_mail_from(
+    out: &mut impl Write,
+    envelope: &Envelope,
+    input: &mut impl std::io::Read,
+) -> std::io::Result<()> {
+    out.write_all(&header(envelope))?;
+    let mut buffer = vec![0u8; LINE / 4 * 3 * 1024];
+    loop {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            match input.read(&mut buffer[filled..])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        for chunk in buffer[..filled].chunks(LINE / 4 * 3) {
+            out.write_all(
+                base64::engine::general_purpose::STANDARD
+                    .encode(chunk)
+                    .as_bytes(),
+            )?;
+            out.write_all(b"\r\n")?;
+        }
+        if filled < buffer.len() {
+            return Ok(());
+        }
+    }
+}
+
 /// The bytes the body takes for `ciphertext_len` bytes of ciphertext.
 pub fn body_len(ciphertext_len: u64) -> u64 {
     let encoded = ciphertext_len.div_ceil(3) * 4;
@@ -209,6 +240,11 @@ mod tests {
             let ciphertext: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
             let mut mail = Vec::new();
             write_mail(&mut mail, &sample(None), &ciphertext).unwrap();
+            let mut streamed = Vec::new();
+            // A reader that hands out odd pieces, as files and sockets may.
+            let mut reader = std::io::Read::chain(&ciphertext[..n / 2], &ciphertext[n / 2..]);
+            write_mail_from(&mut streamed, &sample(None), &mut reader).unwrap();
+            assert_eq!(streamed, mail, "n = {n}");
             let body = &mail[header(&sample(None)).len()..];
             assert_eq!(body.len() as u64, body_len(n as u64), "n = {n}");
             let text = std::str::from_utf8(body).unwrap();

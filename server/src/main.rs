@@ -15,6 +15,12 @@ use postsiegel_server::directory::catalog::{Catalog, Settings};
 use postsiegel_server::directory::crl::CrlCache;
 use postsiegel_server::directory::refresh::Discovery;
 use postsiegel_server::directory::{demo, expiry, import, pki::Pki};
+use postsiegel_server::relay::Relay;
+use postsiegel_server::relay::secret::Secret;
+use postsiegel_server::relay::submission::Queue;
+use postsiegel_server::relay::transport::Transport;
+use postsiegel_server::relay::verification::Verifier;
+use postsiegel_server::relay::worker::Worker;
 use postsiegel_server::store::{Source, Store};
 use postsiegel_server::{config::Config, web};
 
@@ -162,6 +168,7 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
     if let Err(error) = discovery.refresh_ldap().await {
         tracing::warn!(%error, "LDAP lookup failed at start; retrying on schedule");
     }
+    let store = discovery.store.clone();
     let first = discovery.refresh(now()?).await?;
     tracing::info!(offered = first.offered, "forms judged");
     tokio::spawn(
@@ -180,7 +187,16 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
             tracing::info_span!("http", method = %request.method(), route)
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
-    let app = web::router(frontend, ApiState { catalog, demo }).layer(trace);
+    let relay = start_relay(&config, store).await?;
+    let app = web::router(
+        frontend,
+        ApiState {
+            catalog,
+            demo,
+            relay: Some(relay),
+        },
+    )
+    .layer(trace);
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
@@ -189,6 +205,50 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
+}
+
+/// The verification, the queue, and the worker that delivers from it.
+async fn start_relay(config: &Config, store: Store) -> anyhow::Result<Arc<Relay>> {
+    let secret = Secret::load_or_create(&config.data_dir).context("the server's secret")?;
+    let transport = match &config.smtp {
+        Some(smtp) => Transport::smtp(smtp)?,
+        None => {
+            let spool = config.data_dir.join("spool");
+            tracing::info!(
+                "no SMTP server configured: mails are written to {}",
+                spool.display()
+            );
+            Transport::Spool(spool)
+        }
+    };
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let queue_folder = config.data_dir.join("queue");
+    tokio::spawn(
+        Worker {
+            store: store.clone(),
+            transport,
+            queue_folder: queue_folder.clone(),
+            mail_from: config.mail_from.clone(),
+            delivery_hours: config.relay.delivery_hours,
+            retention_days: config.relay.retention_days,
+            wake: wake.clone(),
+        }
+        .run(),
+    );
+    Ok(Arc::new(Relay {
+        verifier: Verifier {
+            secret,
+            store: store.clone(),
+        },
+        queue: Queue {
+            store,
+            folder: queue_folder,
+            mail_from: config.mail_from.clone(),
+            public_url: config.public_url(),
+            max_queue_bytes: config.relay.max_queue_bytes,
+            wake,
+        },
+    }))
 }
 
 async fn shutdown_signal() {

@@ -464,7 +464,7 @@ fn base64_der(certificate: &Certificate) -> String {
         .encode(certificate.to_der().expect("a decoded certificate encodes"))
 }
 
-fn rfc3339(unix_seconds: u64) -> String {
+pub fn rfc3339(unix_seconds: u64) -> String {
     match der::DateTime::from_unix_duration(std::time::Duration::from_secs(unix_seconds)) {
         Ok(t) => format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",

@@ -10,6 +10,9 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use crate::directory::model::{Authority, Imprint, Unit};
 
+mod relay;
+pub use relay::{NewSubmission, StoredCode, Submission, SubmissionState};
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
@@ -272,18 +275,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut new = 0;
         for mail in mails {
-            new += sqlx::query(
-                "INSERT INTO outbox (id, recipient, subject, body, created_at) \
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&mail.id)
-            .bind(&mail.recipient)
-            .bind(&mail.subject)
-            .bind(&mail.body)
-            .bind(now as i64)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            new += insert_mail(&mut tx, mail, now).await?;
         }
         tx.commit().await?;
         Ok(new)
@@ -308,6 +300,26 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Records `mail` unless its id is there already; returns 1 if it was new.
+async fn insert_mail(
+    tx: &mut Transaction<'_, Sqlite>,
+    mail: &OutboxMail,
+    now: u64,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "INSERT INTO outbox (id, recipient, subject, body, created_at) \
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&mail.id)
+    .bind(&mail.recipient)
+    .bind(&mail.subject)
+    .bind(&mail.body)
+    .bind(now as i64)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
 }
 
 async fn insert_authority(

@@ -1,0 +1,14 @@
+//! The relay: e-mail verification, accepting ciphertext uploads, and delivering them as
+//! S/MIME mail through a durable queue.
+
+pub mod secret;
+pub mod submission;
+pub mod transport;
+pub mod verification;
+pub mod worker;
+
+/// What the API's relay routes use.
+pub struct Relay {
+    pub verifier: verification::Verifier,
+    pub queue: submission::Queue,
+}

@@ -1,0 +1,330 @@
+//! Accepting an upload: ciphertext only, streamed to disk, inspected from its first bytes,
+//! addressed exactly to the form's current certificates, ending exactly where it says; then
+//! wrapped as the S/MIME mail, synced, recorded, and only then answered.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use base64::Engine;
+use futures_util::StreamExt;
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+use smime::envelope::ContentEncryption;
+use smime::inspect::{EnvelopeKind, INSPECT_LIMIT, InspectError, Inspection, inspect};
+
+use super::verification::{Verified, random_id};
+use crate::api::ApiError;
+use crate::directory::catalog::FormPage;
+use crate::mail;
+use crate::store::{NewSubmission, OutboxMail, Store};
+
+/// What the relay needs to accept and queue.
+pub struct Queue {
+    pub store: Store,
+    /// `<data_dir>/queue`: finished mails by receipt number, and `incoming/` uploads.
+    pub folder: PathBuf,
+    pub mail_from: String,
+    pub public_url: String,
+    pub max_queue_bytes: u64,
+    /// Wakes the worker when something new waits.
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+/// The answer to an accepted upload.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    /// e.g. `2026-7K3M-Q9TX`: what the citizen quotes.
+    pub receipt: String,
+    /// Opens the status page; at least 128 random bits. Only its hash is stored.
+    pub status_token: String,
+    pub status_url: String,
+}
+
+/// Removes an incoming file however the upload ends.
+struct Incoming(PathBuf);
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn refuse(status: StatusCode, code: &'static str) -> ApiError {
+    ApiError::new(status, code)
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!("accepting a submission failed: {e}");
+    refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+}
+
+fn inspection_refusal(error: &InspectError) -> ApiError {
+    let code = match error {
+        InspectError::SignedOnly => "upload_signed_only",
+        InspectError::NotEncrypted(_) => "upload_not_encrypted",
+        InspectError::Incomplete => "upload_truncated",
+        InspectError::IndefiniteLength => "upload_not_der",
+        InspectError::NotCms | InspectError::HeaderTooLarge | InspectError::Malformed(_) => {
+            "upload_not_cms"
+        }
+    };
+    refuse(StatusCode::UNPROCESSABLE_ENTITY, code)
+}
+
+impl Queue {
+    /// Receives `body` for `form`. Nothing is queued unless everything holds.
+    pub async fn accept(
+        &self,
+        form: &FormPage,
+        verified: Option<&Verified>,
+        declared_len: Option<u64>,
+        body: Body,
+        now: u64,
+    ) -> Result<Accepted, ApiError> {
+        let (Some(delivery), Some(policy), Some(max)) =
+            (&form.delivery, &form.policy, form.max_upload_bytes)
+        else {
+            return Err(refuse(StatusCode::CONFLICT, "form_not_available"));
+        };
+        let too_large = || {
+            refuse(StatusCode::PAYLOAD_TOO_LARGE, "upload_too_large")
+                .param("max_upload_bytes", max.into())
+        };
+        if declared_len.is_some_and(|n| n > max) {
+            return Err(too_large());
+        }
+        let queued = self.store.queued_bytes().await.map_err(internal)?;
+        if queued + declared_len.unwrap_or(0) > self.max_queue_bytes {
+            return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "queue_full"));
+        }
+
+        let incoming_dir = self.folder.join("incoming");
+        std::fs::create_dir_all(&incoming_dir).map_err(internal)?;
+        let incoming = Incoming(incoming_dir.join(format!("{}.der", random_id())));
+        let mut file = std::fs::File::create(&incoming.0).map_err(internal)?;
+        let mut prefix: Vec<u8> = Vec::new();
+        let mut inspection: Option<Inspection> = None;
+        let mut received: u64 = 0;
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| refuse(StatusCode::BAD_REQUEST, "upload_interrupted"))?;
+            received += chunk.len() as u64;
+            if received > max {
+                return Err(too_large());
+            }
+            if let Some(found) = &inspection
+                && received > found.total_len
+            {
+                return Err(refuse(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "upload_trailing_bytes",
+                ));
+            }
+            if inspection.is_none() {
+                let wanted = INSPECT_LIMIT - prefix.len();
+                prefix.extend_from_slice(&chunk[..chunk.len().min(wanted)]);
+                match inspect(&prefix) {
+                    Ok(found) => {
+                        self.check_addressing(&found, delivery, policy.content_encryption)?;
+                        if received > found.total_len {
+                            return Err(refuse(
+                                StatusCode::UNPROCESSABLE_ENTITY,
+                                "upload_trailing_bytes",
+                            ));
+                        }
+                        inspection = Some(found);
+                        prefix = Vec::new();
+                    }
+                    Err(InspectError::Incomplete) => {}
+                    Err(error) => return Err(inspection_refusal(&error)),
+                }
+            }
+            file.write_all(&chunk).map_err(internal)?;
+        }
+        let inspection = match inspection {
+            Some(found) => found,
+            None if received == 0 => {
+                return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "upload_empty"));
+            }
+            None => return Err(inspection_refusal(&inspect(&prefix).unwrap_err())),
+        };
+        if received < inspection.total_len {
+            return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "upload_truncated"));
+        }
+        file.flush().map_err(internal)?;
+        drop(file);
+        check_trailer(&incoming.0, &inspection)?;
+
+        // Accepted: make the mail, sync it, record it, and answer.
+        let receipt = receipt_number(now);
+        let mut random = [0u8; 16];
+        OsRng.fill_bytes(&mut random);
+        let message_id = mail::message_id(&receipt, &random, &self.mail_from);
+        let envelope = mail::Envelope {
+            from: &self.mail_from,
+            to: &delivery.mailbox,
+            reply_to: verified
+                .filter(|_| policy.reply_to_verified)
+                .map(|v| v.address.as_str()),
+            receipt: &receipt,
+            date: now,
+            message_id: &message_id,
+            authenticated: inspection.kind == EnvelopeKind::AuthEnvelopedData,
+        };
+        let mail_path = self.folder.join(format!("{receipt}.eml"));
+        let mail_bytes = write_mail_file(&incoming.0, &mail_path, &envelope).map_err(internal)?;
+        let status_token = random_id();
+        let receipt_mail = verified.map(|v| self.receipt_mail(&receipt, &status_token, v));
+        let recorded = self
+            .store
+            .insert_submission(
+                &NewSubmission {
+                    receipt: &receipt,
+                    status_token_hash: &token_hash(&status_token),
+                    form_slug: &form.slug,
+                    mailbox: &delivery.mailbox,
+                    message_id: &message_id,
+                    mail_bytes,
+                    citizen_address: verified.map(|v| v.address.as_str()),
+                    accepted_at: now,
+                },
+                receipt_mail.as_ref(),
+            )
+            .await;
+        if let Err(e) = recorded {
+            let _ = std::fs::remove_file(&mail_path);
+            return Err(internal(e));
+        }
+        tracing::info!(receipt = %receipt, bytes = received, "accepted");
+        self.wake.notify_one();
+        Ok(Accepted {
+            status_url: self.status_url(&status_token),
+            receipt,
+            status_token,
+        })
+    }
+
+    fn status_url(&self, status_token: &str) -> String {
+        format!("{}/status/{status_token}", self.public_url)
+    }
+
+    fn check_addressing(
+        &self,
+        inspection: &Inspection,
+        delivery: &crate::directory::catalog::Delivery,
+        content: ContentEncryption,
+    ) -> Result<(), ApiError> {
+        let expected = match content {
+            ContentEncryption::Aes256Cbc => EnvelopeKind::EnvelopedData,
+            ContentEncryption::Aes256Gcm => EnvelopeKind::AuthEnvelopedData,
+        };
+        if inspection.kind != expected {
+            return Err(refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "upload_wrong_algorithm",
+            ));
+        }
+        let certificates: Vec<smime::Certificate> = delivery
+            .certificates
+            .iter()
+            .filter_map(|c| {
+                let der = base64::engine::general_purpose::STANDARD
+                    .decode(&c.der)
+                    .ok()?;
+                der::Decode::from_der(&der).ok()
+            })
+            .collect();
+        if !inspection.addressed_exactly_to(&certificates) {
+            return Err(refuse(StatusCode::CONFLICT, "certificate_changed"));
+        }
+        Ok(())
+    }
+
+    /// The citizen's receipt: neutral, no authority named (the mailbox may be shared).
+    fn receipt_mail(&self, receipt: &str, status_token: &str, verified: &Verified) -> OutboxMail {
+        OutboxMail {
+            id: format!("receipt:{receipt}"),
+            recipient: verified.address.clone(),
+            subject: format!("Eingangsbestätigung {receipt}"),
+            body: format!(
+                "Ihre verschlüsselte Nachricht ist bei uns eingegangen.\n\n\
+                 Eingangsnummer: {receipt}\n\
+                 Stand der Zustellung: {}\n\n\
+                 Wir leiten sie an das Postfach der Behörde weiter. Wenn das nicht gelingt, \
+                 erhalten Sie eine weitere Nachricht.\n\n---\n\n\
+                 Your encrypted message has been received. Receipt number: {receipt}. \
+                 Delivery status: {}\n",
+                self.status_url(status_token),
+                self.status_url(status_token)
+            ),
+        }
+    }
+}
+
+/// The hash under which a status token is stored.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn check_trailer(path: &Path, inspection: &Inspection) -> Result<(), ApiError> {
+    let mut file = std::fs::File::open(path).map_err(internal)?;
+    let trailer_len = inspection.trailer_len();
+    std::io::Seek::seek(
+        &mut file,
+        std::io::SeekFrom::Start(inspection.total_len - trailer_len),
+    )
+    .map_err(internal)?;
+    let mut trailer = Vec::with_capacity(trailer_len as usize);
+    file.take(trailer_len)
+        .read_to_end(&mut trailer)
+        .map_err(internal)?;
+    inspection
+        .check_trailer(&trailer)
+        .map_err(|_| refuse(StatusCode::UNPROCESSABLE_ENTITY, "upload_not_cms"))
+}
+
+/// Writes the mail for the ciphertext in `ciphertext` to `path` (via a partial file),
+/// synced with its folder. Returns its size.
+fn write_mail_file(
+    ciphertext: &Path,
+    path: &Path,
+    envelope: &mail::Envelope,
+) -> std::io::Result<u64> {
+    let partial = path.with_extension("eml.partial");
+    let mut input = std::io::BufReader::with_capacity(57 * 1024, std::fs::File::open(ciphertext)?);
+    let output = std::fs::File::create(&partial)?;
+    let mut writer = std::io::BufWriter::with_capacity(78 * 1024, &output);
+    mail::write_mail_from(&mut writer, envelope, &mut input)?;
+    writer.flush()?;
+    drop(writer);
+    output.sync_all()?;
+    let size = output.metadata()?.len();
+    std::fs::rename(&partial, path)?;
+    std::fs::File::open(path.parent().expect("the queue folder"))?.sync_all()?;
+    Ok(size)
+}
+
+/// `2026-7K3M-Q9TX`: the year and eight characters that cannot be misread (no 0/O, 1/I/L,
+/// U), about 39 bits.
+pub fn receipt_number(now: u64) -> String {
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let year = der::DateTime::from_unix_duration(std::time::Duration::from_secs(now))
+        .map_or(2026, |t| t.year());
+    let mut out = format!("{year}-");
+    let mut bytes = [0u8; 8];
+    OsRng.fill_bytes(&mut bytes);
+    for (i, byte) in bytes.iter().enumerate() {
+        if i == 4 {
+            out.push('-');
+        }
+        // 256 % 30 = 16: a slight bias, harmless for a reference number.
+        out.push(ALPHABET[*byte as usize % ALPHABET.len()] as char);
+    }
+    out
+}

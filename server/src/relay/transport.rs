@@ -1,0 +1,124 @@
+//! Where finished mails go: an SMTP server (lettre; STARTTLS, implicit TLS or plain, with
+//! authentication), or, as the embedded default, one file per mail in a spool folder.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use crate::config::{SmtpConfig, SmtpSecurity};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("SMTP configuration: {0}")]
+    Config(String),
+}
+
+/// Why a mail did not go out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// Try again later: the server is down, busy, or answered 4xx.
+    Temporary(String),
+    /// It will never work: the server answered 5xx (no such mailbox, message refused).
+    Permanent(String),
+}
+
+#[derive(Clone)]
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Spool(PathBuf),
+}
+
+impl Transport {
+    pub fn smtp(config: &SmtpConfig) -> Result<Transport, TransportError> {
+        let bad = |e: &dyn std::fmt::Display| TransportError::Config(e.to_string());
+        let tls = || -> Result<TlsParameters, TransportError> {
+            let mut parameters = TlsParameters::builder(config.host.clone());
+            if let Some(path) = &config.extra_roots {
+                let pem = std::fs::read(path)
+                    .map_err(|e| TransportError::Config(format!("{}: {e}", path.display())))?;
+                parameters = parameters
+                    .add_root_certificate(Certificate::from_pem(&pem).map_err(|e| bad(&e))?);
+            }
+            parameters.build_rustls().map_err(|e| bad(&e))
+        };
+        let tls = match config.security {
+            SmtpSecurity::Starttls => Tls::Required(tls()?),
+            SmtpSecurity::Tls => Tls::Wrapper(tls()?),
+            SmtpSecurity::None => Tls::None,
+        };
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone())
+                .port(config.port)
+                .tls(tls)
+                .timeout(Some(Duration::from_secs(config.timeout_seconds)));
+        if let Some(username) = &config.username {
+            builder = builder.credentials(Credentials::new(
+                username.clone(),
+                config.password.clone().unwrap_or_default(),
+            ));
+        }
+        Ok(Transport::Smtp(builder.build()))
+    }
+
+    /// Sends `mail` (the finished bytes) from `from` to `to`; the spool writes it as
+    /// `<name>.eml`.
+    pub async fn send(
+        &self,
+        from: &str,
+        to: &str,
+        name: &str,
+        mail: &[u8],
+    ) -> Result<(), SendError> {
+        match self {
+            Transport::Smtp(smtp) => {
+                let envelope = Envelope::new(
+                    Some(
+                        envelope_address(from)
+                            .parse()
+                            .map_err(|e| SendError::Permanent(format!("sender: {e}")))?,
+                    ),
+                    vec![
+                        to.parse()
+                            .map_err(|e| SendError::Permanent(format!("recipient: {e}")))?,
+                    ],
+                )
+                .map_err(|e| SendError::Permanent(e.to_string()))?;
+                smtp.send_raw(&envelope, mail)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        if e.is_permanent() {
+                            SendError::Permanent(e.to_string())
+                        } else {
+                            SendError::Temporary(e.to_string())
+                        }
+                    })
+            }
+            Transport::Spool(folder) => {
+                let write = || -> std::io::Result<()> {
+                    std::fs::create_dir_all(folder)?;
+                    let path = folder.join(format!("{name}.eml"));
+                    let partial = folder.join(format!("{name}.eml.partial"));
+                    let file = std::fs::File::create(&partial)?;
+                    std::io::Write::write_all(&mut &file, mail)?;
+                    file.sync_all()?;
+                    std::fs::rename(&partial, &path)?;
+                    std::fs::File::open(folder)?.sync_all()
+                };
+                write().map_err(|e| SendError::Temporary(format!("spool: {e}")))
+            }
+        }
+    }
+}
+
+/// `kontakt@portal.example` of `Postsiegel <kontakt@portal.example>`.
+pub fn envelope_address(mailbox: &str) -> &str {
+    match (mailbox.rfind('<'), mailbox.rfind('>')) {
+        (Some(start), Some(end)) if start < end => &mailbox[start + 1..end],
+        _ => mailbox.trim(),
+    }
+}

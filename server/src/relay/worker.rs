@@ -1,0 +1,238 @@
+//! The delivery worker: sends queued submissions and outbox mails (verification codes,
+//! receipts, failure notices, expiry warnings), retries temporary failures with backoff,
+//! and forgets what the retention period allows.
+//!
+//! Delivery is at least once: a mail is marked delivered only after the SMTP server took
+//! it, and its file is deleted only after that mark. A crash in between sends it again,
+//! with the same Message-ID, so the mailbox (or a human) can tell the copies apart.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, Message, header::ContentType};
+
+use super::transport::{SendError, Transport};
+use crate::store::{OutboxMail, Store, StoreError, Submission};
+
+pub struct Worker {
+    pub store: Store,
+    pub transport: Transport,
+    /// `<data_dir>/queue`
+    pub queue_folder: PathBuf,
+    pub mail_from: String,
+    pub delivery_hours: u64,
+    pub retention_days: u64,
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+/// 1, 2, 4 … minutes, at most an hour.
+pub fn backoff_seconds(attempts: u32) -> u64 {
+    (60u64 << attempts.min(6)).min(3600)
+}
+
+impl Worker {
+    /// Runs until the process ends: whenever woken, and every few seconds.
+    pub async fn run(self) {
+        let mut last_purge = 0;
+        loop {
+            let now = crate::directory::refresh::unix_now();
+            if let Err(error) = self.work(now).await {
+                tracing::error!(%error, "the delivery worker failed; retrying");
+            }
+            if now >= last_purge + 3600 {
+                match self.purge(now).await {
+                    Ok(gone) => tracing::debug!(gone, "retention applied"),
+                    Err(error) => tracing::error!(%error, "applying the retention failed"),
+                }
+                last_purge = now;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    }
+
+    /// One pass: every mail and submission due at `now`.
+    pub async fn work(&self, now: u64) -> Result<(), StoreError> {
+        loop {
+            let mails = self.store.due_mails(now, 50).await?;
+            for mail in &mails {
+                self.send_outbox_mail(mail, now).await?;
+            }
+            let submissions = self.store.due_submissions(now, 20).await?;
+            for submission in &submissions {
+                self.deliver(submission, now).await?;
+            }
+            if mails.is_empty() && submissions.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn deliver(&self, submission: &Submission, now: u64) -> Result<(), StoreError> {
+        let path = self
+            .queue_folder
+            .join(format!("{}.eml", submission.receipt));
+        let mail = match tokio::fs::read(&path).await {
+            Ok(mail) => mail,
+            Err(e) => {
+                tracing::error!(receipt = %submission.receipt, "the queued mail is unreadable: {e}");
+                return self
+                    .fail(submission, "the queued mail was lost on the server", now)
+                    .await;
+            }
+        };
+        let result = self
+            .transport
+            .send(
+                &self.mail_from,
+                &submission.mailbox,
+                &submission.receipt,
+                &mail,
+            )
+            .await;
+        match result {
+            Ok(()) => {
+                self.store.mark_delivered(&submission.receipt, now).await?;
+                let _ = tokio::fs::remove_file(&path).await;
+                tracing::info!(receipt = %submission.receipt, "delivered");
+            }
+            Err(SendError::Permanent(reason)) => {
+                tracing::warn!(receipt = %submission.receipt, "refused for good: {reason}");
+                self.fail(submission, &reason, now).await?;
+                let _ = tokio::fs::remove_file(&path).await;
+            }
+            Err(SendError::Temporary(reason)) => {
+                let next = now + backoff_seconds(submission.attempts);
+                let deadline = submission.accepted_at + self.delivery_hours * 3600;
+                if next > deadline {
+                    tracing::warn!(receipt = %submission.receipt, "not delivered in time: {reason}");
+                    let reason = format!(
+                        "not delivered within {} hours; last answer: {reason}",
+                        self.delivery_hours
+                    );
+                    self.fail(submission, &reason, now).await?;
+                    let _ = tokio::fs::remove_file(&path).await;
+                } else {
+                    tracing::info!(receipt = %submission.receipt, "delivery postponed: {reason}");
+                    self.store
+                        .postpone(&submission.receipt, next, &reason)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Failed for good; the citizen (if verified) hears of it, then their address goes.
+    async fn fail(
+        &self,
+        submission: &Submission,
+        reason: &str,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let notice = submission
+            .citizen_address
+            .as_ref()
+            .map(|address| OutboxMail {
+                id: format!("failure:{}", submission.receipt),
+                recipient: address.clone(),
+                subject: format!("Nachricht {} nicht zugestellt", submission.receipt),
+                body: format!(
+                    "Ihre verschlüsselte Nachricht mit der Eingangsnummer {receipt} konnte dem \
+                 Postfach der Behörde nicht zugestellt werden. Sie wurde gelöscht und nicht \
+                 gelesen.\n\nBitte senden Sie sie erneut über das Kontaktformular, oder \
+                 wenden Sie sich auf anderem Weg an die Behörde (Telefon, Post).\n\n---\n\n\
+                 Your encrypted message {receipt} could not be delivered to the authority's \
+                 mailbox. It has been deleted unread. Please send it again through the \
+                 contact form, or reach the authority another way (telephone, post).\n",
+                    receipt = submission.receipt
+                ),
+            });
+        self.store
+            .mark_failed(&submission.receipt, reason, notice.as_ref(), now)
+            .await
+    }
+
+    async fn send_outbox_mail(&self, mail: &OutboxMail, now: u64) -> Result<(), StoreError> {
+        let bytes = match self.text_mail(mail) {
+            Ok(bytes) => bytes,
+            Err(reason) => {
+                tracing::warn!(id = %mail.id, "an outbox mail cannot be built: {reason}");
+                return self.store.postpone_mail(&mail.id, now, true).await;
+            }
+        };
+        let name = mail.id.replace([':', '/'], "-");
+        match self
+            .transport
+            .send(&self.mail_from, &mail.recipient, &name, &bytes)
+            .await
+        {
+            Ok(()) => self.store.mark_mail_sent(&mail.id, now).await,
+            Err(SendError::Permanent(reason)) => {
+                tracing::warn!(id = %mail.id, "an outbox mail was refused: {reason}");
+                self.store.postpone_mail(&mail.id, now, true).await
+            }
+            Err(SendError::Temporary(_)) => {
+                self.store.postpone_mail(&mail.id, now + 60, false).await
+            }
+        }
+    }
+
+    fn text_mail(&self, mail: &OutboxMail) -> Result<Vec<u8>, String> {
+        let from: Mailbox = self.mail_from.parse().map_err(|e| format!("{e}"))?;
+        let to: Mailbox = mail.recipient.parse().map_err(|e| format!("{e}"))?;
+        let domain = super::transport::envelope_address(&self.mail_from)
+            .rsplit_once('@')
+            .map_or("postsiegel.invalid", |(_, d)| d);
+        let message = Message::builder()
+            .message_id(Some(format!(
+                "<{}@{domain}>",
+                mail.id.replace([':', '/'], ".")
+            )))
+            .from(from)
+            .to(to)
+            .subject(&mail.subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(mail.body.clone())
+            .map_err(|e| e.to_string())?;
+        Ok(message.formatted())
+    }
+
+    /// Forgets finished submissions, codes and sent mails older than the retention, and
+    /// removes mail files nobody waits for.
+    pub async fn purge(&self, now: u64) -> Result<u64, StoreError> {
+        let gone = self
+            .store
+            .purge_before(now.saturating_sub(self.retention_days * 86_400))
+            .await?;
+        if let Ok(entries) = std::fs::read_dir(&self.queue_folder) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Some(receipt) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".eml"))
+                else {
+                    continue;
+                };
+                // A file younger than an hour may belong to an upload being recorded now.
+                let young = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(3600));
+                let waiting = self
+                    .store
+                    .submission(receipt)
+                    .await?
+                    .is_some_and(|s| s.state == crate::store::SubmissionState::Queued);
+                if !waiting && !young {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        Ok(gone)
+    }
+}

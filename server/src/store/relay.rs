@@ -1,0 +1,395 @@
+//! The relay's tables: verification codes, submissions, and the outbox's sending state.
+
+use sqlx::Row;
+
+use super::{OutboxMail, Store, StoreError};
+
+/// A verification code as stored (HMACs only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCode {
+    pub id: String,
+    pub code_hmac: String,
+    pub expires_at: u64,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmissionState {
+    Queued,
+    Delivered,
+    Failed,
+}
+
+impl SubmissionState {
+    fn as_str(self) -> &'static str {
+        match self {
+            SubmissionState::Queued => "queued",
+            SubmissionState::Delivered => "delivered",
+            SubmissionState::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Result<SubmissionState, StoreError> {
+        match text {
+            "queued" => Ok(SubmissionState::Queued),
+            "delivered" => Ok(SubmissionState::Delivered),
+            "failed" => Ok(SubmissionState::Failed),
+            other => Err(StoreError::Corrupt {
+                what: "submission state",
+                detail: other.to_owned(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    pub receipt: String,
+    pub form_slug: String,
+    pub mailbox: String,
+    pub message_id: String,
+    pub mail_bytes: u64,
+    pub citizen_address: Option<String>,
+    pub state: SubmissionState,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub accepted_at: u64,
+    pub finished_at: Option<u64>,
+}
+
+/// What acceptance records.
+pub struct NewSubmission<'a> {
+    pub receipt: &'a str,
+    pub status_token_hash: &'a str,
+    pub form_slug: &'a str,
+    pub mailbox: &'a str,
+    pub message_id: &'a str,
+    pub mail_bytes: u64,
+    pub citizen_address: Option<&'a str>,
+    pub accepted_at: u64,
+}
+
+fn submission(row: &sqlx::sqlite::SqliteRow) -> Result<Submission, StoreError> {
+    let state: String = row.try_get("state")?;
+    Ok(Submission {
+        receipt: row.try_get("receipt")?,
+        form_slug: row.try_get("form_slug")?,
+        mailbox: row.try_get("mailbox")?,
+        message_id: row.try_get("message_id")?,
+        mail_bytes: row.try_get::<i64, _>("mail_bytes")? as u64,
+        citizen_address: row.try_get("citizen_address")?,
+        state: SubmissionState::parse(&state)?,
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        last_error: row.try_get("last_error")?,
+        accepted_at: row.try_get::<i64, _>("accepted_at")? as u64,
+        finished_at: row
+            .try_get::<Option<i64>, _>("finished_at")?
+            .map(|t| t as u64),
+    })
+}
+
+impl Store {
+    /// How many codes were sent to this address (by HMAC) since `since`.
+    pub async fn codes_sent_since(
+        &self,
+        address_hmac: &str,
+        since: u64,
+    ) -> Result<u32, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM verification_codes WHERE address_hmac = ? AND created_at >= ?",
+        )
+        .bind(address_hmac)
+        .bind(since as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? as u32)
+    }
+
+    /// Records a code and the mail that carries it, together.
+    pub async fn insert_code(
+        &self,
+        code: &StoredCode,
+        address_hmac: &str,
+        form_slug: &str,
+        mail: &OutboxMail,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO verification_codes (id, address_hmac, form_slug, code_hmac, created_at, \
+             expires_at, attempts) VALUES (?, ?, ?, ?, ?, ?, 0)",
+        )
+        .bind(&code.id)
+        .bind(address_hmac)
+        .bind(form_slug)
+        .bind(&code.code_hmac)
+        .bind(now as i64)
+        .bind(code.expires_at as i64)
+        .execute(&mut *tx)
+        .await?;
+        super::insert_mail(&mut tx, mail, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest code for this address and form.
+    pub async fn latest_code(
+        &self,
+        address_hmac: &str,
+        form_slug: &str,
+    ) -> Result<Option<StoredCode>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, code_hmac, expires_at, attempts FROM verification_codes \
+             WHERE address_hmac = ? AND form_slug = ? ORDER BY created_at DESC, id LIMIT 1",
+        )
+        .bind(address_hmac)
+        .bind(form_slug)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(StoredCode {
+                id: row.try_get("id")?,
+                code_hmac: row.try_get("code_hmac")?,
+                expires_at: row.try_get::<i64, _>("expires_at")? as u64,
+                attempts: row.try_get::<i64, _>("attempts")? as u32,
+            })
+        })
+        .transpose()
+    }
+
+    /// Counts a wrong attempt; returns the attempts made so far.
+    pub async fn count_code_attempt(&self, id: &str) -> Result<u32, StoreError> {
+        let row = sqlx::query(
+            "UPDATE verification_codes SET attempts = attempts + 1 WHERE id = ? RETURNING attempts",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("attempts")? as u32)
+    }
+
+    /// A used code can no longer be used; its row stays (until retention) for the rate limit.
+    pub async fn spend_code(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE verification_codes SET code_hmac = '', attempts = 1000 WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records an accepted submission (and the citizen's receipt mail, if any) in one
+    /// transaction. The mail file is already synced to disk.
+    pub async fn insert_submission(
+        &self,
+        new: &NewSubmission<'_>,
+        receipt_mail: Option<&OutboxMail>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO submissions (receipt, status_token_hash, form_slug, mailbox, message_id, \
+             mail_bytes, citizen_address, state, attempts, next_attempt_at, accepted_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)",
+        )
+        .bind(new.receipt)
+        .bind(new.status_token_hash)
+        .bind(new.form_slug)
+        .bind(new.mailbox)
+        .bind(new.message_id)
+        .bind(new.mail_bytes as i64)
+        .bind(new.citizen_address)
+        .bind(new.accepted_at as i64)
+        .bind(new.accepted_at as i64)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(mail) = receipt_mail {
+            super::insert_mail(&mut tx, mail, new.accepted_at).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn submission_by_status_token(
+        &self,
+        status_token_hash: &str,
+    ) -> Result<Option<Submission>, StoreError> {
+        sqlx::query("SELECT * FROM submissions WHERE status_token_hash = ?")
+            .bind(status_token_hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(submission)
+            .transpose()
+    }
+
+    pub async fn submission(&self, receipt: &str) -> Result<Option<Submission>, StoreError> {
+        sqlx::query("SELECT * FROM submissions WHERE receipt = ?")
+            .bind(receipt)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(submission)
+            .transpose()
+    }
+
+    /// Queued submissions whose next attempt is due, oldest first.
+    pub async fn due_submissions(
+        &self,
+        now: u64,
+        limit: u32,
+    ) -> Result<Vec<Submission>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM submissions WHERE state = 'queued' AND next_attempt_at <= ? \
+             ORDER BY next_attempt_at, accepted_at LIMIT ?",
+        )
+        .bind(now as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(submission).collect()
+    }
+
+    /// The bytes of all mails still waiting (the queue size guard).
+    pub async fn queued_bytes(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(mail_bytes), 0) AS n FROM submissions WHERE state = 'queued'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? as u64)
+    }
+
+    /// Delivered: the citizen's address is no longer needed.
+    pub async fn mark_delivered(&self, receipt: &str, now: u64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE submissions SET state = ?, finished_at = ?, citizen_address = NULL, \
+             last_error = NULL WHERE receipt = ?",
+        )
+        .bind(SubmissionState::Delivered.as_str())
+        .bind(now as i64)
+        .bind(receipt)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A temporary failure: try again at `next_attempt_at`.
+    pub async fn postpone(
+        &self,
+        receipt: &str,
+        next_attempt_at: u64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE submissions SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? \
+             WHERE receipt = ?",
+        )
+        .bind(next_attempt_at as i64)
+        .bind(error)
+        .bind(receipt)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Failed for good: records why, queues the citizen's notice (if any) and forgets the
+    /// citizen's address, in one transaction.
+    pub async fn mark_failed(
+        &self,
+        receipt: &str,
+        error: &str,
+        notice: Option<&OutboxMail>,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE submissions SET state = ?, finished_at = ?, last_error = ?, \
+             citizen_address = NULL, attempts = attempts + 1 WHERE receipt = ?",
+        )
+        .bind(SubmissionState::Failed.as_str())
+        .bind(now as i64)
+        .bind(error)
+        .bind(receipt)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(mail) = notice {
+            super::insert_mail(&mut tx, mail, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Outbox mails due now, oldest first.
+    pub async fn due_mails(&self, now: u64, limit: u32) -> Result<Vec<OutboxMail>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, recipient, subject, body FROM outbox WHERE sent_at IS NULL \
+             AND next_attempt_at <= ? ORDER BY created_at, id LIMIT ?",
+        )
+        .bind(now as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(OutboxMail {
+                    id: row.try_get("id")?,
+                    recipient: row.try_get("recipient")?,
+                    subject: row.try_get("subject")?,
+                    body: row.try_get("body")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Sent: the recipient and the text are not kept (they may be a citizen's).
+    pub async fn mark_mail_sent(&self, id: &str, now: u64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET sent_at = ?, recipient = '', body = '' WHERE id = ?")
+            .bind(now as i64)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Not sent: try again later, or give up (a mail that cannot be sent within two days
+    /// is dropped, recipient and text with it).
+    pub async fn postpone_mail(
+        &self,
+        id: &str,
+        next_attempt_at: u64,
+        give_up: bool,
+    ) -> Result<(), StoreError> {
+        if give_up {
+            sqlx::query("UPDATE outbox SET sent_at = -1, recipient = '', body = '' WHERE id = ?")
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        } else {
+            sqlx::query(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
+            )
+            .bind(next_attempt_at as i64)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets what the retention period allows: finished submissions, spent or old codes,
+    /// sent mails. Returns how many rows went.
+    pub async fn purge_before(&self, cutoff: u64) -> Result<u64, StoreError> {
+        let mut gone = 0;
+        for sql in [
+            "DELETE FROM submissions WHERE state <> 'queued' AND finished_at < ?",
+            "DELETE FROM verification_codes WHERE created_at < ?",
+            "DELETE FROM outbox WHERE sent_at IS NOT NULL AND created_at < ?",
+        ] {
+            gone += sqlx::query(sql)
+                .bind(cutoff as i64)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(gone)
+    }
+}
