@@ -20,7 +20,9 @@ APT_RUN=()
 # The real decryptors of authorities' mail clients: OpenSSL, gpgsm (KMail, GpgOL), NSS
 # (Thunderbird); Python's email package as an independent MIME parser; a real LDAP server
 # (OpenLDAP's slapd and ldapadd), as state PKIs run to publish certificates and CRLs.
-APT_TEST=(chromium chromium-driver openssl gpgsm libnss3-tools python3 slapd ldap-utils)
+# python3-venv: Debian's python3 cannot make a venv (for aiosmtpd, below) without it.
+APT_TEST=(chromium chromium-driver openssl gpgsm libnss3-tools python3 python3-venv slapd
+  ldap-utils)
 
 # Tools are installed with a quick release profile: their own speed hardly matters here, and
 # LTO with one codegen unit doubles the time it takes to compile Trunk on 2 cores.
@@ -107,9 +109,29 @@ ensure_build_tools() {
   ensure_wasm_bindgen
 }
 
+# A real SMTP server for the relay's tests (testkit/smtp_server.py): aiosmtpd from PyPI, in
+# a venv of Debian's python3 (not whatever python3 comes first on PATH, so every machine
+# builds the same venv), pinned with its dependencies. A stamp records what was installed.
+ensure_aiosmtpd() {
+  local requirements=(aiosmtpd==1.4.6 atpublic==9.0.0 attrs==26.1.0)
+  local venv=$CACHE/venv
+  local stamp=$venv/.postsiegel-requirements
+  if [ "$(cat "$stamp" 2>/dev/null)" != "${requirements[*]}" ] \
+    || ! "$venv/bin/python" -c 'import aiosmtpd' >/dev/null 2>&1; then
+    say "installing ${requirements[*]} from PyPI into the venv $venv (once)"
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv "$venv" || die "cannot create a Python venv: install python3-venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
+      "${requirements[@]}" || die "pip could not install ${requirements[*]}"
+    printf '%s' "${requirements[*]}" >"$stamp"
+  fi
+  export POSTSIEGEL_PYTHON=$venv/bin/python
+}
+
 ensure_test_tools() {
   ensure_build_tools
   ensure_apt "${APT_TEST[@]}"
+  ensure_aiosmtpd
 }
 
 build_app() {

@@ -4,69 +4,24 @@
 use std::path::Path;
 use std::process::Command;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{StatusCode, header};
 use base64::Engine;
-use http_body_util::BodyExt;
 use serde_json::Value;
-use tower::ServiceExt;
 
-use postsiegel_server::api::ApiState;
-use postsiegel_server::directory::catalog::{Catalog, Settings};
-use postsiegel_server::directory::demo::{self, Demo};
-use postsiegel_server::directory::import;
-use postsiegel_server::directory::pki::{Pki, PkiConfig};
+use postsiegel_server::directory::demo;
 use postsiegel_server::mail;
-use postsiegel_server::web::{Frontend, router};
 
-const FROM: &str = "Postsiegel <kontaktformular@portal.example>";
+mod common;
 
-struct Portal {
-    app: axum::Router,
-    demo: Demo,
-    _data: tempfile::TempDir,
-}
+use common::{FROM, now, portal as demo_portal};
 
-fn now() -> u64 {
-    postsiegel_server::directory::refresh::unix_now()
-}
-
-fn portal() -> Portal {
-    let data = tempfile::tempdir().unwrap();
-    std::fs::write(
-        data.path().join("index.html"),
-        "<!DOCTYPE html><html><head></head><body></body></html>",
-    )
-    .unwrap();
-    let demo = demo::ensure(data.path(), now()).unwrap();
-    let directory = import::load(&demo.directory_file()).unwrap();
-    let pki = Pki::load(&demo.pki(&PkiConfig::default())).unwrap();
-    let settings = Settings {
-        public_url: "https://kontakt.example.de".into(),
-        mail_from: FROM.into(),
-    };
-    let catalog = Catalog::build(&directory, &pki, &settings, now());
-    let app = router(
-        Frontend::load(data.path()).unwrap(),
-        ApiState::new(catalog, true),
-    );
-    Portal {
-        app,
-        demo,
-        _data: data,
-    }
+async fn portal() -> common::Portal {
+    demo_portal(|_| {}, None).await
 }
 
 async fn get(app: &axum::Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-    let response = app
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, body.to_vec())
+    let answer = common::get(app, uri).await;
+    (answer.status, answer.headers, answer.body)
 }
 
 async fn json(app: &axum::Router, uri: &str) -> (StatusCode, Value) {
@@ -86,7 +41,7 @@ fn slugs(result: &Value) -> Vec<&str> {
 
 #[tokio::test]
 async fn search_finds_offered_forms_by_name_unit_place_or_postal_code() {
-    let portal = portal();
+    let portal = portal().await;
     let app = &portal.app;
     // Umlauts may be typed either way; case does not matter.
     for query in ["Führerschein", "fuehrerschein", "FÜHRERSCHEIN"] {
@@ -118,7 +73,7 @@ async fn search_finds_offered_forms_by_name_unit_place_or_postal_code() {
 
 #[tokio::test]
 async fn search_refuses_empty_and_overlong_queries_with_codes_for_the_field() {
-    let portal = portal();
+    let portal = portal().await;
     let (status, error) = json(&portal.app, "/api/forms?q=%20%20").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error["code"], "search_query_empty");
@@ -135,7 +90,7 @@ async fn search_refuses_empty_and_overlong_queries_with_codes_for_the_field() {
 
 #[tokio::test]
 async fn a_form_publishes_its_certificates_policy_and_exact_upload_limit() {
-    let portal = portal();
+    let portal = portal().await;
     let (status, form) = json(&portal.app, "/api/forms/stadt-beispielstadt").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(form["available"], true);
@@ -200,7 +155,7 @@ async fn a_form_publishes_its_certificates_policy_and_exact_upload_limit() {
 
 #[tokio::test]
 async fn unit_forms_deliver_to_their_own_mailbox_or_say_why_the_authoritys() {
-    let portal = portal();
+    let portal = portal().await;
     let cases = [
         (
             "gewerbeamt",
@@ -237,7 +192,7 @@ async fn unit_forms_deliver_to_their_own_mailbox_or_say_why_the_authoritys() {
 
 #[tokio::test]
 async fn a_form_not_offered_says_why_and_how_else_to_get_in_touch() {
-    let portal = portal();
+    let portal = portal().await;
     let (status, form) = json(&portal.app, "/api/forms/gemeinde-neudorf-am-see").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(form["available"], false);
@@ -261,7 +216,7 @@ async fn a_form_not_offered_says_why_and_how_else_to_get_in_touch() {
 
 #[tokio::test]
 async fn the_trust_anchors_are_a_static_asset_named_by_their_hash() {
-    let portal = portal();
+    let portal = portal().await;
     let (_, info) = json(&portal.app, "/api/portal").await;
     assert_eq!(info["demo"], true);
     assert_eq!(info["forms_offered"], 8);
@@ -287,7 +242,7 @@ async fn the_trust_anchors_are_a_static_asset_named_by_their_hash() {
 
 #[tokio::test]
 async fn the_openapi_description_covers_every_field_the_api_sends() {
-    let portal = portal();
+    let portal = portal().await;
     let (status, doc) = json(&portal.app, "/api/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     for path in [

@@ -3,6 +3,7 @@
 //! benchmarks.
 
 pub mod slapd;
+pub mod smtp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -54,19 +54,25 @@ impl Worker {
         }
     }
 
-    /// One pass: every mail and submission due at `now`.
+    /// One pass: every mail, then every submission due at `now`. Mails that deliveries
+    /// create (failure notices) wait for the next pass, seconds later.
     pub async fn work(&self, now: u64) -> Result<(), StoreError> {
         loop {
             let mails = self.store.due_mails(now, 50).await?;
+            if mails.is_empty() {
+                break;
+            }
             for mail in &mails {
                 self.send_outbox_mail(mail, now).await?;
             }
+        }
+        loop {
             let submissions = self.store.due_submissions(now, 20).await?;
+            if submissions.is_empty() {
+                return Ok(());
+            }
             for submission in &submissions {
                 self.deliver(submission, now).await?;
-            }
-            if mails.is_empty() && submissions.is_empty() {
-                return Ok(());
             }
         }
     }

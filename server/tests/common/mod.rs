@@ -1,0 +1,138 @@
+//! Shared by the server's integration tests: a portal on the generated demo directory, and
+//! requests against its router in process.
+
+#![allow(dead_code)] // each test binary uses a part
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use postsiegel_server::api::ApiState;
+use postsiegel_server::directory::catalog::{Catalog, Settings};
+use postsiegel_server::directory::demo::{self, Demo};
+use postsiegel_server::directory::import;
+use postsiegel_server::directory::pki::{Pki, PkiConfig};
+use postsiegel_server::relay::Relay;
+use postsiegel_server::relay::secret::Secret;
+use postsiegel_server::relay::submission::Queue;
+use postsiegel_server::relay::transport::Transport;
+use postsiegel_server::relay::verification::Verifier;
+use postsiegel_server::relay::worker::Worker;
+use postsiegel_server::store::{Directory, Store};
+use postsiegel_server::web::{Frontend, router};
+
+pub const FROM: &str = "Postsiegel <kontaktformular@portal.example>";
+pub const PUBLIC_URL: &str = "https://kontakt.example.de";
+
+pub fn now() -> u64 {
+    postsiegel_server::directory::refresh::unix_now()
+}
+
+pub struct Portal {
+    pub app: axum::Router,
+    pub demo: Demo,
+    pub directory: Directory,
+    pub store: Store,
+    pub worker: Worker,
+    pub data: tempfile::TempDir,
+}
+
+/// The demo directory, changed by `adjust`, served with a relay whose mail goes to
+/// `transport` (the spool folder `<data>/spool` when none).
+pub async fn portal(adjust: impl FnOnce(&mut Directory), transport: Option<Transport>) -> Portal {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("index.html"),
+        "<!DOCTYPE html><html><head></head><body></body></html>",
+    )
+    .unwrap();
+    let demo = demo::ensure(data.path(), now()).unwrap();
+    let mut directory = import::load(&demo.directory_file()).unwrap();
+    adjust(&mut directory);
+    let pki = Pki::load(&demo.pki(&PkiConfig::default())).unwrap();
+    let settings = Settings {
+        public_url: PUBLIC_URL.into(),
+        mail_from: FROM.into(),
+    };
+    let catalog = Catalog::build(&directory, &pki, &settings, now());
+    let store = Store::open(data.path()).await.unwrap();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let queue_folder = data.path().join("queue");
+    let worker = Worker {
+        store: store.clone(),
+        transport: transport.unwrap_or(Transport::Spool(data.path().join("spool"))),
+        queue_folder: queue_folder.clone(),
+        mail_from: FROM.into(),
+        delivery_hours: 48,
+        retention_days: 30,
+        wake: wake.clone(),
+    };
+    let relay = Relay {
+        verifier: Verifier {
+            secret: Secret::from_bytes([7; 32]),
+            store: store.clone(),
+        },
+        queue: Queue {
+            store: store.clone(),
+            folder: queue_folder,
+            mail_from: FROM.into(),
+            public_url: PUBLIC_URL.into(),
+            max_queue_bytes: 1_000_000_000,
+            wake,
+        },
+    };
+    let mut state = ApiState::new(catalog, true);
+    state.relay = Some(Arc::new(relay));
+    let app = router(Frontend::load(data.path()).unwrap(), state);
+    Portal {
+        app,
+        demo,
+        directory,
+        store,
+        worker,
+        data,
+    }
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+pub async fn send(app: &axum::Router, request: Request<Body>) -> Answer {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        body: body.to_vec(),
+    }
+}
+
+pub async fn get(app: &axum::Router, uri: &str) -> Answer {
+    send(app, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+pub async fn post_json(app: &axum::Router, uri: &str, json: serde_json::Value) -> Answer {
+    send(
+        app,
+        Request::post(uri)
+            .header("content-type", "application/json")
+            .body(Body::from(json.to_string()))
+            .unwrap(),
+    )
+    .await
+}

@@ -1,0 +1,357 @@
+//! Delivery through a real SMTP server (aiosmtpd, started here): the authority's mailbox
+//! gets a mail that OpenSSL decrypts and Python's `email` package reads back to exactly what
+//! the citizen sent; temporary refusals are retried, permanent ones fail with the server's
+//! answer; authentication and STARTTLS work.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine;
+use rand_core::OsRng;
+use smime::envelope::{Algorithms, Recipient, encrypt};
+use smime::mime::{Attachment, Message, compose};
+
+use common::{Portal, get, now, portal, post_json, send};
+use postsiegel_server::config::{SmtpConfig, SmtpSecurity};
+use postsiegel_server::relay::transport::Transport;
+use postsiegel_server::relay::verification::TOKEN_HEADER;
+use testkit::smtp::{Behaviour, Received, SmtpServer};
+
+const TRADE: &str = "landratsamt-musterhausen/gewerbeamt";
+const TRADE_MAILBOX: &str = "gewerbeamt@lra-musterhausen.example";
+const CITIZEN: &str = "juergen@example.org";
+
+fn smtp_config(server: &SmtpServer) -> SmtpConfig {
+    SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: server.port(),
+        security: SmtpSecurity::None,
+        username: None,
+        password: None,
+        extra_roots: None,
+        timeout_seconds: 10,
+    }
+}
+
+async fn smtp_portal(config: &SmtpConfig) -> Portal {
+    portal(|_| {}, Some(Transport::smtp(config).unwrap())).await
+}
+
+fn to(received: &[Received], address: &str) -> Vec<Received> {
+    received
+        .iter()
+        .filter(|m| m.rcpt_tos.iter().any(|r| r == address))
+        .cloned()
+        .collect()
+}
+
+/// Asks for a code, reads it from the mail the SMTP server got, confirms it.
+async fn verify(portal: &Portal, smtp: &SmtpServer) -> String {
+    let before = to(&smtp.received(), CITIZEN).len();
+    let sent = post_json(
+        &portal.app,
+        "/api/verification/code",
+        serde_json::json!({ "form": TRADE, "address": CITIZEN }),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED);
+    portal.worker.work(now()).await.unwrap();
+    let mails = to(&smtp.wait_for(before + 1, Duration::from_secs(10)), CITIZEN);
+    let text = String::from_utf8_lossy(&mails[before].data).into_owned();
+    let code = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+        .expect("a code in the mail")
+        .to_owned();
+    let confirmed = post_json(
+        &portal.app,
+        "/api/verification/confirm",
+        serde_json::json!({ "form": TRADE, "address": CITIZEN, "code": code }),
+    )
+    .await;
+    confirmed.json()["token"].as_str().unwrap().to_owned()
+}
+
+fn trade_certificate(portal: &Portal) -> smime::Certificate {
+    smime::certificate::parse_certificates(
+        &std::fs::read(portal.demo.folder.join("certificates/lra-gewerbeamt.pem")).unwrap(),
+    )
+    .unwrap()
+    .remove(0)
+}
+
+async fn submit(portal: &Portal, token: &str, entity: &[u8]) -> serde_json::Value {
+    let recipient = Recipient::from_certificate(&trade_certificate(portal)).unwrap();
+    let der = encrypt(&[recipient], Algorithms::default(), entity, &mut OsRng).unwrap();
+    let answer = send(
+        &portal.app,
+        Request::post(format!("/api/submissions/{TRADE}"))
+            .header("content-type", "application/pkcs7-mime")
+            .header(TOKEN_HEADER, token)
+            .body(Body::from(der))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.json());
+    answer.json()
+}
+
+async fn status(portal: &Portal, accepted: &serde_json::Value) -> serde_json::Value {
+    let token = accepted["status_token"].as_str().unwrap();
+    get(&portal.app, &format!("/api/status/{token}"))
+        .await
+        .json()
+}
+
+fn decrypt(dir: &Path, mail: &[u8], key: &Path) -> Vec<u8> {
+    let file = dir.join("received.eml");
+    std::fs::write(&file, mail).unwrap();
+    let output = Command::new("openssl")
+        .args(["cms", "-decrypt", "-in"])
+        .arg(&file)
+        .arg("-inkey")
+        .arg(key)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+fn parse_with_python(dir: &Path, entity: &[u8]) -> serde_json::Value {
+    let file = dir.join("entity.eml");
+    std::fs::write(&file, entity).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../smime/tests/parse_mime.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_mailbox_gets_a_mail_that_decrypts_to_exactly_what_was_sent() {
+    let smtp = SmtpServer::start();
+    let portal = smtp_portal(&smtp_config(&smtp)).await;
+    let token = verify(&portal, &smtp).await;
+    let pdf = [
+        &b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n"[..],
+        &[0xe2, 0xe3, 0xcf, 0xd3, 0x00, 0xff, 0x0d, 0x0a],
+        b"trailer << /Root 1 0 R >>\n%%EOF\n",
+    ]
+    .concat();
+    let png: Vec<u8> = [
+        &b"\x89PNG\r\n\x1a\n"[..],
+        &(0..4000u32)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect::<Vec<u8>>(),
+    ]
+    .concat();
+    let attachments = [
+        Attachment {
+            file_name: "Gewerbeanmeldung Müller.pdf",
+            media_type: "application/pdf",
+            content: &pdf,
+        },
+        Attachment {
+            file_name: "Grundriss Büro – Erdgeschoss.png",
+            media_type: "image/png",
+            content: &png,
+        },
+    ];
+    let text =
+        "Sehr geehrte Damen und Herren,\n\nanbei meine Unterlagen. Grüße aus Straßkirchen!\n";
+    let entity = compose(&Message {
+        form: TRADE,
+        unit: Some("gewerbeamt"),
+        recipient: "Landratsamt Musterhausen – Gewerbeamt",
+        sender_name: "Jürgen Müller",
+        sender_email: CITIZEN,
+        email_verified: true,
+        sender_phone: None,
+        subject: "Gewerbeanmeldung",
+        reference: Some("GA-2026/0815"),
+        text,
+        submitted_at: now(),
+        attachments: &attachments,
+    });
+    let accepted = submit(&portal, &token, &entity).await;
+    let receipt = accepted["receipt"].as_str().unwrap().to_owned();
+    assert_eq!(status(&portal, &accepted).await["state"], "queued");
+    portal.worker.work(now()).await.unwrap();
+
+    let received = smtp.wait_for(3, Duration::from_secs(10));
+    let delivered = to(&received, TRADE_MAILBOX);
+    assert_eq!(delivered.len(), 1);
+    let mail = &delivered[0];
+    assert_eq!(mail.mail_from, "kontaktformular@portal.example");
+    let header = String::from_utf8_lossy(&mail.data[..1000.min(mail.data.len())]).into_owned();
+    assert!(header.contains("From: Postsiegel <kontaktformular@portal.example>\r\n"));
+    assert!(header.contains(&format!("To: <{TRADE_MAILBOX}>\r\n")));
+    assert!(header.contains(&format!("Reply-To: <{CITIZEN}>\r\n")));
+    assert!(header.contains(&format!(
+        "Subject: =?UTF-8?Q?Vertrauliche_Nachricht_=C3=BCber_das_Kontaktformular?= {receipt}\r\n"
+    )));
+    assert!(header.contains(&format!("Message-ID: <{receipt}.")));
+    assert!(header.contains(
+        "Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n"
+    ));
+    // Nothing of the content in clear.
+    assert!(!header.contains("Gewerbeanmeldung"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let decrypted = decrypt(dir.path(), &mail.data, &portal.demo.mailbox_key());
+    assert_eq!(decrypted, entity);
+    let parsed = parse_with_python(dir.path(), &decrypted);
+    assert_eq!(parsed["defects"], serde_json::json!([]));
+    let parts = parsed["parts"].as_array().unwrap();
+    let content = |i: usize| {
+        base64::engine::general_purpose::STANDARD
+            .decode(parts[i]["content"].as_str().unwrap())
+            .unwrap()
+    };
+    let body = String::from_utf8(content(0)).unwrap().replace("\r\n", "\n");
+    assert!(body.contains(text), "{body:?}");
+    let files: Vec<(&str, Vec<u8>)> = (0..parts.len())
+        .filter_map(|i| Some((parts[i]["filename"].as_str()?, content(i))))
+        .collect();
+    assert!(files.contains(&("Gewerbeanmeldung Müller.pdf", pdf.clone())));
+    assert!(files.contains(&("Grundriss Büro – Erdgeschoss.png", png.clone())));
+
+    // The citizen's receipt names the number and the status link, not the authority.
+    // (Quoted-printable: soft line breaks removed before reading.)
+    let receipts: Vec<String> = to(&received, CITIZEN)
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.data).replace("=\r\n", ""))
+        .filter(|t| t.contains(&receipt))
+        .collect();
+    assert_eq!(receipts.len(), 1);
+    let status_token = accepted["status_token"].as_str().unwrap();
+    assert!(receipts[0].contains(&format!("https://kontakt.example.de/status/{status_token}")));
+    assert!(!receipts[0].contains("Landratsamt") && !receipts[0].contains("Gewerbeamt"));
+
+    let state = status(&portal, &accepted).await;
+    assert_eq!(state["state"], "delivered");
+    assert!(state["finished_at"].as_str().is_some());
+    // Delivered: the ciphertext is gone from the queue.
+    assert!(
+        !portal
+            .data
+            .path()
+            .join(format!("queue/{receipt}.eml"))
+            .exists()
+    );
+}
+
+#[tokio::test]
+async fn temporary_refusals_are_retried_and_permanent_ones_fail_with_the_answer() {
+    let smtp = SmtpServer::start();
+    let portal = smtp_portal(&smtp_config(&smtp)).await;
+    let token = verify(&portal, &smtp).await;
+    let mailbox_count = || to(&smtp.received(), TRADE_MAILBOX).len();
+
+    smtp.set(Behaviour::TempFailRcpt);
+    let accepted = submit(&portal, &token, b"Content-Type: text/plain\r\n\r\neins\r\n").await;
+    let start = now();
+    portal.worker.work(start).await.unwrap();
+    assert_eq!(status(&portal, &accepted).await["state"], "queued");
+    assert_eq!(mailbox_count(), 0);
+    // Not before the backoff has passed.
+    smtp.set(Behaviour::Accept);
+    portal.worker.work(start + 30).await.unwrap();
+    assert_eq!(mailbox_count(), 0);
+    portal.worker.work(start + 61).await.unwrap();
+    assert_eq!(mailbox_count(), 1, "{}", status(&portal, &accepted).await);
+    assert_eq!(status(&portal, &accepted).await["state"], "delivered");
+
+    smtp.set(Behaviour::PermFailData);
+    let refused = submit(&portal, &token, b"Content-Type: text/plain\r\n\r\nzwei\r\n").await;
+    portal.worker.work(now()).await.unwrap();
+    let state = status(&portal, &refused).await;
+    assert_eq!(state["state"], "failed");
+    assert_eq!(state["failure"]["code"], "delivery_refused");
+    assert!(
+        state["failure"]["detail"].as_str().unwrap().contains("554"),
+        "{state}"
+    );
+    // The citizen is told (once the mail server takes mail again).
+    smtp.set(Behaviour::Accept);
+    portal.worker.work(now()).await.unwrap();
+    let receipt = refused["receipt"].as_str().unwrap();
+    let notices: Vec<Received> = to(&smtp.received(), CITIZEN)
+        .into_iter()
+        .filter(|m| String::from_utf8_lossy(&m.data).contains("nicht zugestellt"))
+        .collect();
+    assert_eq!(notices.len(), 1);
+    assert!(String::from_utf8_lossy(&notices[0].data).contains(receipt));
+
+    // Refused for two days running: failed, with the last answer.
+    smtp.set(Behaviour::TempFailRcpt);
+    let late = submit(&portal, &token, b"Content-Type: text/plain\r\n\r\ndrei\r\n").await;
+    portal.worker.work(now() + 48 * 3600).await.unwrap();
+    let state = status(&portal, &late).await;
+    assert_eq!(state["state"], "failed");
+    assert_eq!(state["failure"]["code"], "delivery_timed_out");
+    assert!(state["failure"]["detail"].as_str().unwrap().contains("451"));
+}
+
+#[tokio::test]
+async fn authentication_and_starttls_are_used_when_configured() {
+    let smtp = SmtpServer::with_auth("portal", "geheim");
+    let mut config = smtp_config(&smtp);
+    config.username = Some("portal".into());
+    config.password = Some("geheim".into());
+    let portal = smtp_portal(&config).await;
+    let token = verify(&portal, &smtp).await;
+    submit(
+        &portal,
+        &token,
+        b"Content-Type: text/plain\r\n\r\nmit Anmeldung\r\n",
+    )
+    .await;
+    portal.worker.work(now()).await.unwrap();
+    assert_eq!(to(&smtp.received(), TRADE_MAILBOX).len(), 1);
+
+    let smtp = SmtpServer::with_starttls();
+    let roots = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(roots.path(), smtp.ca_pem()).unwrap();
+    let mut config = smtp_config(&smtp);
+    config.host = "localhost".into();
+    config.security = SmtpSecurity::Starttls;
+    config.extra_roots = Some(roots.path().to_owned());
+    let portal = smtp_portal(&config).await;
+    let token = verify(&portal, &smtp).await;
+    submit(
+        &portal,
+        &token,
+        b"Content-Type: text/plain\r\n\r\nverschluesselt\r\n",
+    )
+    .await;
+    portal.worker.work(now()).await.unwrap();
+    assert_eq!(to(&smtp.received(), TRADE_MAILBOX).len(), 1);
+
+    // Without the authority's CA the TLS handshake fails: nothing is sent in clear instead.
+    config.extra_roots = None;
+    let untrusting = smtp_portal(&config).await;
+    let sent = post_json(
+        &untrusting.app,
+        "/api/verification/code",
+        serde_json::json!({ "form": TRADE, "address": "x@example.org" }),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED);
+    let before = smtp.received().len();
+    untrusting.worker.work(now()).await.unwrap();
+    assert_eq!(smtp.received().len(), before);
+}

@@ -1,0 +1,464 @@
+//! The relay in process: verification, every refusal of a bad upload (each its own code,
+//! nothing queued), and an accepted upload up to the exact size limit.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use rand_core::OsRng;
+use smime::envelope::{Algorithms, ContentEncryption, Envelope, KeyTransport, Recipient, encrypt};
+
+use common::{Portal, now, portal, post_json, send};
+use postsiegel_server::relay::verification::TOKEN_HEADER;
+use postsiegel_server::store::Directory;
+
+const TRADE: &str = "landratsamt-musterhausen/gewerbeamt";
+const CITIZEN: &str = "erika.muster@example.org";
+
+fn certificate(portal: &Portal, file: &str) -> smime::Certificate {
+    smime::certificate::parse_certificates(
+        &std::fs::read(portal.demo.folder.join("certificates").join(file)).unwrap(),
+    )
+    .unwrap()
+    .remove(0)
+}
+
+fn encrypt_to(
+    certificates: &[smime::Certificate],
+    algorithms: Algorithms,
+    content: &[u8],
+) -> Vec<u8> {
+    let recipients: Vec<Recipient> = certificates
+        .iter()
+        .map(|c| Recipient::from_certificate(c).unwrap())
+        .collect();
+    encrypt(&recipients, algorithms, content, &mut OsRng).unwrap()
+}
+
+/// The code from the last code mail in the spool.
+fn last_code(portal: &Portal) -> String {
+    let spool = portal.data.path().join("spool");
+    let mut mails: Vec<_> = std::fs::read_dir(&spool)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("code-"))
+        .map(|e| (e.metadata().unwrap().modified().unwrap(), e.path()))
+        .collect();
+    mails.sort();
+    let text = std::fs::read_to_string(&mails.last().unwrap().1).unwrap();
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap()
+        .to_owned()
+}
+
+async fn verify(portal: &Portal, form: &str) -> String {
+    let sent = post_json(
+        &portal.app,
+        "/api/verification/code",
+        serde_json::json!({ "form": form, "address": CITIZEN }),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{:?}", sent.json());
+    portal.worker.work(now()).await.unwrap();
+    let confirmed = post_json(
+        &portal.app,
+        "/api/verification/confirm",
+        serde_json::json!({ "form": form, "address": CITIZEN, "code": last_code(portal) }),
+    )
+    .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.json());
+    confirmed.json()["token"].as_str().unwrap().to_owned()
+}
+
+async fn upload(
+    portal: &Portal,
+    form: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: Vec<u8>,
+) -> common::Answer {
+    let mut request =
+        Request::post(format!("/api/submissions/{form}")).header("content-type", content_type);
+    if let Some(token) = token {
+        request = request.header(TOKEN_HEADER, token);
+    }
+    send(&portal.app, request.body(Body::from(body)).unwrap()).await
+}
+
+async fn nothing_queued(portal: &Portal) {
+    assert_eq!(portal.store.queued_bytes().await.unwrap(), 0);
+    let queue = portal.data.path().join("queue");
+    let files: Vec<_> = walk(&queue);
+    assert!(files.is_empty(), "left in the queue: {files:?}");
+}
+
+fn walk(folder: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            if e.path().is_dir() {
+                walk(&e.path())
+            } else {
+                vec![e.path()]
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_bad_upload_gets_its_own_code_and_nothing_is_queued() {
+    let portal = portal(|_| {}, None).await;
+    let token = verify(&portal, TRADE).await;
+    let trade = certificate(&portal, "lra-gewerbeamt.pem");
+    let central = certificate(&portal, "lra-poststelle.pem");
+    let good = encrypt_to(
+        std::slice::from_ref(&trade),
+        Algorithms::default(),
+        b"Hallo",
+    );
+    let signed = testkit::openssl(
+        portal.demo.folder.as_path(),
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-outform",
+            "DER",
+            "-nodetach",
+            "-signer",
+            "certificates/lra-gewerbeamt.pem",
+            "-inkey",
+            "demo-mailboxes.key.pem",
+            "-in",
+            "directory.toml",
+        ],
+    );
+    let mut trailing = good.clone();
+    trailing.push(0);
+    let gcm = Algorithms {
+        content: ContentEncryption::Aes256Gcm,
+        key_transport: KeyTransport::RsaPkcs1v15,
+    };
+    let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
+        (
+            "empty",
+            Vec::new(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "upload_empty",
+        ),
+        (
+            "truncated",
+            good[..good.len() - 10].to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "upload_truncated",
+        ),
+        (
+            "cut in the header",
+            good[..20].to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "upload_truncated",
+        ),
+        (
+            "trailing bytes",
+            trailing,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "upload_trailing_bytes",
+        ),
+        (
+            "not CMS",
+            b"Hallo, hier ist Klartext".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "upload_not_cms",
+        ),
+        (
+            "signed only",
+            signed,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "upload_signed_only",
+        ),
+        (
+            "wrong recipient",
+            encrypt_to(std::slice::from_ref(&central), Algorithms::default(), b"x"),
+            StatusCode::CONFLICT,
+            "certificate_changed",
+        ),
+        (
+            "extra recipient",
+            encrypt_to(
+                &[trade.clone(), central.clone()],
+                Algorithms::default(),
+                b"x",
+            ),
+            StatusCode::CONFLICT,
+            "certificate_changed",
+        ),
+        (
+            "AES-GCM where the form says CBC",
+            encrypt_to(std::slice::from_ref(&trade), gcm, b"x"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "upload_wrong_algorithm",
+        ),
+    ];
+    for (what, body, status, code) in cases {
+        let answer = upload(&portal, TRADE, Some(&token), "application/pkcs7-mime", body).await;
+        assert_eq!(answer.status, status, "{what}: {:?}", answer.json());
+        assert_eq!(answer.json()["code"], code, "{what}");
+        nothing_queued(&portal).await;
+    }
+
+    let answer = upload(
+        &portal,
+        TRADE,
+        Some(&token),
+        "application/octet-stream",
+        good.clone(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(answer.json()["code"], "upload_wrong_content_type");
+    let answer = upload(&portal, TRADE, None, "application/pkcs7-mime", good.clone()).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert_eq!(answer.json()["code"], "not_verified");
+    // A token is bound to its form.
+    let answer = upload(
+        &portal,
+        "landratsamt-musterhausen",
+        Some(&token),
+        "application/pkcs7-mime",
+        good.clone(),
+    )
+    .await;
+    assert_eq!(answer.json()["code"], "not_verified");
+    let answer = upload(
+        &portal,
+        "gibt-es-nicht",
+        Some(&token),
+        "application/pkcs7-mime",
+        good.clone(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(answer.json()["code"], "form_not_found");
+    let answer = upload(
+        &portal,
+        "gemeinde-neudorf-am-see",
+        Some(&token),
+        "application/pkcs7-mime",
+        good.clone(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::CONFLICT);
+    assert_eq!(answer.json()["code"], "form_not_available");
+    nothing_queued(&portal).await;
+
+    // The good one goes through.
+    let answer = upload(&portal, TRADE, Some(&token), "application/pkcs7-mime", good).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.json());
+}
+
+/// Talheim's form as an AES-GCM form with a 1 MB mailbox: GCM has no padding, so an upload
+/// can be made of any exact length.
+fn small_gcm_mailbox(directory: &mut Directory) {
+    let talheim = directory
+        .authorities
+        .iter_mut()
+        .find(|a| a.slug == "vg-talheim")
+        .unwrap();
+    talheim.policy.mailbox_limit_bytes = 1_000_000;
+    talheim.policy.algorithms.content = ContentEncryption::Aes256Gcm;
+}
+
+/// An upload of exactly `total` bytes for `certificate`.
+fn upload_of_exactly(
+    certificate: &smime::Certificate,
+    algorithms: Algorithms,
+    total: u64,
+) -> Vec<u8> {
+    let recipient = Recipient::from_certificate(certificate).unwrap();
+    let content_len = (total.saturating_sub(2_000)..total)
+        .find(|&n| {
+            Envelope::new(std::slice::from_ref(&recipient), algorithms, n, &mut OsRng)
+                .unwrap()
+                .total_len()
+                == total
+        })
+        .expect("GCM reaches every length");
+    let content = vec![b'x'; content_len as usize];
+    let der = encrypt(&[recipient], algorithms, &content, &mut OsRng).unwrap();
+    assert_eq!(der.len() as u64, total);
+    der
+}
+
+#[tokio::test]
+async fn the_size_limit_is_exact_and_the_largest_mail_fits_the_mailbox() {
+    let portal = portal(small_gcm_mailbox, None).await;
+    let form = common::get(&portal.app, "/api/forms/vg-talheim")
+        .await
+        .json();
+    let max = form["max_upload_bytes"].as_u64().unwrap();
+    let token = verify(&portal, "vg-talheim").await;
+    let certificate = certificate(&portal, "talheim-poststelle.pem");
+    let gcm = Algorithms {
+        content: ContentEncryption::Aes256Gcm,
+        key_transport: KeyTransport::RsaPkcs1v15,
+    };
+
+    let over = upload_of_exactly(&certificate, gcm, max + 1);
+    let answer = upload(
+        &portal,
+        "vg-talheim",
+        Some(&token),
+        "application/pkcs7-mime",
+        over,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.json()["code"], "upload_too_large");
+    assert_eq!(answer.json()["params"]["max_upload_bytes"], max);
+    nothing_queued(&portal).await;
+
+    let under = upload_of_exactly(&certificate, gcm, max - 1);
+    let answer = upload(
+        &portal,
+        "vg-talheim",
+        Some(&token),
+        "application/pkcs7-mime",
+        under,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.json());
+    let receipt = answer.json()["receipt"].as_str().unwrap().to_owned();
+    portal.worker.work(now()).await.unwrap();
+    let mail = std::fs::read(
+        portal
+            .data
+            .path()
+            .join("spool")
+            .join(format!("{receipt}.eml")),
+    )
+    .unwrap();
+    assert!(mail.len() as u64 <= 1_000_000, "{} bytes", mail.len());
+    let text = String::from_utf8(mail).unwrap();
+    assert!(text.contains("smime-type=authEnveloped-data"));
+    assert!(text.contains(&format!("Reply-To: <{CITIZEN}>")));
+}
+
+#[tokio::test]
+async fn codes_allow_five_attempts_and_three_requests_an_hour() {
+    let portal = portal(|_| {}, None).await;
+    let request = || {
+        post_json(
+            &portal.app,
+            "/api/verification/code",
+            serde_json::json!({ "form": TRADE, "address": CITIZEN }),
+        )
+    };
+    assert_eq!(request().await.status, StatusCode::ACCEPTED);
+    portal.worker.work(now()).await.unwrap();
+    let code = last_code(&portal);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let confirm = |code: &str| {
+        post_json(
+            &portal.app,
+            "/api/verification/confirm",
+            serde_json::json!({ "form": TRADE, "address": CITIZEN, "code": code }),
+        )
+    };
+    for left in (1..5).rev() {
+        let answer = confirm(wrong).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert_eq!(answer.json()["code"], "code_wrong");
+        assert_eq!(answer.json()["field"], "code");
+        assert_eq!(answer.json()["params"]["attempts_left"], left);
+    }
+    let answer = confirm(wrong).await;
+    assert_eq!(answer.json()["code"], "code_attempts_exhausted");
+    // Even the right code is refused now.
+    let answer = confirm(&code).await;
+    assert_eq!(answer.json()["code"], "code_attempts_exhausted");
+
+    assert_eq!(request().await.status, StatusCode::ACCEPTED);
+    assert_eq!(request().await.status, StatusCode::ACCEPTED);
+    let fourth = request().await;
+    assert_eq!(fourth.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(fourth.json()["code"], "too_many_codes");
+
+    let answer = post_json(
+        &portal.app,
+        "/api/verification/code",
+        serde_json::json!({ "form": TRADE, "address": "kein-at-zeichen" }),
+    )
+    .await;
+    assert_eq!(answer.json()["code"], "email_invalid");
+    assert_eq!(answer.json()["field"], "address");
+}
+
+#[tokio::test]
+async fn a_code_expires_after_ten_minutes_and_a_token_after_its_time() {
+    let portal = portal(|_| {}, None).await;
+    let verifier = postsiegel_server::relay::verification::Verifier {
+        secret: postsiegel_server::relay::secret::Secret::from_bytes([7; 32]),
+        store: portal.store.clone(),
+    };
+    let start = now();
+    verifier.request_code(CITIZEN, TRADE, start).await.unwrap();
+    portal.worker.work(start).await.unwrap();
+    let code = last_code(&portal);
+    let late = verifier
+        .confirm(CITIZEN, TRADE, &code, false, start + 601)
+        .await;
+    assert!(matches!(
+        late,
+        Err(postsiegel_server::relay::verification::VerifyError::CodeExpired)
+    ));
+    verifier
+        .request_code(CITIZEN, TRADE, start + 700)
+        .await
+        .unwrap();
+    portal.worker.work(start + 700).await.unwrap();
+    let code = last_code(&portal);
+    let (token, verified) = verifier
+        .confirm(CITIZEN, TRADE, &code, false, start + 701)
+        .await
+        .unwrap();
+    assert_eq!(verified.address, CITIZEN);
+    assert!(verifier.check_token(&token, TRADE, start + 702).is_some());
+    assert!(
+        verifier
+            .check_token(&token, "vg-talheim", start + 702)
+            .is_none()
+    );
+    assert!(
+        verifier
+            .check_token(&token, TRADE, start + 701 + 4 * 3600 + 1)
+            .is_none()
+    );
+    // A token changed in one character is worthless.
+    let mut forged = token.clone().into_bytes();
+    forged[3] ^= 1;
+    assert!(
+        verifier
+            .check_token(&String::from_utf8(forged).unwrap(), TRADE, start + 702)
+            .is_none()
+    );
+    // Remembering keeps it for 30 days.
+    verifier
+        .request_code(CITIZEN, TRADE, start + 800)
+        .await
+        .unwrap();
+    portal.worker.work(start + 800).await.unwrap();
+    let (token, _) = verifier
+        .confirm(CITIZEN, TRADE, &last_code(&portal), true, start + 801)
+        .await
+        .unwrap();
+    assert!(
+        verifier
+            .check_token(&token, TRADE, start + 29 * 86_400)
+            .is_some()
+    );
+}
