@@ -1,70 +1,9 @@
 //! The real binary: the demo directory loads only without a configuration file on a
 //! loopback address, and then every page says so.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts `postsiegel serve` in `dir` (data and dist below it) and waits until it answers.
-async fn serve(dir: &Path, config: Option<&Path>) -> Server {
-    let dist = dir.join("dist");
-    std::fs::create_dir_all(&dist).unwrap();
-    std::fs::write(
-        dist.join("index.html"),
-        "<!DOCTYPE html><html><head></head><body></body></html>",
-    )
-    .unwrap();
-    let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_postsiegel"));
-    command
-        .current_dir(dir)
-        .env_remove("POSTSIEGEL_CONFIG")
-        .env("POSTSIEGEL_BIND", format!("127.0.0.1:{port}"))
-        .env("POSTSIEGEL_DIST_DIR", &dist)
-        .env("POSTSIEGEL_DATA_DIR", dir.join("data"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .arg("serve");
-    if let Some(config) = config {
-        command.arg("--config").arg(config);
-    }
-    let server = Server {
-        child: command.spawn().unwrap(),
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let started = Instant::now();
-    while reqwest::get(format!("{}/api/health", server.base))
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    server
-}
+use common::{Server, serve};
 
 async fn json(url: String) -> serde_json::Value {
     let text = reqwest::get(url).await.unwrap().text().await.unwrap();

@@ -34,6 +34,10 @@ pub fn backoff_seconds(attempts: u32) -> u64 {
 impl Worker {
     /// Runs until the process ends: whenever woken, and every few seconds.
     pub async fn run(self) {
+        let start = crate::directory::refresh::unix_now();
+        if let Err(error) = self.store.retry_queued_now(start).await {
+            tracing::error!(%error, "making the queue due failed");
+        }
         let mut last_purge = 0;
         loop {
             let now = crate::directory::refresh::unix_now();

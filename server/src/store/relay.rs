@@ -248,6 +248,20 @@ impl Store {
         rows.iter().map(submission).collect()
     }
 
+    /// Makes every waiting submission due now: after a restart (the operator may have
+    /// fixed what stopped delivery) nobody should wait out an old backoff.
+    pub async fn retry_queued_now(&self, now: u64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE submissions SET next_attempt_at = ? WHERE state = 'queued'")
+            .bind(now as i64)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("UPDATE outbox SET next_attempt_at = ? WHERE sent_at IS NULL")
+            .bind(now as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The bytes of all mails still waiting (the queue size guard).
     pub async fn queued_bytes(&self) -> Result<u64, StoreError> {
         let row = sqlx::query(

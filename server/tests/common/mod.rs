@@ -136,3 +136,87 @@ pub async fn post_json(app: &axum::Router, uri: &str, json: serde_json::Value) -
     )
     .await
 }
+
+/// The real binary, serving; killed (SIGKILL) when dropped.
+pub struct Server {
+    child: std::process::Child,
+    pub base: String,
+    /// Its standard error: the log.
+    pub log: std::path::PathBuf,
+}
+
+impl Server {
+    /// Kills the process as a power cut would: no shutdown, no flushing.
+    pub fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `postsiegel serve` in `dir` (data and dist below it, the log appended to
+/// `dir/server.log`) and waits until it answers.
+pub async fn serve(dir: &std::path::Path, config: Option<&std::path::Path>) -> Server {
+    use std::time::{Duration, Instant};
+    let dist = dir.join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(
+        dist.join("index.html"),
+        "<!DOCTYPE html><html><head></head><body></body></html>",
+    )
+    .unwrap();
+    let port = free_port();
+    let log = dir.join("server.log");
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_postsiegel"));
+    command
+        .current_dir(dir)
+        .env_remove("POSTSIEGEL_CONFIG")
+        .env("POSTSIEGEL_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env("POSTSIEGEL_BIND", format!("127.0.0.1:{port}"))
+        .env("POSTSIEGEL_DIST_DIR", &dist)
+        .env("POSTSIEGEL_DATA_DIR", dir.join("data"))
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .arg("serve");
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let server = Server {
+        child: command.spawn().unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+        log,
+    };
+    let started = Instant::now();
+    while reqwest::get(format!("{}/api/health", server.base))
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the server did not start: {}",
+            std::fs::read_to_string(&server.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server
+}

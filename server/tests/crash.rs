@@ -1,0 +1,161 @@
+//! Accepted messages survive a crash: the real binary, SIGKILLed while the SMTP server is
+//! down or while it holds its reply to DATA, then restarted. Delivery is at least once,
+//! with one Message-ID.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rand_core::OsRng;
+use smime::envelope::{Algorithms, Recipient, encrypt};
+
+use common::{Server, now, serve};
+use postsiegel_server::directory::demo;
+use testkit::smtp::{Behaviour, Received, SmtpServer};
+
+const MAILBOX: &str = "poststelle@lra-musterhausen.example";
+
+/// A configured portal (not the demo) on the demo's certificates, its Landratsamt form
+/// without e-mail verification, delivering to SMTP on `smtp_port`.
+fn configure(dir: &Path, smtp_port: u16) -> std::path::PathBuf {
+    let data = dir.join("data");
+    let demo = demo::ensure(&data, now()).unwrap();
+    let directory = std::fs::read_to_string(demo.directory_file())
+        .unwrap()
+        .replace(
+            "policy = { allowed_types = [\"pdf\", \"jpg\", \"png\", \"docx\", \"odt\"] }",
+            "policy = { verify_email = false }",
+        );
+    assert!(directory.contains("verify_email = false"));
+    std::fs::write(demo.folder.join("crash-test.toml"), directory).unwrap();
+    let config = dir.join("postsiegel.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "mail_from = \"Postsiegel <kontaktformular@portal.example>\"\n\
+             [pki]\ntrust_anchors = [\"{ca}\"]\ncrl_files = [\"{crl}\"]\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\ntimeout_seconds = 60\n",
+            ca = demo.ca_certificate().display(),
+            crl = demo.crl().display(),
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_postsiegel"))
+        .arg("--config")
+        .arg(&config)
+        .arg("import")
+        .arg(demo.folder.join("crash-test.toml"))
+        .env("POSTSIEGEL_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    config
+}
+
+async fn submit(server: &Server, dir: &Path) -> serde_json::Value {
+    let certificate = smime::certificate::parse_certificates(
+        &std::fs::read(dir.join("data/demo/certificates/lra-poststelle.pem")).unwrap(),
+    )
+    .unwrap()
+    .remove(0);
+    let recipient = Recipient::from_certificate(&certificate).unwrap();
+    let der = encrypt(
+        &[recipient],
+        Algorithms::default(),
+        b"Content-Type: text/plain\r\n\r\nBitte nicht verlieren.\r\n",
+        &mut OsRng,
+    )
+    .unwrap();
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/api/submissions/landratsamt-musterhausen",
+            server.base
+        ))
+        .header("content-type", "application/pkcs7-mime")
+        .body(der)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    serde_json::from_str(&response.text().await.unwrap()).unwrap()
+}
+
+async fn state(server: &Server, accepted: &serde_json::Value) -> String {
+    let url = format!(
+        "{}/api/status/{}",
+        server.base,
+        accepted["status_token"].as_str().unwrap()
+    );
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    let status: serde_json::Value = serde_json::from_str(&text).unwrap();
+    status["state"].as_str().unwrap().to_owned()
+}
+
+fn message_id(mail: &Received) -> String {
+    String::from_utf8_lossy(&mail.data)
+        .lines()
+        .find_map(|l| l.strip_prefix("Message-ID: ").map(str::to_owned))
+        .expect("a Message-ID")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_while_smtp_is_down_it_delivers_exactly_once_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp_port = common::free_port();
+    let config = configure(dir.path(), smtp_port);
+    let server = serve(dir.path(), Some(&config)).await;
+    let accepted = submit(&server, dir.path()).await;
+    // The worker tries at once; nothing listens.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(state(&server, &accepted).await, "queued");
+    server.crash();
+
+    let smtp = SmtpServer::start_on(smtp_port);
+    let server = serve(dir.path(), Some(&config)).await;
+    let received = smtp.wait_for(1, Duration::from_secs(30));
+    assert_eq!(received[0].rcpt_tos, [MAILBOX]);
+    let receipt = accepted["receipt"].as_str().unwrap();
+    assert!(message_id(&received[0]).starts_with(&format!("<{receipt}.")));
+    // And not again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(smtp.received().len(), 1);
+    assert_eq!(state(&server, &accepted).await, "delivered");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_while_smtp_holds_its_reply_it_delivers_again_with_the_same_message_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start();
+    let config = configure(dir.path(), smtp.port());
+    smtp.set(Behaviour::HoldData(Duration::from_secs(30)));
+    let server = serve(dir.path(), Some(&config)).await;
+    let accepted = submit(&server, dir.path()).await;
+    // The SMTP server has the message but has not said so.
+    smtp.wait_for(1, Duration::from_secs(30));
+    server.crash();
+
+    smtp.set(Behaviour::Accept);
+    let server = serve(dir.path(), Some(&config)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while state(&server, &accepted).await != "delivered" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let received = smtp.received();
+    assert!(
+        (1..=2).contains(&received.len()),
+        "{} deliveries",
+        received.len()
+    );
+    let first = message_id(&received[0]);
+    assert!(received.iter().all(|m| message_id(m) == first));
+    assert!(received.iter().all(|m| m.rcpt_tos == [MAILBOX]));
+}
