@@ -2,6 +2,9 @@
 //! `{code, field, params}` with stable codes that the app words in the citizen's language.
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tower_http::timeout::TimeoutLayer;
 
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
@@ -18,9 +21,9 @@ use crate::directory::catalog::{
     AuthorityInfo, Catalog, Contact, Delivery, Embed, FormPage, PolicyInfo, PublishedCertificate,
     Reason, SearchHit, UnitInfo,
 };
-use crate::relay::Relay;
 use crate::relay::submission::Accepted;
 use crate::relay::verification::{TOKEN_HEADER, VerifyError};
+use crate::relay::{Relay, limits};
 use crate::store::SubmissionState;
 
 /// The catalog in use; replaced whole when the directory changes.
@@ -89,26 +92,44 @@ pub const MAX_SEARCH_LIMIT: usize = 50;
 pub struct ApiDoc;
 
 pub fn router(state: ApiState) -> Router {
-    Router::new()
+    let mut codes = Router::new().route("/verification/code", post(request_code));
+    // An upload of 25 MB over a poor mobile connection takes minutes; nothing else should.
+    let mut submissions = Router::new()
+        .route("/submissions/{authority}", post(submit_to_authority))
+        .route("/submissions/{authority}/{unit}", post(submit_to_unit))
+        .layer(DefaultBodyLimit::disable())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(15 * 60),
+        ));
+    if let Some(relay) = &state.relay {
+        codes = codes.layer(limits::layer(relay.limits.codes, relay.client_key.clone()));
+        submissions = submissions.layer(limits::layer(
+            relay.limits.submissions,
+            relay.client_key.clone(),
+        ));
+    }
+    let mut api = Router::new()
         .route("/health", get(health))
         .route("/portal", get(portal))
         .route("/forms", get(search))
         .route("/forms/{authority}", get(authority_form))
         .route("/forms/{authority}/{unit}", get(unit_form))
         .route("/openapi.json", get(openapi))
-        .route("/verification/code", post(request_code))
         .route("/verification/confirm", post(confirm_code))
-        .route(
-            "/submissions/{authority}",
-            post(submit_to_authority).layer(DefaultBodyLimit::disable()),
-        )
-        .route(
-            "/submissions/{authority}/{unit}",
-            post(submit_to_unit).layer(DefaultBodyLimit::disable()),
-        )
         .route("/status/{token}", get(status))
-        .with_state(state)
-        .fallback(not_found)
+        .merge(codes)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .merge(submissions)
+        .with_state(state.clone())
+        .fallback(not_found);
+    if let Some(relay) = &state.relay {
+        api = api.layer(limits::layer(relay.limits.api, relay.client_key.clone()));
+    }
+    api
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
@@ -418,10 +439,10 @@ async fn confirm_code(
 async fn submit_to_authority(
     State(state): State<ApiState>,
     Path(authority): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    submit(&state, &authority, &headers, body).await
+    let (parts, body) = request.into_parts();
+    submit(&state, &authority, &parts.extensions, &parts.headers, body).await
 }
 
 /// Upload a message for a unit's form (see the authority's).
@@ -439,15 +460,17 @@ async fn submit_to_authority(
 async fn submit_to_unit(
     State(state): State<ApiState>,
     Path((authority, unit)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    submit(&state, &format!("{authority}/{unit}"), &headers, body).await
+    let (parts, body) = request.into_parts();
+    let slug = format!("{authority}/{unit}");
+    submit(&state, &slug, &parts.extensions, &parts.headers, body).await
 }
 
 async fn submit(
     state: &ApiState,
     slug: &str,
+    extensions: &axum::http::Extensions,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
@@ -472,6 +495,11 @@ async fn submit(
     let needs_verification = form.policy.as_ref().is_none_or(|p| p.verify_email);
     if needs_verification && verified.is_none() {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "not_verified"));
+    }
+    if !needs_verification {
+        relay
+            .unverified
+            .check(relay.client_key.client_ip(extensions, headers))?;
     }
     let declared_len = headers
         .get(header::CONTENT_LENGTH)

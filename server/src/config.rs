@@ -110,6 +110,8 @@ pub struct RelayConfig {
     pub max_queue_bytes: u64,
     /// Client addresses of reverse proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Rate limits per client address.
+    pub limits: crate::relay::limits::Limits,
 }
 
 impl Default for RelayConfig {
@@ -119,6 +121,7 @@ impl Default for RelayConfig {
             delivery_hours: 48,
             max_queue_bytes: 5_000_000_000,
             trusted_proxies: Vec::new(),
+            limits: crate::relay::limits::Limits::default(),
         }
     }
 }

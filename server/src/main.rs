@@ -16,6 +16,7 @@ use postsiegel_server::directory::crl::CrlCache;
 use postsiegel_server::directory::refresh::Discovery;
 use postsiegel_server::directory::{demo, expiry, import, pki::Pki};
 use postsiegel_server::relay::Relay;
+use postsiegel_server::relay::limits::{ClientKey, UnverifiedLimiter};
 use postsiegel_server::relay::secret::Secret;
 use postsiegel_server::relay::submission::Queue;
 use postsiegel_server::relay::transport::Transport;
@@ -203,9 +204,12 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.bind))?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     Ok(())
 }
 
@@ -250,6 +254,11 @@ async fn start_relay(config: &Config, store: Store) -> anyhow::Result<Arc<Relay>
             max_queue_bytes: config.relay.max_queue_bytes,
             wake,
         },
+        limits: config.relay.limits.clone(),
+        client_key: ClientKey {
+            trusted_proxies: config.relay.trusted_proxies.clone().into(),
+        },
+        unverified: UnverifiedLimiter::new(config.relay.limits.unverified_submissions),
     }))
 }
 

@@ -1,6 +1,7 @@
 //! The relay: e-mail verification, accepting ciphertext uploads, and delivering them as
 //! S/MIME mail through a durable queue.
 
+pub mod limits;
 pub mod secret;
 pub mod submission;
 pub mod transport;
@@ -11,4 +12,7 @@ pub mod worker;
 pub struct Relay {
     pub verifier: verification::Verifier,
     pub queue: submission::Queue,
+    pub limits: limits::Limits,
+    pub client_key: limits::ClientKey,
+    pub unverified: limits::UnverifiedLimiter,
 }

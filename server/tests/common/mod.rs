@@ -16,6 +16,7 @@ use postsiegel_server::directory::demo::{self, Demo};
 use postsiegel_server::directory::import;
 use postsiegel_server::directory::pki::{Pki, PkiConfig};
 use postsiegel_server::relay::Relay;
+use postsiegel_server::relay::limits::{ClientKey, Limits, UnverifiedLimiter};
 use postsiegel_server::relay::secret::Secret;
 use postsiegel_server::relay::submission::Queue;
 use postsiegel_server::relay::transport::Transport;
@@ -83,6 +84,11 @@ pub async fn portal(adjust: impl FnOnce(&mut Directory), transport: Option<Trans
             max_queue_bytes: 1_000_000_000,
             wake,
         },
+        limits: Limits::default(),
+        client_key: ClientKey {
+            trusted_proxies: Vec::new().into(),
+        },
+        unverified: UnverifiedLimiter::new(Limits::default().unverified_submissions),
     };
     let mut state = ApiState::new(catalog, true);
     state.relay = Some(Arc::new(relay));
@@ -171,6 +177,15 @@ pub fn free_port() -> u16 {
 /// Starts `postsiegel serve` in `dir` (data and dist below it, the log appended to
 /// `dir/server.log`) and waits until it answers.
 pub async fn serve(dir: &std::path::Path, config: Option<&std::path::Path>) -> Server {
+    serve_with(dir, config, &[]).await
+}
+
+/// Like [`serve`], with extra environment variables (configuration overrides).
+pub async fn serve_with(
+    dir: &std::path::Path,
+    config: Option<&std::path::Path>,
+    env: &[(&str, &str)],
+) -> Server {
     use std::time::{Duration, Instant};
     let dist = dir.join("dist");
     std::fs::create_dir_all(&dist).unwrap();
@@ -197,6 +212,7 @@ pub async fn serve(dir: &std::path::Path, config: Option<&std::path::Path>) -> S
         .env("POSTSIEGEL_DATA_DIR", dir.join("data"))
         .stdout(std::process::Stdio::null())
         .stderr(stderr)
+        .envs(env.iter().copied())
         .arg("serve");
     if let Some(config) = config {
         command.arg("--config").arg(config);
