@@ -113,7 +113,8 @@ ensure_build_tools() {
 # a venv of Debian's python3 (not whatever python3 comes first on PATH, so every machine
 # builds the same venv), pinned with its dependencies. A stamp records what was installed.
 ensure_aiosmtpd() {
-  local requirements=(aiosmtpd==1.4.6 atpublic==9.0.0 attrs==26.1.0)
+  # aiosmtpd: the SMTP server of the relay tests; dkimpy: an independent DKIM verifier.
+  local requirements=(aiosmtpd==1.4.6 atpublic==9.0.0 attrs==26.1.0 dkimpy==1.1.8 dnspython==2.7.0)
   local venv=$CACHE/venv
   local stamp=$venv/.postsiegel-requirements
   if [ "$(cat "$stamp" 2>/dev/null)" != "${requirements[*]}" ] \

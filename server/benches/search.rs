@@ -133,6 +133,7 @@ async fn run(authority_count: usize, smoke: bool) {
     let settings = Settings {
         public_url: "http://127.0.0.1".into(),
         mail_from: "Postsiegel <kontaktformular@portal.example>".into(),
+        extra_header_bytes: 0,
     };
     let started = Instant::now();
     let catalog = Catalog::build(&directory, &pki, &settings, now);

@@ -46,6 +46,9 @@ pub struct Config {
     /// Accepting, queueing and delivering messages.
     #[serde(default)]
     pub relay: RelayConfig,
+    /// Sign relayed mails with DKIM; none: unsigned (the mail server may sign instead).
+    #[serde(default)]
+    pub dkim: Option<crate::relay::dkim::DkimConfig>,
 }
 
 /// How the relay reaches the mail server.
@@ -141,6 +144,7 @@ impl Default for Config {
             crl_refresh_hours: 6,
             smtp: None,
             relay: RelayConfig::default(),
+            dkim: None,
         }
     }
 }
@@ -157,7 +161,16 @@ impl Config {
     /// exist is an error: a typo in a path must not silently start a server on defaults.
     pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
         // The scripts' own variables share the prefix but are not configuration.
-        let not_config = ["config", "log", "cache", "bin", "test_port"];
+        let not_config = [
+            "config",
+            "log",
+            "cache",
+            "bin",
+            "test_port",
+            "bench_smoke",
+            "bench_out",
+            "python",
+        ];
         // POSTSIEGEL_PKI__CRL_FILES sets pki.crl_files.
         Self::load_from(
             file,

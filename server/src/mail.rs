@@ -101,6 +101,14 @@ pub fn write_mail_from(
     input: &mut impl std::io::Read,
 ) -> std::io::Result<()> {
     out.write_all(&header(envelope))?;
+    write_body_from(out, input)
+}
+
+/// The body alone: the ciphertext from `input` in base64 lines.
+pub fn write_body_from(
+    out: &mut impl Write,
+    input: &mut impl std::io::Read,
+) -> std::io::Result<()> {
     let mut buffer = vec![0u8; LINE / 4 * 3 * 1024];
     loop {
         let mut filled = 0;
@@ -132,6 +140,11 @@ pub fn body_len(ciphertext_len: u64) -> u64 {
 
 /// The longest header this form's mails can have: every variable part at its longest.
 pub fn header_len_bound(from: &str, to: &str, reply_to: bool, authenticated: bool) -> u64 {
+    longest_header(from, to, reply_to, authenticated).len() as u64
+}
+
+/// The header with every variable part at its longest.
+pub fn longest_header(from: &str, to: &str, reply_to: bool, authenticated: bool) -> Vec<u8> {
     let longest_reply_to = "x".repeat(MAX_ADDRESS_LEN);
     let longest_receipt = "X".repeat(MAX_RECEIPT_LEN);
     let longest_message_id = message_id(&longest_receipt, &[0xff; 16], from);
@@ -145,7 +158,6 @@ pub fn header_len_bound(from: &str, to: &str, reply_to: bool, authenticated: boo
         message_id: &longest_message_id,
         authenticated,
     })
-    .len() as u64
 }
 
 /// The largest ciphertext whose mail, header included, is at most `mailbox_limit` bytes.

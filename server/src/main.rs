@@ -16,6 +16,7 @@ use postsiegel_server::directory::crl::CrlCache;
 use postsiegel_server::directory::refresh::Discovery;
 use postsiegel_server::directory::{demo, expiry, import, pki::Pki};
 use postsiegel_server::relay::Relay;
+use postsiegel_server::relay::dkim::Dkim;
 use postsiegel_server::relay::limits::{ClientKey, UnverifiedLimiter};
 use postsiegel_server::relay::secret::Secret;
 use postsiegel_server::relay::submission::Queue;
@@ -150,9 +151,16 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
             generated.mailbox_key().display()
         );
     }
+    let dkim = match &config.dkim {
+        Some(dkim) => Some(Arc::new(Dkim::load(dkim)?)),
+        None => None,
+    };
     let settings = Settings {
         public_url: config.public_url(),
         mail_from: config.mail_from.clone(),
+        extra_header_bytes: dkim
+            .as_ref()
+            .map_or(0, |d| d.header_len_bound(&config.mail_from)),
     };
     let catalog = Arc::new(RwLock::new(Arc::new(Catalog::empty(&settings))));
     let discovery = Arc::new(Discovery::new(
@@ -190,7 +198,7 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
             tracing::info_span!("http", method = %request.method(), route)
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
-    let relay = start_relay(&config, store).await?;
+    let relay = start_relay(&config, store, dkim).await?;
     let app = web::router(
         frontend,
         ApiState {
@@ -214,7 +222,11 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
 }
 
 /// The verification, the queue, and the worker that delivers from it.
-async fn start_relay(config: &Config, store: Store) -> anyhow::Result<Arc<Relay>> {
+async fn start_relay(
+    config: &Config,
+    store: Store,
+    dkim: Option<Arc<Dkim>>,
+) -> anyhow::Result<Arc<Relay>> {
     let secret = Secret::load_or_create(&config.data_dir).context("the server's secret")?;
     let transport = match &config.smtp {
         Some(smtp) => Transport::smtp(smtp)?,
@@ -253,6 +265,7 @@ async fn start_relay(config: &Config, store: Store) -> anyhow::Result<Arc<Relay>
             public_url: config.public_url(),
             max_queue_bytes: config.relay.max_queue_bytes,
             wake,
+            dkim,
         },
         limits: config.relay.limits.clone(),
         client_key: ClientKey {

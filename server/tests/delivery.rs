@@ -16,7 +16,7 @@ use rand_core::OsRng;
 use smime::envelope::{Algorithms, Recipient, encrypt};
 use smime::mime::{Attachment, Message, compose};
 
-use common::{Portal, get, now, portal, post_json, send};
+use common::{Portal, get, now, portal, portal_signing, post_json, send};
 use postsiegel_server::config::{SmtpConfig, SmtpSecurity};
 use postsiegel_server::relay::transport::Transport;
 use postsiegel_server::relay::verification::TOKEN_HEADER;
@@ -354,4 +354,83 @@ async fn authentication_and_starttls_are_used_when_configured() {
     let before = smtp.received().len();
     untrusting.worker.work(now()).await.unwrap();
     assert_eq!(smtp.received().len(), before);
+}
+
+/// Verifies a DKIM signature with Python's dkimpy, the key served as DNS would.
+fn dkim_verifies(mail: &[u8], public_key_der: &[u8]) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signed.eml");
+    std::fs::write(&file, mail).unwrap();
+    let record = format!(
+        "v=DKIM1; k=rsa; p={}",
+        base64::engine::general_purpose::STANDARD.encode(public_key_der)
+    );
+    let script = "import dkim, sys\n\
+                  record = sys.argv[2].encode()\n\
+                  def dns(name, timeout=5):\n\
+                  \x20   assert name == b'postsiegel._domainkey.portal.example.', name\n\
+                  \x20   return record\n\
+                  ok = dkim.verify(open(sys.argv[1], 'rb').read(), dnsfunc=dns)\n\
+                  print('pass' if ok else 'fail')\n";
+    let output = Command::new(testkit::smtp::python())
+        .args(["-c", script])
+        .arg(&file)
+        .arg(record)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim() == "pass"
+}
+
+#[tokio::test]
+async fn mails_are_dkim_signed_when_a_key_is_configured() {
+    use rsa::pkcs8::EncodePublicKey;
+    let key = rsa::RsaPrivateKey::new(&mut OsRng, 2048).unwrap();
+    let public = rsa::RsaPublicKey::from(&key).to_public_key_der().unwrap();
+    let smtp = SmtpServer::start();
+    let dkim = postsiegel_server::relay::dkim::Dkim::new("portal.example", "postsiegel", key);
+    let portal = portal_signing(
+        |_| {},
+        Some(Transport::smtp(&smtp_config(&smtp)).unwrap()),
+        Some(dkim),
+    )
+    .await;
+    // The signature costs room: the form's budget is smaller by its longest length.
+    let unsigned = common::portal(|_| {}, None).await;
+    let budget = |portal: &Portal| {
+        let portal = portal.app.clone();
+        async move {
+            get(&portal, &format!("/api/forms/{TRADE}")).await.json()["max_upload_bytes"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    let (signed_budget, unsigned_budget) = (budget(&portal).await, budget(&unsigned).await);
+    assert!(
+        signed_budget < unsigned_budget - 400,
+        "{signed_budget} vs {unsigned_budget}"
+    );
+
+    let token = verify(&portal, &smtp).await;
+    submit(
+        &portal,
+        &token,
+        b"Content-Type: text/plain\r\n\r\nsigniert\r\n",
+    )
+    .await;
+    portal.worker.work(now()).await.unwrap();
+    let mail = to(&smtp.received(), TRADE_MAILBOX).remove(0);
+    assert!(mail.data.starts_with(
+        b"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/simple; d=portal.example; s=postsiegel;"
+    ));
+    assert!(dkim_verifies(&mail.data, public.as_bytes()));
+    // One changed byte in the body breaks it.
+    let mut tampered = mail.data.clone();
+    let last = tampered.len() - 5;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    assert!(!dkim_verifies(&tampered, public.as_bytes()));
 }

@@ -123,6 +123,7 @@ async fn world_with(
     let settings = Settings {
         public_url: "https://kontakt.example.de".into(),
         mail_from: "Postsiegel <kontaktformular@portal.example>".into(),
+        extra_header_bytes: 0,
     };
     let discovery = Discovery::new(
         store.clone(),

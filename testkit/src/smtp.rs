@@ -198,7 +198,8 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn python() -> PathBuf {
+/// The Python of the test venv (aiosmtpd, dkimpy).
+pub fn python() -> PathBuf {
     if let Some(python) = std::env::var_os("POSTSIEGEL_PYTHON") {
         return python.into();
     }

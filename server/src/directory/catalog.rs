@@ -30,6 +30,8 @@ pub struct Settings {
     pub public_url: String,
     /// The sender of the relayed mails; its length counts toward the mail size.
     pub mail_from: String,
+    /// Header lines added after the mail is written (a DKIM signature), at their longest.
+    pub extra_header_bytes: u64,
 }
 
 /// One form, offered or not.
@@ -382,6 +384,7 @@ impl Publisher<'_> {
                     policy,
                     &self.settings.mail_from,
                     &form.mailbox,
+                    self.settings.extra_header_bytes,
                 ));
                 page.policy = Some(policy_info(policy));
                 page.delivery = Some(Delivery {
@@ -402,13 +405,19 @@ impl Publisher<'_> {
 }
 
 /// The largest upload for a form, from the exact wrapping of its mails.
-pub fn max_upload_bytes(policy: &FormPolicy, mail_from: &str, mailbox: &str) -> u64 {
-    let header = mail::header_len_bound(
-        mail_from,
-        mailbox,
-        policy.reply_to_verified,
-        policy.algorithms.content == smime::envelope::ContentEncryption::Aes256Gcm,
-    );
+pub fn max_upload_bytes(
+    policy: &FormPolicy,
+    mail_from: &str,
+    mailbox: &str,
+    extra_header_bytes: u64,
+) -> u64 {
+    let header = extra_header_bytes
+        + mail::header_len_bound(
+            mail_from,
+            mailbox,
+            policy.reply_to_verified,
+            policy.algorithms.content == smime::envelope::ContentEncryption::Aes256Gcm,
+        );
     mail::max_upload_bytes(policy.mailbox_limit_bytes, header)
 }
 

@@ -1,6 +1,7 @@
 //! The relay: e-mail verification, accepting ciphertext uploads, and delivering them as
 //! S/MIME mail through a durable queue.
 
+pub mod dkim;
 pub mod limits;
 pub mod secret;
 pub mod submission;

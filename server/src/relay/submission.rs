@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use smime::envelope::ContentEncryption;
 use smime::inspect::{EnvelopeKind, INSPECT_LIMIT, InspectError, Inspection, inspect};
 
+use super::dkim::{BodyHash, Dkim};
 use super::verification::{Verified, random_id};
 use crate::api::ApiError;
 use crate::directory::catalog::FormPage;
@@ -31,6 +32,8 @@ pub struct Queue {
     pub max_queue_bytes: u64,
     /// Wakes the worker when something new waits.
     pub wake: Arc<tokio::sync::Notify>,
+    /// Signs each mail when configured.
+    pub dkim: Option<Arc<Dkim>>,
 }
 
 /// The answer to an accepted upload.
@@ -175,7 +178,14 @@ impl Queue {
             authenticated: inspection.kind == EnvelopeKind::AuthEnvelopedData,
         };
         let mail_path = self.folder.join(format!("{receipt}.eml"));
-        let mail_bytes = write_mail_file(&incoming.0, &mail_path, &envelope).map_err(internal)?;
+        let mail_bytes = write_mail_file(
+            &incoming.0,
+            &mail_path,
+            &envelope,
+            self.dkim.as_deref(),
+            now,
+        )
+        .map_err(internal)?;
         let status_token = random_id();
         let receipt_mail = verified.map(|v| self.receipt_mail(&receipt, &status_token, v));
         let recorded = self
@@ -295,12 +305,31 @@ fn write_mail_file(
     ciphertext: &Path,
     path: &Path,
     envelope: &mail::Envelope,
+    dkim: Option<&Dkim>,
+    now: u64,
 ) -> std::io::Result<u64> {
     let partial = path.with_extension("eml.partial");
-    let mut input = std::io::BufReader::with_capacity(57 * 1024, std::fs::File::open(ciphertext)?);
+    let header = mail::header(envelope);
+    let open = || -> std::io::Result<_> {
+        Ok(std::io::BufReader::with_capacity(
+            57 * 1024,
+            std::fs::File::open(ciphertext)?,
+        ))
+    };
+    // DKIM signs a hash of the body, which goes in the header: one pass to hash, one to write.
+    let signature = match dkim {
+        Some(dkim) => {
+            let mut hash = BodyHash::new();
+            mail::write_body_from(&mut hash, &mut open()?)?;
+            dkim.signature_header(&header, &hash.finish(), now)
+        }
+        None => Vec::new(),
+    };
     let output = std::fs::File::create(&partial)?;
     let mut writer = std::io::BufWriter::with_capacity(78 * 1024, &output);
-    mail::write_mail_from(&mut writer, envelope, &mut input)?;
+    writer.write_all(&signature)?;
+    writer.write_all(&header)?;
+    mail::write_body_from(&mut writer, &mut open()?)?;
     writer.flush()?;
     drop(writer);
     output.sync_all()?;

@@ -16,6 +16,7 @@ use postsiegel_server::directory::demo::{self, Demo};
 use postsiegel_server::directory::import;
 use postsiegel_server::directory::pki::{Pki, PkiConfig};
 use postsiegel_server::relay::Relay;
+use postsiegel_server::relay::dkim::Dkim;
 use postsiegel_server::relay::limits::{ClientKey, Limits, UnverifiedLimiter};
 use postsiegel_server::relay::secret::Secret;
 use postsiegel_server::relay::submission::Queue;
@@ -44,6 +45,16 @@ pub struct Portal {
 /// The demo directory, changed by `adjust`, served with a relay whose mail goes to
 /// `transport` (the spool folder `<data>/spool` when none).
 pub async fn portal(adjust: impl FnOnce(&mut Directory), transport: Option<Transport>) -> Portal {
+    portal_signing(adjust, transport, None).await
+}
+
+/// Like [`portal`], signing mails with `dkim`.
+pub async fn portal_signing(
+    adjust: impl FnOnce(&mut Directory),
+    transport: Option<Transport>,
+    dkim: Option<Dkim>,
+) -> Portal {
+    let dkim = dkim.map(Arc::new);
     let data = tempfile::tempdir().unwrap();
     std::fs::write(
         data.path().join("index.html"),
@@ -57,6 +68,7 @@ pub async fn portal(adjust: impl FnOnce(&mut Directory), transport: Option<Trans
     let settings = Settings {
         public_url: PUBLIC_URL.into(),
         mail_from: FROM.into(),
+        extra_header_bytes: dkim.as_ref().map_or(0, |d| d.header_len_bound(FROM)),
     };
     let catalog = Catalog::build(&directory, &pki, &settings, now());
     let store = Store::open(data.path()).await.unwrap();
@@ -83,6 +95,7 @@ pub async fn portal(adjust: impl FnOnce(&mut Directory), transport: Option<Trans
             public_url: PUBLIC_URL.into(),
             max_queue_bytes: 1_000_000_000,
             wake,
+            dkim,
         },
         limits: Limits::default(),
         client_key: ClientKey {
