@@ -134,6 +134,7 @@ async fn run(authority_count: usize, smoke: bool) {
         public_url: "http://127.0.0.1".into(),
         mail_from: "Postsiegel <kontaktformular@portal.example>".into(),
         extra_header_bytes: 0,
+        signature_len: None,
     };
     let started = Instant::now();
     let catalog = Catalog::build(&directory, &pki, &settings, now);

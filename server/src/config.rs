@@ -49,6 +49,9 @@ pub struct Config {
     /// Sign relayed mails with DKIM; none: unsigned (the mail server may sign instead).
     #[serde(default)]
     pub dkim: Option<crate::relay::dkim::DkimConfig>,
+    /// The portal's S/MIME signature over what it forwards; none (the default): unsigned.
+    #[serde(default)]
+    pub signing: Option<crate::relay::signing::SigningConfig>,
 }
 
 /// How the relay reaches the mail server.
@@ -145,6 +148,7 @@ impl Default for Config {
             smtp: None,
             relay: RelayConfig::default(),
             dkim: None,
+            signing: None,
         }
     }
 }

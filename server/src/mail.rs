@@ -40,13 +40,17 @@ pub struct Envelope<'a> {
     pub authenticated: bool,
 }
 
-/// The header block, ending with the empty line.
+/// The boundary of a mail the portal signs (multipart/signed); base64 never contains `=_`.
+pub const SIGNED_BOUNDARY: &str = "=_postsiegel_signed_=";
+
+/// The header block of an unsigned mail, ending with the empty line.
 pub fn header(envelope: &Envelope) -> Vec<u8> {
-    let smime_type = if envelope.authenticated {
-        "authEnveloped-data"
-    } else {
-        "enveloped-data"
-    };
+    outer_header(envelope, false)
+}
+
+/// The mail's own header block. Unsigned, it describes the encrypted part itself; signed,
+/// a multipart/signed whose first part is the encrypted one.
+pub fn outer_header(envelope: &Envelope, signed: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(640);
     let mut line = |text: String| {
         out.extend_from_slice(text.as_bytes());
@@ -65,12 +69,51 @@ pub fn header(envelope: &Envelope) -> Vec<u8> {
     line(format!("Date: {}", rfc5322_date(envelope.date)));
     line(format!("Message-ID: <{}>", envelope.message_id));
     line("MIME-Version: 1.0".into());
-    line(format!(
-        "Content-Type: application/pkcs7-mime; smime-type={smime_type}; name=smime.p7m"
-    ));
-    line("Content-Transfer-Encoding: base64".into());
-    line("Content-Disposition: attachment; filename=smime.p7m".into());
-    line(String::new());
+    if signed {
+        line(format!(
+            "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; \
+             micalg=sha-256; boundary=\"{SIGNED_BOUNDARY}\""
+        ));
+        line(String::new());
+    } else {
+        out.extend_from_slice(&encrypted_part_header(envelope.authenticated));
+    }
+    out
+}
+
+/// The header lines of the encrypted part, ending with the empty line.
+pub fn encrypted_part_header(authenticated: bool) -> Vec<u8> {
+    let smime_type = if authenticated {
+        "authEnveloped-data"
+    } else {
+        "enveloped-data"
+    };
+    format!(
+        "Content-Type: application/pkcs7-mime; smime-type={smime_type}; name=smime.p7m\r\n\
+         Content-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=smime.p7m\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// What a signed mail's body holds before the encrypted part's header.
+pub fn signed_body_start() -> Vec<u8> {
+    format!("--{SIGNED_BOUNDARY}\r\n").into_bytes()
+}
+
+/// What a signed mail's body holds after the encrypted part's base64 lines: the
+/// signature part and the closing boundary. (The CRLF that ends the last base64 line is
+/// part of the signed content; the one before the boundary belongs to the boundary.)
+pub fn signed_body_end(signature: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "\r\n--{SIGNED_BOUNDARY}\r\n\
+         Content-Type: application/pkcs7-signature; name=smime.p7s\r\n\
+         Content-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=smime.p7s\r\n\r\n"
+    )
+    .into_bytes();
+    write_body_from(&mut out, &mut &signature[..]).expect("writing to memory");
+    out.extend_from_slice(format!("--{SIGNED_BOUNDARY}--\r\n").as_bytes());
     out
 }
 
@@ -106,7 +149,7 @@ pub fn write_mail_from(
 
 /// The body alone: the ciphertext from `input` in base64 lines.
 pub fn write_body_from(
-    out: &mut impl Write,
+    out: &mut (impl Write + ?Sized),
     input: &mut impl std::io::Read,
 ) -> std::io::Result<()> {
     let mut buffer = vec![0u8; LINE / 4 * 3 * 1024];
@@ -143,21 +186,54 @@ pub fn header_len_bound(from: &str, to: &str, reply_to: bool, authenticated: boo
     longest_header(from, to, reply_to, authenticated).len() as u64
 }
 
+/// Everything of the mail but the ciphertext's base64 lines, at its longest: the header,
+/// and for a signed mail (`signature_len` bytes of signature) the parts around it.
+pub fn wrapping_len_bound(
+    from: &str,
+    to: &str,
+    reply_to: bool,
+    authenticated: bool,
+    signature_len: Option<usize>,
+) -> u64 {
+    match signature_len {
+        None => header_len_bound(from, to, reply_to, authenticated),
+        Some(len) => {
+            (longest_outer_header(from, to, reply_to, authenticated, true).len()
+                + signed_body_start().len()
+                + encrypted_part_header(authenticated).len()
+                + signed_body_end(&vec![0; len]).len()) as u64
+        }
+    }
+}
+
 /// The header with every variable part at its longest.
 pub fn longest_header(from: &str, to: &str, reply_to: bool, authenticated: bool) -> Vec<u8> {
+    longest_outer_header(from, to, reply_to, authenticated, false)
+}
+
+fn longest_outer_header(
+    from: &str,
+    to: &str,
+    reply_to: bool,
+    authenticated: bool,
+    signed: bool,
+) -> Vec<u8> {
     let longest_reply_to = "x".repeat(MAX_ADDRESS_LEN);
     let longest_receipt = "X".repeat(MAX_RECEIPT_LEN);
     let longest_message_id = message_id(&longest_receipt, &[0xff; 16], from);
-    header(&Envelope {
-        from,
-        to,
-        reply_to: reply_to.then_some(longest_reply_to.as_str()),
-        receipt: &longest_receipt,
-        // Dates have one length: the day of the month is always two digits.
-        date: 0,
-        message_id: &longest_message_id,
-        authenticated,
-    })
+    outer_header(
+        &Envelope {
+            from,
+            to,
+            reply_to: reply_to.then_some(longest_reply_to.as_str()),
+            receipt: &longest_receipt,
+            // Dates have one length: the day of the month is always two digits.
+            date: 0,
+            message_id: &longest_message_id,
+            authenticated,
+        },
+        signed,
+    )
 }
 
 /// The largest ciphertext whose mail, header included, is at most `mailbox_limit` bytes.
@@ -298,6 +374,38 @@ mod tests {
             // About 0.74 of the limit: base64 and its line breaks cost 4/3 · 78/76.
             assert!((max as f64 / limit as f64 - 0.7307).abs() < 0.001);
         }
+    }
+
+    #[test]
+    fn a_signed_mails_wrapping_is_exactly_what_the_bound_says() {
+        let from = "Postsiegel <kontaktformular@portal.example>";
+        let to = "gewerbeamt@musterhausen.de";
+        let receipt = "X".repeat(MAX_RECEIPT_LEN);
+        let id = message_id(&receipt, &[0xab; 16], from);
+        let reply_to = format!("{}@example.de", "r".repeat(MAX_ADDRESS_LEN - 11));
+        let envelope = Envelope {
+            from,
+            to,
+            reply_to: Some(&reply_to),
+            receipt: &receipt,
+            date: 1_795_802_400,
+            message_id: &id,
+            authenticated: false,
+        };
+        let signature = vec![0x30; 1234];
+        let ciphertext = vec![7u8; 1000];
+        let mut mail = outer_header(&envelope, true);
+        mail.extend(signed_body_start());
+        mail.extend(encrypted_part_header(false));
+        write_body_from(&mut mail, &mut &ciphertext[..]).unwrap();
+        mail.extend(signed_body_end(&signature));
+        assert_eq!(
+            mail.len() as u64,
+            wrapping_len_bound(from, to, true, false, Some(1234)) + body_len(1000)
+        );
+        let text = String::from_utf8(mail).unwrap();
+        assert!(text.contains("Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=\"=_postsiegel_signed_=\"\r\n\r\n--=_postsiegel_signed_=\r\nContent-Type: application/pkcs7-mime;"));
+        assert!(text.ends_with("--=_postsiegel_signed_=--\r\n"));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use postsiegel_server::relay::Relay;
 use postsiegel_server::relay::dkim::Dkim;
 use postsiegel_server::relay::limits::{ClientKey, UnverifiedLimiter};
 use postsiegel_server::relay::secret::Secret;
+use postsiegel_server::relay::signing::PortalSigner;
 use postsiegel_server::relay::submission::Queue;
 use postsiegel_server::relay::transport::Transport;
 use postsiegel_server::relay::verification::Verifier;
@@ -155,12 +156,17 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
         Some(dkim) => Some(Arc::new(Dkim::load(dkim)?)),
         None => None,
     };
+    let signer = match &config.signing {
+        Some(signing) => Some(Arc::new(PortalSigner::load(signing)?)),
+        None => None,
+    };
     let settings = Settings {
         public_url: config.public_url(),
         mail_from: config.mail_from.clone(),
         extra_header_bytes: dkim
             .as_ref()
             .map_or(0, |d| d.header_len_bound(&config.mail_from)),
+        signature_len: signer.as_ref().map(|s| s.signature_len()).transpose()?,
     };
     let catalog = Arc::new(RwLock::new(Arc::new(Catalog::empty(&settings))));
     let discovery = Arc::new(Discovery::new(
@@ -198,7 +204,7 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
             tracing::info_span!("http", method = %request.method(), route)
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
-    let relay = start_relay(&config, store, dkim).await?;
+    let relay = start_relay(&config, store, dkim, signer).await?;
     let app = web::router(
         frontend,
         ApiState {
@@ -226,6 +232,7 @@ async fn start_relay(
     config: &Config,
     store: Store,
     dkim: Option<Arc<Dkim>>,
+    signer: Option<Arc<PortalSigner>>,
 ) -> anyhow::Result<Arc<Relay>> {
     let secret = Secret::load_or_create(&config.data_dir).context("the server's secret")?;
     let transport = match &config.smtp {
@@ -266,6 +273,7 @@ async fn start_relay(
             max_queue_bytes: config.relay.max_queue_bytes,
             wake,
             dkim,
+            signer,
         },
         limits: config.relay.limits.clone(),
         client_key: ClientKey {

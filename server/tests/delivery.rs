@@ -397,6 +397,7 @@ async fn mails_are_dkim_signed_when_a_key_is_configured() {
         |_| {},
         Some(Transport::smtp(&smtp_config(&smtp)).unwrap()),
         Some(dkim),
+        None,
     )
     .await;
     // The signature costs room: the form's budget is smaller by its longest length.
@@ -433,4 +434,88 @@ async fn mails_are_dkim_signed_when_a_key_is_configured() {
     let last = tampered.len() - 5;
     tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
     assert!(!dkim_verifies(&tampered, public.as_bytes()));
+}
+
+#[tokio::test]
+async fn the_portals_signature_verifies_with_openssl_and_the_content_still_decrypts() {
+    let data = tempfile::tempdir().unwrap();
+    let demo = postsiegel_server::directory::demo::ensure(data.path(), now()).unwrap();
+    let certificate = demo
+        .issue(
+            &[(
+                "kontaktformular@portal.example".into(),
+                "Postsiegel Portal".into(),
+            )],
+            now(),
+        )
+        .unwrap()
+        .remove(0);
+    let key_pem = std::fs::read_to_string(demo.mailbox_key()).unwrap();
+    let key =
+        <rsa::RsaPrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_pem(&key_pem).unwrap();
+    let signer = postsiegel_server::relay::signing::PortalSigner::new(certificate, key);
+    let smtp = SmtpServer::start();
+    // A CA the authority trusts issued the portal's signing certificate.
+    let portal = portal_signing(
+        |_| {},
+        Some(Transport::smtp(&smtp_config(&smtp)).unwrap()),
+        None,
+        Some(signer),
+    )
+    .await;
+    let token = verify(&portal, &smtp).await;
+    let entity =
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nGepr\xc3\xbcft weitergeleitet\r\n";
+    submit(&portal, &token, entity).await;
+    portal.worker.work(now()).await.unwrap();
+    let mail = to(&smtp.received(), TRADE_MAILBOX).remove(0);
+    let text = String::from_utf8_lossy(&mail.data).into_owned();
+    assert!(text.contains(
+        "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256;"
+    ));
+
+    let dir = tempfile::tempdir().unwrap();
+    let signed = dir.path().join("signed.eml");
+    std::fs::write(&signed, &mail.data).unwrap();
+    let inner = dir.path().join("inner.eml");
+    let verify_with = |ca: &Path| {
+        Command::new("openssl")
+            .args(["cms", "-verify", "-in"])
+            .arg(&signed)
+            .arg("-CAfile")
+            .arg(ca)
+            .arg("-out")
+            .arg(&inner)
+            .output()
+            .unwrap()
+    };
+    // Another CA (the portal's demo CA did not issue the signing certificate): refused.
+    assert!(!verify_with(&portal.demo.ca_certificate()).status.success());
+    let verified = verify_with(&demo.ca_certificate());
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(String::from_utf8_lossy(&verified.stderr).contains("Verification successful"));
+    let decrypted = Command::new("openssl")
+        .args(["cms", "-decrypt", "-in"])
+        .arg(&inner)
+        .arg("-inkey")
+        .arg(portal.demo.mailbox_key())
+        .output()
+        .unwrap();
+    assert!(
+        decrypted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&decrypted.stderr)
+    );
+    assert_eq!(decrypted.stdout, entity);
+
+    // Tampering with the encrypted part breaks the signature.
+    let mut tampered = mail.data.clone();
+    let at = text.find("\r\n\r\nMII").unwrap() + 10;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    std::fs::write(&signed, &tampered).unwrap();
+    assert!(!verify_with(&demo.ca_certificate()).status.success());
 }

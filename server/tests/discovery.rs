@@ -124,6 +124,7 @@ async fn world_with(
         public_url: "https://kontakt.example.de".into(),
         mail_from: "Postsiegel <kontaktformular@portal.example>".into(),
         extra_header_bytes: 0,
+        signature_len: None,
     };
     let discovery = Discovery::new(
         store.clone(),

@@ -20,6 +20,7 @@ fn no_forms() -> ApiState {
             public_url: "http://127.0.0.1:8080".into(),
             mail_from: "Postsiegel <kontaktformular@portal.example>".into(),
             extra_header_bytes: 0,
+            signature_len: None,
         }),
         false,
     )

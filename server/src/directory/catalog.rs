@@ -32,6 +32,8 @@ pub struct Settings {
     pub mail_from: String,
     /// Header lines added after the mail is written (a DKIM signature), at their longest.
     pub extra_header_bytes: u64,
+    /// The length of the portal's S/MIME signature, when it signs what it forwards.
+    pub signature_len: Option<usize>,
 }
 
 /// One form, offered or not.
@@ -385,6 +387,7 @@ impl Publisher<'_> {
                     &self.settings.mail_from,
                     &form.mailbox,
                     self.settings.extra_header_bytes,
+                    self.settings.signature_len,
                 ));
                 page.policy = Some(policy_info(policy));
                 page.delivery = Some(Delivery {
@@ -410,13 +413,15 @@ pub fn max_upload_bytes(
     mail_from: &str,
     mailbox: &str,
     extra_header_bytes: u64,
+    signature_len: Option<usize>,
 ) -> u64 {
     let header = extra_header_bytes
-        + mail::header_len_bound(
+        + mail::wrapping_len_bound(
             mail_from,
             mailbox,
             policy.reply_to_verified,
             policy.algorithms.content == smime::envelope::ContentEncryption::Aes256Gcm,
+            signature_len,
         );
     mail::max_upload_bytes(policy.mailbox_limit_bytes, header)
 }

@@ -4,6 +4,7 @@
 pub mod dkim;
 pub mod limits;
 pub mod secret;
+pub mod signing;
 pub mod submission;
 pub mod transport;
 pub mod verification;

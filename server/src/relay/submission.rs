@@ -16,6 +16,7 @@ use smime::envelope::ContentEncryption;
 use smime::inspect::{EnvelopeKind, INSPECT_LIMIT, InspectError, Inspection, inspect};
 
 use super::dkim::{BodyHash, Dkim};
+use super::signing::PortalSigner;
 use super::verification::{Verified, random_id};
 use crate::api::ApiError;
 use crate::directory::catalog::FormPage;
@@ -34,6 +35,8 @@ pub struct Queue {
     pub wake: Arc<tokio::sync::Notify>,
     /// Signs each mail when configured.
     pub dkim: Option<Arc<Dkim>>,
+    /// The portal's S/MIME signature over each mail, when configured.
+    pub signer: Option<Arc<PortalSigner>>,
 }
 
 /// The answer to an accepted upload.
@@ -183,6 +186,7 @@ impl Queue {
             &mail_path,
             &envelope,
             self.dkim.as_deref(),
+            self.signer.as_deref(),
             now,
         )
         .map_err(internal)?;
@@ -300,36 +304,63 @@ fn check_trailer(path: &Path, inspection: &Inspection) -> Result<(), ApiError> {
 }
 
 /// Writes the mail for the ciphertext in `ciphertext` to `path` (via a partial file),
-/// synced with its folder. Returns its size.
+/// synced with its folder, signed by the portal and with DKIM when configured. Returns its
+/// size. Each signature needs a hash of what follows it: one pass over the ciphertext per
+/// signature, then one to write.
 fn write_mail_file(
     ciphertext: &Path,
     path: &Path,
     envelope: &mail::Envelope,
     dkim: Option<&Dkim>,
+    signer: Option<&PortalSigner>,
     now: u64,
 ) -> std::io::Result<u64> {
     let partial = path.with_extension("eml.partial");
-    let header = mail::header(envelope);
     let open = || -> std::io::Result<_> {
         Ok(std::io::BufReader::with_capacity(
             57 * 1024,
             std::fs::File::open(ciphertext)?,
         ))
     };
-    // DKIM signs a hash of the body, which goes in the header: one pass to hash, one to write.
-    let signature = match dkim {
+    let part_header = mail::encrypted_part_header(envelope.authenticated);
+    let signature = match signer {
+        Some(signer) => {
+            let mut content = BodyHash::new();
+            content.write_all(&part_header)?;
+            mail::write_body_from(&mut content, &mut open()?)?;
+            Some(
+                signer
+                    .sign(&content.finish())
+                    .map_err(std::io::Error::other)?,
+            )
+        }
+        None => None,
+    };
+    let header = mail::outer_header(envelope, signature.is_some());
+    let write_body = |out: &mut dyn Write| -> std::io::Result<()> {
+        match &signature {
+            Some(signature) => {
+                out.write_all(&mail::signed_body_start())?;
+                out.write_all(&part_header)?;
+                mail::write_body_from(&mut *out, &mut open()?)?;
+                out.write_all(&mail::signed_body_end(signature))
+            }
+            None => mail::write_body_from(&mut *out, &mut open()?),
+        }
+    };
+    let dkim_line = match dkim {
         Some(dkim) => {
             let mut hash = BodyHash::new();
-            mail::write_body_from(&mut hash, &mut open()?)?;
+            write_body(&mut hash)?;
             dkim.signature_header(&header, &hash.finish(), now)
         }
         None => Vec::new(),
     };
     let output = std::fs::File::create(&partial)?;
     let mut writer = std::io::BufWriter::with_capacity(78 * 1024, &output);
-    writer.write_all(&signature)?;
+    writer.write_all(&dkim_line)?;
     writer.write_all(&header)?;
-    mail::write_body_from(&mut writer, &mut open()?)?;
+    write_body(&mut writer)?;
     writer.flush()?;
     drop(writer);
     output.sync_all()?;

@@ -19,6 +19,7 @@ use postsiegel_server::relay::Relay;
 use postsiegel_server::relay::dkim::Dkim;
 use postsiegel_server::relay::limits::{ClientKey, Limits, UnverifiedLimiter};
 use postsiegel_server::relay::secret::Secret;
+use postsiegel_server::relay::signing::PortalSigner;
 use postsiegel_server::relay::submission::Queue;
 use postsiegel_server::relay::transport::Transport;
 use postsiegel_server::relay::verification::Verifier;
@@ -45,16 +46,18 @@ pub struct Portal {
 /// The demo directory, changed by `adjust`, served with a relay whose mail goes to
 /// `transport` (the spool folder `<data>/spool` when none).
 pub async fn portal(adjust: impl FnOnce(&mut Directory), transport: Option<Transport>) -> Portal {
-    portal_signing(adjust, transport, None).await
+    portal_signing(adjust, transport, None, None).await
 }
 
-/// Like [`portal`], signing mails with `dkim`.
+/// Like [`portal`], signing mails with `dkim` and as the portal with `signer`.
 pub async fn portal_signing(
     adjust: impl FnOnce(&mut Directory),
     transport: Option<Transport>,
     dkim: Option<Dkim>,
+    signer: Option<PortalSigner>,
 ) -> Portal {
     let dkim = dkim.map(Arc::new);
+    let signer = signer.map(Arc::new);
     let data = tempfile::tempdir().unwrap();
     std::fs::write(
         data.path().join("index.html"),
@@ -69,6 +72,7 @@ pub async fn portal_signing(
         public_url: PUBLIC_URL.into(),
         mail_from: FROM.into(),
         extra_header_bytes: dkim.as_ref().map_or(0, |d| d.header_len_bound(FROM)),
+        signature_len: signer.as_ref().map(|s| s.signature_len().unwrap()),
     };
     let catalog = Catalog::build(&directory, &pki, &settings, now());
     let store = Store::open(data.path()).await.unwrap();
@@ -96,6 +100,7 @@ pub async fn portal_signing(
             max_queue_bytes: 1_000_000_000,
             wake,
             dkim,
+            signer,
         },
         limits: Limits::default(),
         client_key: ClientKey {
