@@ -462,3 +462,68 @@ async fn a_code_expires_after_ten_minutes_and_a_token_after_its_time() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn a_full_queue_refuses_new_messages_and_finished_ones_are_forgotten_after_the_retention() {
+    use postsiegel_server::directory::catalog::{Catalog, Settings};
+    use postsiegel_server::directory::pki::{Pki, PkiConfig};
+    use postsiegel_server::relay::submission::Queue;
+
+    let portal = portal(|_| {}, None).await;
+    let pki = Pki::load(&portal.demo.pki(&PkiConfig::default())).unwrap();
+    let settings = Settings {
+        public_url: common::PUBLIC_URL.into(),
+        mail_from: common::FROM.into(),
+        extra_header_bytes: 0,
+        signature_len: None,
+    };
+    let catalog = Catalog::build(&portal.directory, &pki, &settings, now());
+    let form = catalog.form(TRADE).unwrap();
+    let queue = Queue {
+        store: portal.store.clone(),
+        folder: portal.data.path().join("queue"),
+        mail_from: common::FROM.into(),
+        public_url: common::PUBLIC_URL.into(),
+        // Room for one small upload, not for two.
+        max_queue_bytes: 800,
+        wake: Default::default(),
+        dkim: None,
+        signer: None,
+    };
+    let upload = encrypt_to(
+        &[certificate(&portal, "lra-gewerbeamt.pem")],
+        Algorithms::default(),
+        b"x",
+    );
+    let len = Some(upload.len() as u64);
+    let first = queue
+        .accept(form, None, len, Body::from(upload.clone()), now())
+        .await
+        .unwrap();
+    let refused = queue
+        .accept(form, None, len, Body::from(upload), now())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.code, "queue_full");
+
+    // Delivered, then kept for the retention (30 days), then forgotten.
+    portal.worker.work(now()).await.unwrap();
+    let status = |token: String| {
+        let app = portal.app.clone();
+        async move { common::get(&app, &format!("/api/status/{token}")).await }
+    };
+    assert_eq!(
+        status(first.status_token.clone()).await.json()["state"],
+        "delivered"
+    );
+    portal.worker.purge(now() + 29 * 86_400).await.unwrap();
+    assert_eq!(
+        status(first.status_token.clone()).await.status,
+        StatusCode::OK
+    );
+    portal.worker.purge(now() + 31 * 86_400).await.unwrap();
+    let gone = status(first.status_token).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(gone.json()["code"], "status_not_found");
+}
