@@ -25,6 +25,21 @@ test('the home page is rendered by the WASM app without console errors', async (
   expect(errors).toEqual([]);
 });
 
+test('a portal on the demo directory says so, above the app, under the same policy', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('console', (msg) => { if (msg.type() === 'error') errors.push(msg.text()); });
+  await page.goto('/kontakt/landratsamt-musterhausen');
+  const banner = page.getByRole('complementary', { name: 'Demo' });
+  await expect(banner).toBeVisible();
+  await expect(banner).toContainText('erfundene Behörden');
+  // The app still starts beneath it: the banner is markup, not script.
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Sicheres Kontaktformular');
+  const portal = await (await page.request.get('/api/portal')).json();
+  expect(portal.demo).toBe(true);
+  expect(portal.forms_offered).toBe(8);
+  expect(errors).toEqual([]);
+});
+
 test('every response carries the content security policy and the other security headers', async ({ page }) => {
   const response = await page.goto('/');
   const headers = response!.headers();

@@ -58,10 +58,12 @@ impl Frontend {
     }
 }
 
-const DEMO_BANNER: &str = "<div class=\"demo-banner\" role=\"note\">\
+// A landmark of its own (complementary), so that screen readers list it and nothing on the
+// page sits outside a landmark.
+const DEMO_BANNER: &str = "<aside class=\"demo-banner\" aria-label=\"Demo\">\
 <strong>Demo</strong>: Dieses Portal zeigt erfundene Behörden mit Demo-Zertifikaten. \
 Nachrichten erreichen keine echte Behörde. \
-<span lang=\"en\">Demo portal: fictional authorities, nothing reaches a real one.</span></div>";
+<span lang=\"en\">Demo portal: fictional authorities, nothing reaches a real one.</span></aside>";
 
 /// The policy for every response. Trunk's loader is an inline module script, so it is
 /// allowed by its hash, computed from the index.html actually served; never 'unsafe-inline'.

@@ -167,7 +167,9 @@ async fn a_demo_portal_says_so_on_every_page_within_the_same_policy() {
             .to_owned();
         let page = text(response).await;
         assert!(
-            page.contains("<body><div class=\"demo-banner\" role=\"note\"><strong>Demo</strong>"),
+            page.contains(
+                "<body><aside class=\"demo-banner\" aria-label=\"Demo\"><strong>Demo</strong>"
+            ),
             "{uri}: {page}"
         );
         // The banner is markup, not script: the loader's hash still matches.
