@@ -8,6 +8,7 @@
 use std::io::Write;
 
 use base64::Engine;
+use smime::mime::rfc5322_date;
 
 /// Base64 lines of the body: 76 characters, as RFC 2045 allows at most.
 const LINE: usize = 76;
@@ -66,6 +67,7 @@ pub fn outer_header(envelope: &Envelope, signed: bool) -> Vec<u8> {
         encoded_word(SUBJECT),
         envelope.receipt
     ));
+    // Always the same length: the day of the month has two digits.
     line(format!("Date: {}", rfc5322_date(envelope.date)));
     line(format!("Message-ID: <{}>", envelope.message_id));
     line("MIME-Version: 1.0".into());
@@ -124,16 +126,7 @@ pub fn write_mail(
     ciphertext: &[u8],
 ) -> std::io::Result<()> {
     out.write_all(&header(envelope))?;
-    // A line's worth of input at a time: 57 bytes make exactly 76 characters.
-    for chunk in ciphertext.chunks(LINE / 4 * 3) {
-        out.write_all(
-            base64::engine::general_purpose::STANDARD
-                .encode(chunk)
-                .as_bytes(),
-        )?;
-        out.write_all(b"\r\n")?;
-    }
-    Ok(())
+    write_body_from(out, &mut &ciphertext[..])
 }
 
 /// Like [`write_mail`], reading the ciphertext from `input` a few lines at a time, so that a
@@ -275,26 +268,6 @@ fn encoded_word(text: &str) -> String {
     }
     out.push_str("?=");
     out
-}
-
-/// `Fri, 27 Nov 2026 18:00:00 +0000`: always the same length.
-pub fn rfc5322_date(unix_seconds: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let t = der::DateTime::from_unix_duration(std::time::Duration::from_secs(unix_seconds))
-        .unwrap_or(der::DateTime::INFINITY);
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000",
-        DAYS[(unix_seconds / 86_400 % 7) as usize],
-        t.day(),
-        MONTHS[usize::from(t.month()) - 1],
-        t.year(),
-        t.hour(),
-        t.minutes(),
-        t.seconds()
-    )
 }
 
 #[cfg(test)]

@@ -306,6 +306,15 @@ async fn temporary_refusals_are_retried_and_permanent_ones_fail_with_the_answer(
     assert!(state["failure"]["detail"].as_str().unwrap().contains("451"));
 }
 
+/// Verifies the citizen, submits one message and runs the worker; returns how many mails
+/// the mailbox has now.
+async fn deliver_one(portal: &Portal, smtp: &SmtpServer) -> usize {
+    let token = verify(portal, smtp).await;
+    submit(portal, &token, b"Content-Type: text/plain\r\n\r\nHallo\r\n").await;
+    portal.worker.work(now()).await.unwrap();
+    to(&smtp.received(), TRADE_MAILBOX).len()
+}
+
 #[tokio::test]
 async fn authentication_and_starttls_are_used_when_configured() {
     let smtp = SmtpServer::with_auth("portal", "geheim");
@@ -313,15 +322,7 @@ async fn authentication_and_starttls_are_used_when_configured() {
     config.username = Some("portal".into());
     config.password = Some("geheim".into());
     let portal = smtp_portal(&config).await;
-    let token = verify(&portal, &smtp).await;
-    submit(
-        &portal,
-        &token,
-        b"Content-Type: text/plain\r\n\r\nmit Anmeldung\r\n",
-    )
-    .await;
-    portal.worker.work(now()).await.unwrap();
-    assert_eq!(to(&smtp.received(), TRADE_MAILBOX).len(), 1);
+    assert_eq!(deliver_one(&portal, &smtp).await, 1);
 
     let smtp = SmtpServer::with_starttls();
     let roots = tempfile::NamedTempFile::new().unwrap();
@@ -331,15 +332,7 @@ async fn authentication_and_starttls_are_used_when_configured() {
     config.security = SmtpSecurity::Starttls;
     config.extra_roots = Some(roots.path().to_owned());
     let portal = smtp_portal(&config).await;
-    let token = verify(&portal, &smtp).await;
-    submit(
-        &portal,
-        &token,
-        b"Content-Type: text/plain\r\n\r\nverschluesselt\r\n",
-    )
-    .await;
-    portal.worker.work(now()).await.unwrap();
-    assert_eq!(to(&smtp.received(), TRADE_MAILBOX).len(), 1);
+    assert_eq!(deliver_one(&portal, &smtp).await, 1);
 
     // Without the authority's CA the TLS handshake fails: nothing is sent in clear instead.
     config.extra_roots = None;

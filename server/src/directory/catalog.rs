@@ -13,6 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use smime::Certificate;
 use smime::certificate::{fingerprint_hex, fingerprint_sha256, not_after, not_before};
+pub use smime::mime::rfc3339;
 use utoipa::ToSchema;
 
 use super::activation::{
@@ -476,21 +477,6 @@ fn publish(certificate: &Certificate) -> PublishedCertificate {
 fn base64_der(certificate: &Certificate) -> String {
     base64::engine::general_purpose::STANDARD
         .encode(certificate.to_der().expect("a decoded certificate encodes"))
-}
-
-pub fn rfc3339(unix_seconds: u64) -> String {
-    match der::DateTime::from_unix_duration(std::time::Duration::from_secs(unix_seconds)) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minutes(),
-            t.seconds()
-        ),
-        Err(_) => "9999-12-31T23:59:59Z".into(),
-    }
 }
 
 /// The anchors as one PEM file named by the SHA-256 of its content.

@@ -352,7 +352,28 @@ fn issue_leaf(
     builder.build::<rsa::pkcs1v15::Signature>().map_err(crypto)
 }
 
+fn read_key(path: &Path) -> Result<RsaPrivateKey, DemoError> {
+    let pem = std::fs::read_to_string(path).map_err(|source| DemoError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    RsaPrivateKey::from_pkcs8_pem(&pem).map_err(crypto)
+}
+
 impl Demo {
+    /// The demo CA's certificate and signing key.
+    fn ca(&self) -> Result<(Certificate, SigningKey<Sha256>), DemoError> {
+        let pem = std::fs::read(self.ca_certificate()).map_err(|source| DemoError::Io {
+            path: self.ca_certificate().display().to_string(),
+            source,
+        })?;
+        let ca = smime::certificate::parse_certificates(&pem)
+            .map_err(crypto)?
+            .remove(0);
+        let key = read_key(&self.folder.join("demo-ca.key.pem"))?;
+        Ok((ca, SigningKey::<Sha256>::new(key)))
+    }
+
     /// More demo certificates (for large test directories): one per mailbox, valid for
     /// two years from yesterday, for the shared demo mailbox key.
     pub fn issue(
@@ -360,20 +381,8 @@ impl Demo {
         mailboxes: &[(String, String)],
         now: u64,
     ) -> Result<Vec<Certificate>, DemoError> {
-        let read = |path: PathBuf| {
-            std::fs::read_to_string(&path).map_err(|source| DemoError::Io {
-                path: path.display().to_string(),
-                source,
-            })
-        };
-        let ca_key = RsaPrivateKey::from_pkcs8_pem(&read(self.folder.join("demo-ca.key.pem"))?)
-            .map_err(crypto)?;
-        let mailbox_key =
-            RsaPrivateKey::from_pkcs8_pem(&read(self.mailbox_key())?).map_err(crypto)?;
-        let ca = smime::certificate::parse_certificates(read(self.ca_certificate())?.as_bytes())
-            .map_err(crypto)?
-            .remove(0);
-        let signer = SigningKey::<Sha256>::new(ca_key);
+        let (ca, signer) = self.ca()?;
+        let mailbox_key = read_key(&self.mailbox_key())?;
         let spki = spki(&RsaPublicKey::from(&mailbox_key))?;
         mailboxes
             .iter()
@@ -405,18 +414,7 @@ fn pem(certificate: &Certificate) -> Result<String, DemoError> {
 /// A fresh, empty CRL of the demo CA, valid 90 days: revocation checks fail closed, and the
 /// demo must pass them like any real directory.
 fn renew_crl(demo: &Demo, now: u64) -> Result<(), DemoError> {
-    let read = |path: PathBuf| {
-        std::fs::read_to_string(&path).map_err(|source| DemoError::Io {
-            path: path.display().to_string(),
-            source,
-        })
-    };
-    let ca_key = RsaPrivateKey::from_pkcs8_pem(&read(demo.folder.join("demo-ca.key.pem"))?)
-        .map_err(crypto)?;
-    let ca = smime::certificate::parse_certificates(read(demo.ca_certificate())?.as_bytes())
-        .map_err(crypto)?
-        .remove(0);
-    let signer = SigningKey::<Sha256>::new(ca_key);
+    let (ca, signer) = demo.ca()?;
     let algorithm = spki::DynSignatureAlgorithmIdentifier::signature_algorithm_identifier(&signer)
         .map_err(crypto)?;
     let times = validity(now - 60, now + 90 * DAY)?;

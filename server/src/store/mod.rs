@@ -289,17 +289,17 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(OutboxMail {
-                    id: row.try_get("id")?,
-                    recipient: row.try_get("recipient")?,
-                    subject: row.try_get("subject")?,
-                    body: row.try_get("body")?,
-                })
-            })
-            .collect()
+        rows.iter().map(outbox_mail).collect()
     }
+}
+
+fn outbox_mail(row: &sqlx::sqlite::SqliteRow) -> Result<OutboxMail, StoreError> {
+    Ok(OutboxMail {
+        id: row.try_get("id")?,
+        recipient: row.try_get("recipient")?,
+        subject: row.try_get("subject")?,
+        body: row.try_get("body")?,
+    })
 }
 
 /// Records `mail` unless its id is there already; returns 1 if it was new.

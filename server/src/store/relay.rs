@@ -342,16 +342,7 @@ impl Store {
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(OutboxMail {
-                    id: row.try_get("id")?,
-                    recipient: row.try_get("recipient")?,
-                    subject: row.try_get("subject")?,
-                    body: row.try_get("body")?,
-                })
-            })
-            .collect()
+        rows.iter().map(super::outbox_mail).collect()
     }
 
     /// Sent: the recipient and the text are not kept (they may be a citizen's).
