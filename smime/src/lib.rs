@@ -13,6 +13,8 @@ pub mod inspect;
 pub mod mime;
 pub mod revocation;
 pub mod sniff;
+#[cfg(target_arch = "wasm32")]
+pub mod webcrypto;
 
 pub use der;
 pub use x509_cert::Certificate;

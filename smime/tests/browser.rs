@@ -112,3 +112,50 @@ fn certificate_checks_run_in_the_browser() {
         ["certificate_address_missing", "certificate_untrusted"]
     );
 }
+
+/// WebCrypto and RustCrypto make the same bytes from the same key, IV and content, whatever
+/// the pieces: CBC with the IV carried from piece to piece and padding only at the end; GCM
+/// from CTR and GHASH, tag included.
+#[wasm_bindgen_test::wasm_bindgen_test]
+async fn webcrypto_and_rustcrypto_make_identical_ciphertext() {
+    use smime::envelope::{
+        ContentCipher, ContentEncryption, ContentKey, SoftwareCipher, ciphertext_len,
+    };
+    use smime::webcrypto::WebCryptoCipher;
+
+    let content: Vec<u8> = (0..200_003u32).map(|i| (i * 31 % 251) as u8).collect();
+    for encryption in [ContentEncryption::Aes256Cbc, ContentEncryption::Aes256Gcm] {
+        let key = || ContentKey {
+            encryption,
+            key: zeroize::Zeroizing::new([0x5a; 32]),
+            iv: if encryption == ContentEncryption::Aes256Cbc {
+                [0x3c; 16]
+            } else {
+                [0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0, 0, 0, 0]
+            },
+        };
+        let total = ciphertext_len(encryption, content.len() as u64) as usize;
+        // One call in software: the reference.
+        let mut reference = vec![0u8; total];
+        let reference_tag = SoftwareCipher::new(&key())
+            .finish_now(&content, &mut reference)
+            .unwrap();
+        for piece in [16usize, 4096, 65_536, 1 << 20] {
+            let whole = content.len() / piece * piece;
+            let whole = if whole == content.len() { whole - piece } else { whole };
+            let mut out = vec![0u8; total];
+            let mut web = WebCryptoCipher::new(&key()).await.unwrap();
+            let mut start = 0;
+            while start < whole {
+                let end = (start + piece).min(whole);
+                web.update(&content[start..end], &mut out[start..end])
+                    .await
+                    .unwrap();
+                start = end;
+            }
+            let tag = web.finish(&content[whole..], &mut out[whole..]).await.unwrap();
+            assert!(out == reference, "{encryption:?}, pieces of {piece}");
+            assert_eq!(tag, reference_tag, "{encryption:?}, pieces of {piece}");
+        }
+    }
+}
