@@ -13,9 +13,12 @@ use ghash::universal_hash::{KeyInit, UniversalHash};
 use js_sys::{Array, ArrayBuffer, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AesCbcParams, AesCtrParams, Crypto, CryptoKey, SubtleCrypto};
+use web_sys::{AesCbcParams, AesCtrParams, Blob, BlobPropertyBag, Crypto, CryptoKey, SubtleCrypto};
 
-use crate::envelope::{ContentCipher, ContentEncryption, ContentKey, GCM_TAG_LEN, ciphertext_len};
+use crate::envelope::{
+    Algorithms, ContentCipher, ContentEncryption, ContentKey, Envelope, EnvelopeError, GCM_TAG_LEN,
+    Recipient, ciphertext_len,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebCryptoError {
@@ -132,7 +135,12 @@ impl WebCryptoCipher {
         self.ctr(counter, &[0; 16], out).await
     }
 
-    async fn ctr(&self, counter: &[u8; 16], data: &[u8], out: &mut [u8]) -> Result<(), WebCryptoError> {
+    async fn ctr(
+        &self,
+        counter: &[u8; 16],
+        data: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), WebCryptoError> {
         let params = AesCtrParams::new("AES-CTR", &Uint8Array::from(&counter[..]), 32);
         let result = self.call(&params, data).await?;
         copy(&result, out)
@@ -145,7 +153,11 @@ impl WebCryptoCipher {
 
     /// One `subtle.encrypt`. `data` is handed over as a view on wasm memory, which
     /// WebCrypto copies when called, before anything here can move that memory.
-    async fn call(&self, params: &js_sys::Object, data: &[u8]) -> Result<ArrayBuffer, WebCryptoError> {
+    async fn call(
+        &self,
+        params: &js_sys::Object,
+        data: &[u8],
+    ) -> Result<ArrayBuffer, WebCryptoError> {
         let promise = self
             .subtle
             .encrypt_with_object_and_u8_array(params, &self.key, data)
@@ -168,45 +180,100 @@ fn counter_block(nonce: &[u8; 12], counter: u32) -> [u8; 16] {
 fn copy(buffer: &ArrayBuffer, out: &mut [u8]) -> Result<(), WebCryptoError> {
     let view = Uint8Array::new(buffer);
     if (view.length() as usize) < out.len() {
-        return Err(WebCryptoError::Failed("WebCrypto returned too few bytes".into()));
+        return Err(WebCryptoError::Failed(
+            "WebCrypto returned too few bytes".into(),
+        ));
     }
     view.subarray(0, out.len() as u32).copy_to(out);
     Ok(())
+}
+
+impl WebCryptoCipher {
+    /// Encrypts one piece and returns its ciphertext as a view on WebCrypto's result (not
+    /// copied into wasm memory). Non-final pieces must be whole blocks.
+    async fn encrypt_piece(
+        &mut self,
+        piece: &[u8],
+        last: bool,
+    ) -> Result<Uint8Array, WebCryptoError> {
+        if !last && !piece.len().is_multiple_of(16) {
+            return Err(WebCryptoError::Piece);
+        }
+        match &self.mode {
+            Mode::Cbc { iv } => {
+                let result = Uint8Array::new(&self.cbc(iv, piece).await?.into());
+                if last {
+                    self.mode = Mode::Finished;
+                    return Ok(result);
+                }
+                // WebCrypto pads every call: drop the padding block it appended; the last
+                // ciphertext block is the next piece's IV.
+                let ciphertext = result.subarray(0, piece.len() as u32);
+                if !piece.is_empty() {
+                    let mut next = [0u8; 16];
+                    ciphertext
+                        .subarray(piece.len() as u32 - 16, piece.len() as u32)
+                        .copy_to(&mut next);
+                    self.mode = Mode::Cbc { iv: next };
+                }
+                Ok(ciphertext)
+            }
+            Mode::Gcm { nonce, counter, .. } => {
+                let block = counter_block(nonce, *counter);
+                let ciphertext = if piece.is_empty() {
+                    Uint8Array::new_with_length(0)
+                } else {
+                    let params = AesCtrParams::new("AES-CTR", &Uint8Array::from(&block[..]), 32);
+                    Uint8Array::new(&self.call(&params, piece).await?.into())
+                };
+                // GHASH runs over the ciphertext, in Rust: a copy of this piece only.
+                let bytes = ciphertext.to_vec();
+                if let Mode::Gcm {
+                    counter,
+                    ghash,
+                    len,
+                    ..
+                } = &mut self.mode
+                {
+                    ghash.update_padded(&bytes);
+                    *counter = counter.wrapping_add((piece.len() / 16) as u32);
+                    *len += piece.len() as u64;
+                }
+                Ok(ciphertext)
+            }
+            Mode::Finished => Err(WebCryptoError::Piece),
+        }
+    }
+
+    /// The GCM tag once the last piece is through (None for CBC).
+    fn tag(&mut self) -> Option<[u8; GCM_TAG_LEN]> {
+        match std::mem::replace(&mut self.mode, Mode::Finished) {
+            Mode::Gcm {
+                mut ghash,
+                tag_mask,
+                len,
+                ..
+            } => {
+                let mut lengths = [0u8; 16];
+                lengths[8..].copy_from_slice(&(len * 8).to_be_bytes());
+                ghash.update(&[lengths.into()]);
+                let mut tag: [u8; 16] = ghash.finalize().into();
+                tag.iter_mut().zip(tag_mask).for_each(|(t, m)| *t ^= m);
+                Some(tag)
+            }
+            _ => None,
+        }
+    }
 }
 
 impl ContentCipher for WebCryptoCipher {
     type Error = WebCryptoError;
 
     async fn update(&mut self, piece: &[u8], out: &mut [u8]) -> Result<(), WebCryptoError> {
-        if !piece.len().is_multiple_of(16) || out.len() != piece.len() {
+        if out.len() != piece.len() {
             return Err(WebCryptoError::Piece);
         }
-        if piece.is_empty() {
-            return Ok(());
-        }
-        match &self.mode {
-            Mode::Cbc { iv } => {
-                // WebCrypto pads every call: drop the padding block it appends.
-                let result = self.cbc(iv, piece).await?;
-                copy(&result, out)?;
-                let mut next = [0u8; 16];
-                next.copy_from_slice(&out[out.len() - 16..]);
-                self.mode = Mode::Cbc { iv: next };
-            }
-            Mode::Gcm { nonce, counter, .. } => {
-                let block = counter_block(nonce, *counter);
-                self.ctr(&block, piece, out).await?;
-                if let Mode::Gcm {
-                    counter, ghash, len, ..
-                } = &mut self.mode
-                {
-                    ghash.update_padded(out);
-                    *counter = counter.wrapping_add((piece.len() / 16) as u32);
-                    *len += piece.len() as u64;
-                }
-            }
-            Mode::Finished => return Err(WebCryptoError::Piece),
-        }
+        self.encrypt_piece(piece, false).await?.copy_to(out);
         Ok(())
     }
 
@@ -215,39 +282,67 @@ impl ContentCipher for WebCryptoCipher {
         last: &[u8],
         out: &mut [u8],
     ) -> Result<Option<[u8; GCM_TAG_LEN]>, WebCryptoError> {
-        match std::mem::replace(&mut self.mode, Mode::Finished) {
-            Mode::Cbc { iv } => {
-                if out.len() as u64 != ciphertext_len(ContentEncryption::Aes256Cbc, last.len() as u64)
-                {
-                    return Err(WebCryptoError::Piece);
-                }
-                let result = self.cbc(&iv, last).await?;
-                copy(&result, out)?;
-                Ok(None)
-            }
-            Mode::Gcm {
-                nonce,
-                counter,
-                mut ghash,
-                tag_mask,
-                len,
-            } => {
-                if out.len() != last.len() {
-                    return Err(WebCryptoError::Piece);
-                }
-                if !last.is_empty() {
-                    self.ctr(&counter_block(&nonce, counter), last, out).await?;
-                }
-                ghash.update_padded(out);
-                let bits = (len + out.len() as u64) * 8;
-                let mut lengths = [0u8; 16];
-                lengths[8..].copy_from_slice(&bits.to_be_bytes());
-                ghash.update(&[lengths.into()]);
-                let mut tag: [u8; 16] = ghash.finalize().into();
-                tag.iter_mut().zip(tag_mask).for_each(|(t, m)| *t ^= m);
-                Ok(Some(tag))
-            }
-            Mode::Finished => Err(WebCryptoError::Piece),
+        let encryption = match self.mode {
+            Mode::Cbc { .. } => ContentEncryption::Aes256Cbc,
+            Mode::Gcm { .. } => ContentEncryption::Aes256Gcm,
+            Mode::Finished => return Err(WebCryptoError::Piece),
+        };
+        if out.len() as u64 != ciphertext_len(encryption, last.len() as u64) {
+            return Err(WebCryptoError::Piece);
         }
+        self.encrypt_piece(last, true).await?.copy_to(out);
+        Ok(self.tag())
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EncryptError {
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error(transparent)]
+    WebCrypto(#[from] WebCryptoError),
+}
+
+/// Encrypts a MIME entity for `recipients` in the browser (RSA in Rust, AES in WebCrypto)
+/// in pieces of `piece_len` bytes (rounded down to whole blocks), calling `progress` with
+/// the bytes done and the total after each. The upload comes back as a Blob of three parts:
+/// the DER header (built from lengths alone), the ciphertext, the DER trailer. The
+/// ciphertext is written into one JS buffer sized in advance, never into wasm memory.
+pub async fn encrypt_to_blob(
+    recipients: &[Recipient],
+    algorithms: Algorithms,
+    entity: &[u8],
+    piece_len: usize,
+    rng: &mut impl rand_core::CryptoRngCore,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Blob, EncryptError> {
+    let envelope = Envelope::new(recipients, algorithms, entity.len() as u64, rng)?;
+    let mut cipher = WebCryptoCipher::new(envelope.content_key()).await?;
+    let ciphertext = Uint8Array::new_with_length(
+        u32::try_from(envelope.ciphertext_len()).map_err(|_| EnvelopeError::TooLarge)?,
+    );
+    let piece_len = (piece_len / 16).max(1) * 16;
+    let total = entity.len() as u64;
+    let mut offset = 0usize;
+    while entity.len() - offset > piece_len {
+        let piece = cipher
+            .encrypt_piece(&entity[offset..offset + piece_len], false)
+            .await?;
+        ciphertext.set(&piece, offset as u32);
+        offset += piece_len;
+        progress(offset as u64, total);
+    }
+    let last = cipher.encrypt_piece(&entity[offset..], true).await?;
+    ciphertext.set(&last, offset as u32);
+    let tag = cipher.tag();
+    progress(total, total);
+    let parts = Array::of3(
+        &Uint8Array::from(envelope.header()),
+        &ciphertext,
+        &Uint8Array::from(&envelope.trailer(tag.as_ref())?[..]),
+    );
+    let options = BlobPropertyBag::new();
+    options.set_type("application/pkcs7-mime");
+    Blob::new_with_u8_array_sequence_and_options(&parts, &options)
+        .map_err(|e| EncryptError::WebCrypto(failed(e)))
 }

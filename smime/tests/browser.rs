@@ -54,7 +54,12 @@ fn encrypts_in_the_browser_and_decrypts_back() {
     assert_eq!(inspection.total_len, der.len() as u64);
     assert!(inspection.addressed_exactly_to(std::slice::from_ref(&certificate)));
 
-    let content_info = cms::content_info::ContentInfo::from_der(&der).unwrap();
+    assert_eq!(decrypt_cbc(&der), entity);
+}
+
+/// Decrypts an EnvelopedData (AES-256-CBC, RSA PKCS#1 v1.5) with the fixture's key.
+fn decrypt_cbc(der: &[u8]) -> Vec<u8> {
+    let content_info = cms::content_info::ContentInfo::from_der(der).unwrap();
     let enveloped = EnvelopedData::from_der(&content_info.content.to_der().unwrap()).unwrap();
     let RecipientInfo::Ktri(ktri) = enveloped.recip_infos.0.get(0).unwrap() else {
         panic!()
@@ -75,11 +80,11 @@ fn encrypts_in_the_browser_and_decrypts_back() {
     )
     .unwrap();
     let mut buffer = info.encrypted_content.as_ref().unwrap().as_bytes().to_vec();
-    let plain =
+    let plain: &[u8] =
         cbc::Decryptor::<aes::Aes256>::new(content_key.as_slice().into(), iv.as_bytes().into())
             .decrypt_padded_mut::<Pkcs7>(&mut buffer)
             .unwrap();
-    assert_eq!(plain, &entity[..]);
+    plain.to_vec()
 }
 
 #[test]
@@ -131,7 +136,10 @@ async fn webcrypto_and_rustcrypto_make_identical_ciphertext() {
             iv: if encryption == ContentEncryption::Aes256Cbc {
                 [0x3c; 16]
             } else {
-                [0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0, 0, 0, 0]
+                [
+                    0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0, 0,
+                    0, 0,
+                ]
             },
         };
         let total = ciphertext_len(encryption, content.len() as u64) as usize;
@@ -142,7 +150,11 @@ async fn webcrypto_and_rustcrypto_make_identical_ciphertext() {
             .unwrap();
         for piece in [16usize, 4096, 65_536, 1 << 20] {
             let whole = content.len() / piece * piece;
-            let whole = if whole == content.len() { whole - piece } else { whole };
+            let whole = if whole == content.len() {
+                whole - piece
+            } else {
+                whole
+            };
             let mut out = vec![0u8; total];
             let mut web = WebCryptoCipher::new(&key()).await.unwrap();
             let mut start = 0;
@@ -153,9 +165,45 @@ async fn webcrypto_and_rustcrypto_make_identical_ciphertext() {
                     .unwrap();
                 start = end;
             }
-            let tag = web.finish(&content[whole..], &mut out[whole..]).await.unwrap();
+            let tag = web
+                .finish(&content[whole..], &mut out[whole..])
+                .await
+                .unwrap();
             assert!(out == reference, "{encryption:?}, pieces of {piece}");
             assert_eq!(tag, reference_tag, "{encryption:?}, pieces of {piece}");
         }
     }
+}
+
+/// The upload as the app makes it: a Blob of header, ciphertext and trailer that inspects and
+/// decrypts to the entity; progress reported piece by piece up to the total.
+#[wasm_bindgen_test::wasm_bindgen_test]
+async fn encrypts_to_a_blob_of_parts_with_progress() {
+    let certificate = parse_certificates(CERT).unwrap().remove(0);
+    let entity: Vec<u8> = (0..300_001u32).map(|i| (i % 253) as u8).collect();
+    let recipient = Recipient::from_certificate(&certificate).unwrap();
+    let mut reports = Vec::new();
+    let blob = smime::webcrypto::encrypt_to_blob(
+        &[recipient],
+        Algorithms::default(),
+        &entity,
+        65_536,
+        &mut rand_core::OsRng,
+        |done, total| reports.push((done, total)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(blob.type_(), "application/pkcs7-mime");
+    let buffer = wasm_bindgen_futures::JsFuture::from(blob.array_buffer())
+        .await
+        .unwrap();
+    let der = js_sys::Uint8Array::new(&buffer).to_vec();
+    assert_eq!(der.len() as f64, blob.size());
+    let inspection = inspect(&der).unwrap();
+    assert_eq!(inspection.total_len, der.len() as u64);
+    assert!(inspection.addressed_exactly_to(std::slice::from_ref(&certificate)));
+    assert_eq!(decrypt_cbc(&der), entity);
+    assert_eq!(reports.len(), 5);
+    assert!(reports.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(*reports.last().unwrap(), (300_001, 300_001));
 }
