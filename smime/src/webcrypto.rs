@@ -132,35 +132,21 @@ impl WebCryptoCipher {
         counter: &[u8; 16],
         out: &mut [u8; 16],
     ) -> Result<(), WebCryptoError> {
-        self.ctr(counter, &[0; 16], out).await
-    }
-
-    async fn ctr(
-        &self,
-        counter: &[u8; 16],
-        data: &[u8],
-        out: &mut [u8],
-    ) -> Result<(), WebCryptoError> {
         let params = AesCtrParams::new("AES-CTR", &Uint8Array::from(&counter[..]), 32);
-        let result = self.call(&params, data).await?;
+        let result = self.call(&params, &Uint8Array::new_with_length(16)).await?;
         copy(&result, out)
     }
 
-    async fn cbc(&self, iv: &[u8; 16], data: &[u8]) -> Result<ArrayBuffer, WebCryptoError> {
-        let params = AesCbcParams::new("AES-CBC", &Uint8Array::from(&iv[..]));
-        self.call(&params, data).await
-    }
-
-    /// One `subtle.encrypt`. `data` is handed over as a view on wasm memory, which
-    /// WebCrypto copies when called, before anything here can move that memory.
+    /// One `subtle.encrypt`. WebCrypto copies `data` when called, so a view on wasm memory
+    /// is safe to pass if it was made just before.
     async fn call(
         &self,
         params: &js_sys::Object,
-        data: &[u8],
+        data: &Uint8Array,
     ) -> Result<ArrayBuffer, WebCryptoError> {
         let promise = self
             .subtle
-            .encrypt_with_object_and_u8_array(params, &self.key, data)
+            .encrypt_with_object_and_buffer_source(params, &self.key, data)
             .map_err(failed)?;
         Ok(JsFuture::from(promise)
             .await
@@ -189,30 +175,35 @@ fn copy(buffer: &ArrayBuffer, out: &mut [u8]) -> Result<(), WebCryptoError> {
 }
 
 impl WebCryptoCipher {
-    /// Encrypts one piece and returns its ciphertext as a view on WebCrypto's result (not
-    /// copied into wasm memory). Non-final pieces must be whole blocks.
+    /// Encrypts `content[start..end]` and returns its ciphertext as a view on WebCrypto's
+    /// result (not copied into wasm memory). Non-final pieces must be whole blocks.
     async fn encrypt_piece(
         &mut self,
-        piece: &[u8],
+        content: Content<'_>,
+        start: usize,
+        end: usize,
         last: bool,
     ) -> Result<Uint8Array, WebCryptoError> {
-        if !last && !piece.len().is_multiple_of(16) {
+        let len = end - start;
+        if !last && !len.is_multiple_of(16) {
             return Err(WebCryptoError::Piece);
         }
         match &self.mode {
             Mode::Cbc { iv } => {
-                let result = Uint8Array::new(&self.cbc(iv, piece).await?.into());
+                let params = AesCbcParams::new("AES-CBC", &Uint8Array::from(&iv[..]));
+                let result = self.call(&params, &content.slice(start, end)).await?;
+                let result = Uint8Array::new(&result.into());
                 if last {
                     self.mode = Mode::Finished;
                     return Ok(result);
                 }
                 // WebCrypto pads every call: drop the padding block it appended; the last
                 // ciphertext block is the next piece's IV.
-                let ciphertext = result.subarray(0, piece.len() as u32);
-                if !piece.is_empty() {
+                let ciphertext = result.subarray(0, len as u32);
+                if len > 0 {
                     let mut next = [0u8; 16];
                     ciphertext
-                        .subarray(piece.len() as u32 - 16, piece.len() as u32)
+                        .subarray(len as u32 - 16, len as u32)
                         .copy_to(&mut next);
                     self.mode = Mode::Cbc { iv: next };
                 }
@@ -220,11 +211,12 @@ impl WebCryptoCipher {
             }
             Mode::Gcm { nonce, counter, .. } => {
                 let block = counter_block(nonce, *counter);
-                let ciphertext = if piece.is_empty() {
+                let ciphertext = if len == 0 {
                     Uint8Array::new_with_length(0)
                 } else {
                     let params = AesCtrParams::new("AES-CTR", &Uint8Array::from(&block[..]), 32);
-                    Uint8Array::new(&self.call(&params, piece).await?.into())
+                    let result = self.call(&params, &content.slice(start, end)).await?;
+                    Uint8Array::new(&result.into())
                 };
                 // GHASH runs over the ciphertext, in Rust: a copy of this piece only.
                 let bytes = ciphertext.to_vec();
@@ -236,8 +228,8 @@ impl WebCryptoCipher {
                 } = &mut self.mode
                 {
                     ghash.update_padded(&bytes);
-                    *counter = counter.wrapping_add((piece.len() / 16) as u32);
-                    *len += piece.len() as u64;
+                    *counter = counter.wrapping_add((bytes.len() / 16) as u32);
+                    *len += bytes.len() as u64;
                 }
                 Ok(ciphertext)
             }
@@ -273,7 +265,9 @@ impl ContentCipher for WebCryptoCipher {
         if out.len() != piece.len() {
             return Err(WebCryptoError::Piece);
         }
-        self.encrypt_piece(piece, false).await?.copy_to(out);
+        self.encrypt_piece(Content::Wasm(piece), 0, piece.len(), false)
+            .await?
+            .copy_to(out);
         Ok(())
     }
 
@@ -290,8 +284,41 @@ impl ContentCipher for WebCryptoCipher {
         if out.len() as u64 != ciphertext_len(encryption, last.len() as u64) {
             return Err(WebCryptoError::Piece);
         }
-        self.encrypt_piece(last, true).await?.copy_to(out);
+        self.encrypt_piece(Content::Wasm(last), 0, last.len(), true)
+            .await?
+            .copy_to(out);
         Ok(self.tag())
+    }
+}
+
+/// What to encrypt: bytes in wasm memory, or a JS array, which then never enters wasm
+/// memory (the browser's AES reads it where it is).
+#[derive(Clone, Copy)]
+pub enum Content<'a> {
+    Wasm(&'a [u8]),
+    Js(&'a Uint8Array),
+}
+
+impl Content<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Content::Wasm(bytes) => bytes.len(),
+            Content::Js(array) => array.length() as usize,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `start..end` as a JS array, to hand to WebCrypto at once.
+    fn slice(&self, start: usize, end: usize) -> Uint8Array {
+        match self {
+            // SAFETY: the view is passed to `subtle.encrypt` right away, which copies it
+            // before anything can allocate in (and so move) wasm memory.
+            Content::Wasm(bytes) => unsafe { Uint8Array::view(&bytes[start..end]) },
+            Content::Js(array) => array.subarray(start as u32, end as u32),
+        }
     }
 }
 
@@ -311,7 +338,7 @@ pub enum EncryptError {
 pub async fn encrypt_to_blob(
     recipients: &[Recipient],
     algorithms: Algorithms,
-    entity: &[u8],
+    entity: Content<'_>,
     piece_len: usize,
     rng: &mut impl rand_core::CryptoRngCore,
     mut progress: impl FnMut(u64, u64),
@@ -326,13 +353,15 @@ pub async fn encrypt_to_blob(
     let mut offset = 0usize;
     while entity.len() - offset > piece_len {
         let piece = cipher
-            .encrypt_piece(&entity[offset..offset + piece_len], false)
+            .encrypt_piece(entity, offset, offset + piece_len, false)
             .await?;
         ciphertext.set(&piece, offset as u32);
         offset += piece_len;
         progress(offset as u64, total);
     }
-    let last = cipher.encrypt_piece(&entity[offset..], true).await?;
+    let last = cipher
+        .encrypt_piece(entity, offset, entity.len(), true)
+        .await?;
     ciphertext.set(&last, offset as u32);
     let tag = cipher.tag();
     progress(total, total);

@@ -186,7 +186,7 @@ async fn encrypts_to_a_blob_of_parts_with_progress() {
     let blob = smime::webcrypto::encrypt_to_blob(
         &[recipient],
         Algorithms::default(),
-        &entity,
+        smime::webcrypto::Content::Wasm(&entity),
         65_536,
         &mut rand_core::OsRng,
         |done, total| reports.push((done, total)),
@@ -206,4 +206,31 @@ async fn encrypts_to_a_blob_of_parts_with_progress() {
     assert_eq!(reports.len(), 5);
     assert!(reports.windows(2).all(|w| w[0].0 < w[1].0));
     assert_eq!(*reports.last().unwrap(), (300_001, 300_001));
+}
+
+/// Content handed over as a JS array encrypts to the same kind of upload, without entering
+/// wasm memory.
+#[wasm_bindgen_test::wasm_bindgen_test]
+async fn encrypts_content_that_stays_in_javascript() {
+    let certificate = parse_certificates(CERT).unwrap().remove(0);
+    let entity: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
+    let array = js_sys::Uint8Array::from(&entity[..]);
+    let recipient = Recipient::from_certificate(&certificate).unwrap();
+    let blob = smime::webcrypto::encrypt_to_blob(
+        &[recipient],
+        Algorithms::default(),
+        smime::webcrypto::Content::Js(&array),
+        16_384,
+        &mut rand_core::OsRng,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    let buffer = wasm_bindgen_futures::JsFuture::from(blob.array_buffer())
+        .await
+        .unwrap();
+    assert_eq!(
+        decrypt_cbc(&js_sys::Uint8Array::new(&buffer).to_vec()),
+        entity
+    );
 }
