@@ -135,6 +135,23 @@ ensure_test_tools() {
   ensure_aiosmtpd
 }
 
+# The browser benchmark page (webbench/) into $CARGO_TARGET_DIR/webbench: our wasm, PKI.js
+# bundled from end2end's pinned npm package, and the test certificate as DER.
+build_webbench() {
+  local out=$CARGO_TARGET_DIR/webbench
+  say "building the browser benchmark page"
+  mkdir -p "$out"
+  cargo build --release --quiet -p postsiegel-webbench --target wasm32-unknown-unknown
+  wasm-bindgen --target web --out-dir "$out/pkg" \
+    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/postsiegel_webbench.wasm"
+  cp "$ROOT"/webbench/page/* "$out/"
+  (cd "$ROOT/end2end" && ./node_modules/.bin/esbuild bench/pkijs-entry.js --bundle --format=esm \
+    --outfile="$out/pkijs.bundle.js" --log-level=warning)
+  openssl x509 -in "$ROOT/smime/tests/fixtures/browser-test.pem" -outform DER \
+    -out "$out/recipient.der"
+  export POSTSIEGEL_WEBBENCH_DIR=$out
+}
+
 build_app() {
   say "building the app (trunk build --release)"
   (cd "$ROOT" && trunk build --release)

@@ -1,0 +1,2 @@
+// PKI.js as one ES module for the benchmark page (esbuild bundles it with its dependencies).
+export * from 'pkijs';

@@ -1,0 +1,55 @@
+//! The benchmark page's Rust side (`webbench/page/`): it builds the MIME entity and encrypts
+//! it the way the app does, so that Playwright can time both beside WebCrypto alone and
+//! PKI.js in the same browser.
+#![cfg(target_arch = "wasm32")]
+
+use smime::envelope::{Algorithms, Recipient};
+use smime::mime::{Attachment, Message, compose};
+use smime::webcrypto::{Content, encrypt_to_blob};
+use wasm_bindgen::prelude::*;
+
+/// The MIME entity of a message with `attachment` (a PDF, say), as the app composes it.
+#[wasm_bindgen]
+pub fn mime_entity(attachment: &[u8]) -> js_sys::Uint8Array {
+    let attachments = [Attachment {
+        file_name: "Bauantrag Anlage.pdf",
+        media_type: "application/pdf",
+        content: attachment,
+    }];
+    let entity = compose(&Message {
+        form: "landratsamt-musterhausen/bauamt",
+        unit: Some("bauamt"),
+        recipient: "Landratsamt Musterhausen – Bauamt",
+        sender_name: "Erika Mustermann",
+        sender_email: "erika@example.org",
+        email_verified: true,
+        sender_phone: None,
+        subject: "Bauantrag",
+        reference: None,
+        text: "Sehr geehrte Damen und Herren,\n\nanbei die Unterlagen.\n",
+        submitted_at: 1_795_786_200,
+        attachments: &attachments,
+    });
+    js_sys::Uint8Array::from(&entity[..])
+}
+
+/// Encrypts `entity` (left in JavaScript) for the certificate, as the app does: RSA in
+/// Rust, AES through WebCrypto in pieces of `piece_bytes`; resolves to the upload Blob.
+#[wasm_bindgen]
+pub async fn encrypt(
+    certificate: Vec<u8>,
+    entity: js_sys::Uint8Array,
+    piece_bytes: u32,
+) -> Result<web_sys::Blob, JsError> {
+    let certificate = smime::certificate::parse_certificates(&certificate)?.remove(0);
+    let recipient = Recipient::from_certificate(&certificate)?;
+    Ok(encrypt_to_blob(
+        &[recipient],
+        Algorithms::default(),
+        Content::Js(&entity),
+        piece_bytes as usize,
+        &mut rand_core::OsRng,
+        |_, _| {},
+    )
+    .await?)
+}
