@@ -1,6 +1,8 @@
 use leptos::prelude::*;
 
+mod api;
 mod app;
+mod i18n;
 
 fn main() {
     console_error_panic_hook::set_once();

@@ -32,8 +32,8 @@ test('a portal on the demo directory says so, above the app, under the same poli
   const banner = page.getByRole('complementary', { name: 'Demo' });
   await expect(banner).toBeVisible();
   await expect(banner).toContainText('erfundene Behörden');
-  // The app still starts beneath it: the banner is markup, not script.
-  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Sicheres Kontaktformular');
+  // The app still starts beneath it (the banner is markup, not script) and shows the form.
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Landratsamt Musterhausen');
   const portal = await (await page.request.get('/api/portal')).json();
   expect(portal.demo).toBe(true);
   expect(portal.forms_offered).toBe(8);

@@ -1,0 +1,23 @@
+"""Checks the app's resource files: every language has the same keys, and every key the code
+names literally (text(lang, "key"), format(lang, "key", ...)) exists. Prints what is wrong."""
+import json
+import pathlib
+import re
+import sys
+
+root = pathlib.Path(__file__).resolve().parent.parent
+languages = {p.stem: json.loads(p.read_text()) for p in sorted((root / "app/i18n").glob("*.json"))}
+problems = []
+all_keys = set().union(*(set(t) for t in languages.values()))
+for code, table in languages.items():
+    for key in sorted(all_keys - set(table)):
+        problems.append(f"{code}.json lacks {key}")
+used = set()
+for source in (root / "app/src").glob("*.rs"):
+    used |= set(re.findall(r'\b(?:text|format)\(\s*[\w.()]+\s*,\s*"([a-z0-9_]+)"', source.read_text()))
+for key in sorted(used - all_keys):
+    problems.append(f"the code names {key}, which no resource file has")
+for problem in problems:
+    print(problem)
+print(f"{len(languages)} languages, {len(all_keys)} keys, {len(used)} named in the code")
+sys.exit(1 if problems else 0)
