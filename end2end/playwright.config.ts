@@ -8,7 +8,10 @@ const cacheDir = process.env.POSTSIEGEL_CACHE ?? path.join(os.homedir(), '.cache
 const serverBin =
   process.env.POSTSIEGEL_BIN ?? path.join(cacheDir, 'target', 'debug', 'postsiegel');
 const port = Number(process.env.POSTSIEGEL_TEST_PORT ?? 18480);
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'postsiegel-e2e-'));
+// One data folder for the run: the config is loaded again in each worker, which inherits
+// this variable from the runner, so that tests can read the server's spool.
+process.env.E2E_POSTSIEGEL_DATA ??= fs.mkdtempSync(path.join(os.tmpdir(), 'postsiegel-e2e-'));
+const dataDir = process.env.E2E_POSTSIEGEL_DATA;
 
 export default defineConfig({
   testDir: './tests',

@@ -22,12 +22,27 @@ pub struct SearchHit {
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct FormPage {
+    pub slug: String,
     pub title: String,
+    pub unit: Option<Unit>,
+    pub policy: Option<Policy>,
     pub available: bool,
     pub reasons: Vec<Reason>,
     pub authority: Authority,
     pub contact: Contact,
     pub delivery: Option<Delivery>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Unit {
+    pub slug: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Policy {
+    pub verify_email: bool,
+    pub content_encryption: smime::envelope::ContentEncryption,
+    pub key_transport: smime::envelope::KeyTransport,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -56,10 +71,14 @@ pub struct Delivery {
     pub mailbox: String,
     pub via_authority: Option<String>,
     pub certificates: Vec<Certificate>,
+    pub intermediates: Vec<String>,
+    pub trust_anchors: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Certificate {
+    /// DER, base64.
+    pub der: String,
     pub subject: String,
     pub not_after: String,
     pub sha256_fingerprint: String,
@@ -75,6 +94,89 @@ pub enum Failure {
 #[derive(Deserialize)]
 struct ErrorBody {
     code: String,
+    #[serde(default)]
+    params: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A refusal with its parameters (`attempts_left` …), for wording.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    pub code: String,
+    pub params: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Token {
+    pub token: String,
+    pub address: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Accepted {
+    pub receipt: String,
+    pub status_token: String,
+}
+
+/// POSTs `body` (JSON text or a Blob) and reads the JSON answer or the refusal.
+pub async fn post<T: DeserializeOwned>(
+    url: &str,
+    content_type: &str,
+    body: &wasm_bindgen::JsValue,
+    token: Option<&str>,
+) -> Result<T, Refusal> {
+    let unreachable = || Refusal {
+        code: "unreachable".into(),
+        params: Default::default(),
+    };
+    let window = web_sys::window().ok_or_else(unreachable)?;
+    let headers = web_sys::Headers::new().map_err(|_| unreachable())?;
+    headers
+        .set("content-type", content_type)
+        .map_err(|_| unreachable())?;
+    if let Some(token) = token {
+        headers
+            .set("x-postsiegel-verification", token)
+            .map_err(|_| unreachable())?;
+    }
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(body);
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
+        .await
+        .map_err(|_| unreachable())?
+        .unchecked_into();
+    let text = JsFuture::from(response.text().map_err(|_| unreachable())?)
+        .await
+        .map_err(|_| unreachable())?
+        .as_string()
+        .unwrap_or_default();
+    if !response.ok() {
+        return Err(serde_json::from_str::<ErrorBody>(&text)
+            .map(|e| Refusal {
+                code: e.code,
+                params: e.params,
+            })
+            .unwrap_or_else(|_| unreachable()));
+    }
+    serde_json::from_str(&text).map_err(|_| unreachable())
+}
+
+/// The body of a file, as text (the trust anchors).
+pub async fn get_text(url: &str) -> Result<String, Failure> {
+    let window = web_sys::window().ok_or(Failure::Unreachable)?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|_| Failure::Unreachable)?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(Failure::Unreachable);
+    }
+    JsFuture::from(response.text().map_err(|_| Failure::Unreachable)?)
+        .await
+        .map_err(|_| Failure::Unreachable)?
+        .as_string()
+        .ok_or(Failure::Unreachable)
 }
 
 pub async fn get<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {

@@ -6,6 +6,7 @@ use leptos_router::{ParamSegment, StaticSegment};
 
 use crate::api::{self, Failure, FormPage, SearchResult};
 use crate::i18n::{self, Lang, Language, format, text, use_lang};
+use crate::write::Write;
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -167,6 +168,7 @@ fn ContactForm() -> impl IntoView {
 }
 
 fn available(lang: Lang, page: FormPage) -> impl IntoView {
+    let write = page.clone();
     let delivery = page.delivery.expect("an offered form has a delivery");
     let via = delivery.via_authority.as_ref().map(|_| {
         format(
@@ -208,6 +210,7 @@ fn available(lang: Lang, page: FormPage) -> impl IntoView {
                 </ul>
             </details>
         </section>
+        <Write page=write/>
     }
 }
 

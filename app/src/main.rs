@@ -3,6 +3,7 @@ use leptos::prelude::*;
 mod api;
 mod app;
 mod i18n;
+mod write;
 
 fn main() {
     console_error_panic_hook::set_once();

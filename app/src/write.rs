@@ -1,0 +1,379 @@
+//! Writing and sending: the fields, the e-mail verification, and encryption in the browser.
+//! Nothing leaves the browser unencrypted: the certificates are checked here against the
+//! trust anchors, the MIME entity is built and encrypted here, only ciphertext is uploaded.
+
+use base64::Engine;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsValue;
+
+use crate::api::{self, Accepted, FormPage, Refusal, Token};
+use crate::i18n::{Lang, format, text, use_lang};
+
+/// How a refusal from the server reads for the citizen.
+fn word(lang: Lang, refusal: &Refusal) -> String {
+    let key = format!("error_{}", refusal.code);
+    let attempts = refusal
+        .params
+        .get("attempts_left")
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    let worded = format(lang, &key, &[("attempts_left", &attempts)]);
+    if worded == key {
+        text(lang, "error_send")
+    } else {
+        worded
+    }
+}
+
+fn now() -> u64 {
+    (js_sys::Date::now() / 1000.0) as u64
+}
+
+#[derive(Clone, Copy)]
+struct Field {
+    value: RwSignal<String>,
+    error: RwSignal<Option<String>>,
+}
+
+impl Field {
+    fn new() -> Field {
+        Field {
+            value: RwSignal::new(String::new()),
+            error: RwSignal::new(None),
+        }
+    }
+}
+
+/// One labelled field, its error next to it and announced.
+fn field(id: &'static str, label: &'static str, field: Field, multiline: bool) -> impl IntoView {
+    let lang = use_lang();
+    let error_id = format!("{id}-error");
+    let described = error_id.clone();
+    let input = if multiline {
+        view! {
+            <textarea
+                id=id
+                rows="8"
+                aria-invalid=move || field.error.get().is_some().to_string()
+                aria-describedby=described.clone()
+                prop:value=move || field.value.get()
+                on:input=move |e| field.value.set(event_target_value(&e))
+            ></textarea>
+        }
+        .into_any()
+    } else {
+        view! {
+            <input
+                id=id
+                type="text"
+                aria-invalid=move || field.error.get().is_some().to_string()
+                aria-describedby=described.clone()
+                prop:value=move || field.value.get()
+                on:input=move |e| field.value.set(event_target_value(&e))
+            />
+        }
+        .into_any()
+    };
+    view! {
+        <div class="field">
+            <label for=id>{move || text(lang.get(), label)}</label>
+            {input}
+            <p id=error_id class="field-error" role="alert">
+                {move || field.error.get()}
+            </p>
+        </div>
+    }
+}
+
+#[component]
+pub fn Write(page: FormPage) -> impl IntoView {
+    let lang = use_lang();
+    let name = Field::new();
+    let email = Field::new();
+    let subject = Field::new();
+    let message = Field::new();
+    let code = Field::new();
+    let code_sent = RwSignal::new(false);
+    let token: RwSignal<Option<Token>> = RwSignal::new(None);
+    let sending = RwSignal::new(false);
+    let send_error: RwSignal<Option<String>> = RwSignal::new(None);
+    let accepted: RwSignal<Option<Accepted>> = RwSignal::new(None);
+    let verify_email = page.policy.as_ref().is_none_or(|p| p.verify_email);
+    // Stored, so that the handlers below are Copy and can be used in every re-render.
+    let page = StoredValue::new(page);
+
+    let request_code = move |_| {
+        let address = email.value.get_untracked();
+        let body =
+            serde_json::json!({ "form": page.with_value(|p| p.slug.clone()), "address": address })
+                .to_string();
+        spawn_local(async move {
+            email.error.set(None);
+            let answer: Result<serde_json::Value, Refusal> = api::post(
+                "/api/verification/code",
+                "application/json",
+                &JsValue::from_str(&body),
+                None,
+            )
+            .await;
+            match answer {
+                Ok(_) => code_sent.set(true),
+                Err(refusal) => email.error.set(Some(word(lang.get_untracked(), &refusal))),
+            }
+        });
+    };
+    let confirm_code = move |_| {
+        let body = serde_json::json!({
+            "form": page.with_value(|p| p.slug.clone()),
+            "address": email.value.get_untracked(),
+            "code": code.value.get_untracked(),
+        })
+        .to_string();
+        spawn_local(async move {
+            code.error.set(None);
+            match api::post::<Token>(
+                "/api/verification/confirm",
+                "application/json",
+                &JsValue::from_str(&body),
+                None,
+            )
+            .await
+            {
+                Ok(confirmed) => {
+                    email.error.set(None);
+                    token.set(Some(confirmed));
+                }
+                Err(refusal) => code.error.set(Some(word(lang.get_untracked(), &refusal))),
+            }
+        });
+    };
+
+    let send = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let lang_now = lang.get_untracked();
+        let mut complete = true;
+        for field in [name, email, subject, message] {
+            let empty = field.value.get_untracked().trim().is_empty();
+            field
+                .error
+                .set(empty.then(|| text(lang_now, "error_required")));
+            complete &= !empty;
+        }
+        if verify_email && token.get_untracked().is_none() && complete {
+            email
+                .error
+                .set(Some(text(lang_now, "error_email_unverified")));
+            complete = false;
+        }
+        if !complete {
+            return;
+        }
+        let page = page.get_value();
+        sending.set(true);
+        send_error.set(None);
+        spawn_local(async move {
+            let result = encrypt_and_send(
+                &page,
+                &name.value.get_untracked(),
+                &email.value.get_untracked(),
+                &subject.value.get_untracked(),
+                &message.value.get_untracked(),
+                token.get_untracked(),
+            )
+            .await;
+            sending.set(false);
+            match result {
+                Ok(receipt) => accepted.set(Some(receipt)),
+                Err(problem) => send_error.set(Some(problem.words(lang.get_untracked()))),
+            }
+        });
+    };
+
+    view! {
+        {move || match accepted.get() {
+            Some(receipt) => receipt_view(lang.get(), receipt).into_any(),
+            None => view! {
+                <form class="write" on:submit=send novalidate>
+                    <h2>{move || text(lang.get(), "write_heading")}</h2>
+                    {field("name", "field_name", name, false)}
+                    <div class="field">
+                        <label for="email">{move || text(lang.get(), "field_email")}</label>
+                        <p id="email-hint" class="hint">
+                            {move || text(lang.get(), "field_email_hint")}
+                        </p>
+                        <input
+                            id="email"
+                            type="email"
+                            autocomplete="email"
+                            aria-describedby="email-hint email-error"
+                            aria-invalid=move || email.error.get().is_some().to_string()
+                            prop:value=move || email.value.get()
+                            prop:readOnly=move || token.get().is_some()
+                            on:input=move |e| email.value.set(event_target_value(&e))
+                        />
+                        <p id="email-error" class="field-error" role="alert">
+                            {move || email.error.get()}
+                        </p>
+                        {move || match token.get() {
+                            Some(t) => view! {
+                                <p class="verified">
+                                    {format(lang.get(), "email_verified", &[("address", &t.address)])}
+                                </p>
+                            }
+                                .into_any(),
+                            None => view! {
+                                <button type="button" on:click=request_code>
+                                    {move || text(lang.get(), "email_send_code")}
+                                </button>
+                                <Show when=move || code_sent.get()>
+                                    <p class="note" role="status">
+                                        {move || format(
+                                            lang.get(),
+                                            "email_code_sent",
+                                            &[("address", &email.value.get())],
+                                        )}
+                                    </p>
+                                    {field("code", "field_code", code, false)}
+                                    <button type="button" on:click=confirm_code>
+                                        {move || text(lang.get(), "email_confirm")}
+                                    </button>
+                                </Show>
+                            }
+                                .into_any(),
+                        }}
+                    </div>
+                    {field("subject", "field_subject", subject, false)}
+                    {field("message", "field_message", message, true)}
+                    <p class="field-error" role="alert">{move || send_error.get()}</p>
+                    <button type="submit" class="send" disabled=move || sending.get()>
+                        {move || {
+                            if sending.get() { text(lang.get(), "sending") } else { text(lang.get(), "send") }
+                        }}
+                    </button>
+                </form>
+            }
+                .into_any(),
+        }}
+    }
+}
+
+fn receipt_view(lang: Lang, receipt: Accepted) -> impl IntoView {
+    let status = format!("/status/{}", receipt.status_token);
+    view! {
+        <section class="receipt" role="status">
+            <h2>{text(lang, "receipt_heading")}</h2>
+            <p>
+                {text(lang, "receipt_number")} ": "
+                <strong class="receipt-number">{receipt.receipt}</strong>
+            </p>
+            <p>{text(lang, "receipt_next")}</p>
+            <p><a href=status.clone()>{text(lang, "receipt_status_link")}</a></p>
+        </section>
+    }
+}
+
+enum Problem {
+    Certificate,
+    Encryption,
+    Refused(Refusal),
+}
+
+impl Problem {
+    fn words(&self, lang: Lang) -> String {
+        match self {
+            Problem::Certificate => text(lang, "error_certificate"),
+            Problem::Encryption => text(lang, "error_encryption"),
+            Problem::Refused(refusal) => word(lang, refusal),
+        }
+    }
+}
+
+/// Checks the recipient certificates here, builds and encrypts the message here, uploads
+/// only the ciphertext. Fails closed: any doubt, and nothing is sent.
+async fn encrypt_and_send(
+    page: &FormPage,
+    name: &str,
+    email: &str,
+    subject: &str,
+    message: &str,
+    token: Option<Token>,
+) -> Result<Accepted, Problem> {
+    use smime::certificate::{CheckContext, check_encryption_certificate, parse_certificates};
+    let delivery = page.delivery.as_ref().ok_or(Problem::Certificate)?;
+    let anchors_pem = api::get_text(&delivery.trust_anchors)
+        .await
+        .map_err(|_| Problem::Certificate)?;
+    let anchors = parse_certificates(anchors_pem.as_bytes()).map_err(|_| Problem::Certificate)?;
+    let decode = |b64: &String| {
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .ok()
+            .and_then(|der| parse_certificates(&der).ok())
+            .and_then(|mut c| c.pop())
+    };
+    let intermediates: Vec<_> = delivery.intermediates.iter().filter_map(decode).collect();
+    let mut recipients = Vec::new();
+    for published in &delivery.certificates {
+        let certificate = decode(&published.der).ok_or(Problem::Certificate)?;
+        let verdict = check_encryption_certificate(
+            &certificate,
+            &CheckContext {
+                now: now(),
+                mailbox: &delivery.mailbox,
+                anchors: &anchors,
+                intermediates: &intermediates,
+            },
+        );
+        if !verdict.is_ok() {
+            return Err(Problem::Certificate);
+        }
+        recipients.push(
+            smime::envelope::Recipient::from_certificate(&certificate)
+                .map_err(|_| Problem::Certificate)?,
+        );
+    }
+    if recipients.is_empty() {
+        return Err(Problem::Certificate);
+    }
+    let entity = smime::mime::compose(&smime::mime::Message {
+        form: &page.slug,
+        unit: page.unit.as_ref().map(|u| u.slug.as_str()),
+        recipient: &page.title,
+        sender_name: name,
+        sender_email: email,
+        email_verified: token.is_some(),
+        sender_phone: None,
+        subject,
+        reference: None,
+        text: message,
+        submitted_at: now(),
+        attachments: &[],
+    });
+    let algorithms = page
+        .policy
+        .as_ref()
+        .map(|p| smime::envelope::Algorithms {
+            content: p.content_encryption,
+            key_transport: p.key_transport,
+        })
+        .unwrap_or_default();
+    let blob = smime::webcrypto::encrypt_to_blob(
+        &recipients,
+        algorithms,
+        smime::webcrypto::Content::Wasm(&entity),
+        1 << 20,
+        &mut rand_core::OsRng,
+        |_, _| {},
+    )
+    .await
+    .map_err(|_| Problem::Encryption)?;
+    api::post::<Accepted>(
+        &format!("/api/submissions/{}", page.slug),
+        "application/pkcs7-mime",
+        &blob.into(),
+        token.as_ref().map(|t| t.token.as_str()),
+    )
+    .await
+    .map_err(Problem::Refused)
+}

@@ -1,0 +1,86 @@
+import { test, expect } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+// A citizen's whole way on the demo portal: write, confirm the address with the code from the
+// mail (read from the server's spool), encrypt in the browser, send; the authority's mailbox
+// then holds a mail that OpenSSL decrypts and Python's email package reads back.
+
+const dataDir = process.env.E2E_POSTSIEGEL_DATA!;
+const spool = path.join(dataDir, 'spool');
+const repo = path.resolve(__dirname, '..', '..');
+
+async function codeFor(address: string): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    for (const file of fs.existsSync(spool) ? fs.readdirSync(spool) : []) {
+      if (!file.startsWith('code-')) continue;
+      const mail = fs.readFileSync(path.join(spool, file), 'utf8');
+      const match = mail.match(/^ {4}(\d{6})\r?$/m);
+      if (mail.includes(address) && match) return match[1];
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no code mail for ${address} in ${spool}`);
+}
+
+test('errors show next to their fields and nothing is sent', async ({ page }) => {
+  await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
+  await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
+  const name = page.getByLabel('Ihr Name');
+  await expect(name).toHaveAttribute('aria-invalid', 'true');
+  await expect(page.locator('#name-error')).toHaveText('Bitte füllen Sie dieses Feld aus.');
+  await name.fill('Erika Mustermann');
+  await page.getByLabel('Ihre E-Mail-Adresse').fill('erika@example.org');
+  await page.getByLabel('Betreff').fill('Frage');
+  await page.getByLabel('Ihre Nachricht', { exact: true }).fill('Hallo');
+  await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
+  await expect(page.locator('#email-error')).toHaveText(/bestätigen Sie zuerst Ihre E-Mail-Adresse/);
+  await expect(page.getByText('Ihre Nachricht ist eingegangen')).toHaveCount(0);
+});
+
+test('a citizen writes, confirms the address, and the authority receives exactly that', async ({ page }) => {
+  const address = `journey-${Date.now()}@example.org`;
+  const text = 'Sehr geehrte Damen und Herren,\n\nich möchte ein Gewerbe anmelden. Grüße!';
+  await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
+  await page.getByLabel('Ihr Name').fill('Jürgen Müller');
+  await page.getByLabel('Ihre E-Mail-Adresse').fill(address);
+  await page.getByRole('button', { name: 'Code senden' }).click();
+  await expect(page.getByText(/sechsstelligen Code an/)).toBeVisible();
+  const wrong = page.getByLabel('Bestätigungscode');
+  await wrong.fill('000000');
+  await page.getByRole('button', { name: 'Code bestätigen' }).click();
+  const code = await codeFor(address);
+  if (code !== '000000') {
+    await expect(page.locator('#code-error')).toHaveText(/Der Code stimmt nicht. Sie haben noch 4 Versuche./);
+  }
+  await wrong.fill(code);
+  await page.getByRole('button', { name: 'Code bestätigen' }).click();
+  await expect(page.getByText(`Bestätigt: ${address}`)).toBeVisible();
+  await page.getByLabel('Betreff').fill('Gewerbeanmeldung');
+  await page.getByLabel('Ihre Nachricht', { exact: true }).fill(text);
+  await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
+  await expect(page.getByRole('heading', { name: 'Ihre Nachricht ist eingegangen' })).toBeVisible();
+  const receipt = (await page.locator('.receipt-number').textContent())!;
+  expect(receipt).toMatch(/^\d{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+
+  // The mailbox's copy: decrypt with the demo key, parse with Python.
+  const mail = path.join(spool, `${receipt}.eml`);
+  for (let i = 0; i < 100 && !fs.existsSync(mail); i++) await new Promise((r) => setTimeout(r, 100));
+  const header = fs.readFileSync(mail, 'utf8').split('\r\n\r\n')[0];
+  expect(header).toContain('To: <gewerbeamt@lra-musterhausen.example>');
+  expect(header).toContain(`Reply-To: <${address}>`);
+  expect(header).not.toContain('Gewerbeanmeldung');
+  const entity = execFileSync('openssl', [
+    'cms', '-decrypt', '-in', mail, '-inkey', path.join(dataDir, 'demo', 'demo-mailboxes.key.pem'),
+  ]);
+  const entityFile = path.join(dataDir, `${receipt}-entity.eml`);
+  fs.writeFileSync(entityFile, entity);
+  const parsed = JSON.parse(
+    execFileSync('python3', [path.join(repo, 'smime', 'tests', 'parse_mime.py'), entityFile]).toString(),
+  );
+  expect(parsed.defects).toEqual([]);
+  const body = Buffer.from(parsed.parts[0].content, 'base64').toString('utf8').replace(/\r\n/g, '\n');
+  expect(body).toContain(text);
+  expect(body).toContain('Jürgen Müller');
+});
