@@ -112,6 +112,14 @@ pub struct Token {
 }
 
 #[derive(Clone, Debug, Deserialize)]
+pub struct Status {
+    pub receipt: String,
+    /// `queued`, `delivered` or `failed`.
+    pub state: String,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
 pub struct Accepted {
     pub receipt: String,
     pub status_token: String,

@@ -33,6 +33,7 @@ pub fn App() -> impl IntoView {
                         path=(StaticSegment("kontakt"), ParamSegment("authority"))
                         view=ContactForm
                     />
+                    <Route path=(StaticSegment("status"), ParamSegment("token")) view=Status/>
                     <Route
                         path=(
                             StaticSegment("kontakt"),
@@ -273,5 +274,46 @@ fn unavailable(lang: Lang, page: FormPage) -> impl IntoView {
             </dl>
         </section>
         <p><A href="/">{text(lang, "back_to_search")}</A></p>
+    }
+}
+
+/// Where a message is: queued, handed to the mailbox (never "read"), or failed.
+#[component]
+fn Status() -> impl IntoView {
+    let lang = use_lang();
+    let params = use_params_map();
+    let status = LocalResource::new(move || {
+        let token = params.get().get("token").unwrap_or_default();
+        async move { api::get::<api::Status>(&format!("/api/status/{token}")).await }
+    });
+    view! {
+        <h1>{move || text(lang.get(), "status_heading")}</h1>
+        <div role="status">
+            {move || match status.get() {
+                None => view! { <p>{text(lang.get(), "status_loading")}</p> }.into_any(),
+                Some(Err(_)) => view! { <p>{text(lang.get(), "status_unknown")}</p> }.into_any(),
+                Some(Ok(found)) => {
+                    let time = found
+                        .finished_at
+                        .unwrap_or_default()
+                        .replace('T', " ")
+                        .trim_end_matches('Z')
+                        .to_owned();
+                    let state = match found.state.as_str() {
+                        "delivered" => format(lang.get(), "status_delivered", &[("time", &time)]),
+                        "failed" => text(lang.get(), "status_failed"),
+                        _ => text(lang.get(), "status_queued"),
+                    };
+                    view! {
+                        <p>
+                            {text(lang.get(), "receipt_number")} ": "
+                            <strong class="receipt-number">{found.receipt}</strong>
+                        </p>
+                        <p class="state">{state}</p>
+                    }
+                        .into_any()
+                }
+            }}
+        </div>
     }
 }

@@ -91,8 +91,13 @@ pub fn Write(page: FormPage) -> impl IntoView {
     let lang = use_lang();
     let name = Field::new();
     let email = Field::new();
+    let phone = Field::new();
     let subject = Field::new();
+    let reference = Field::new();
     let message = Field::new();
+    // Fail closed: without WebCrypto in a secure context nothing can be encrypted here.
+    let secure = web_sys::window().is_some_and(|w| w.is_secure_context())
+        && smime::webcrypto::subtle().is_ok();
     let code = Field::new();
     let code_sent = RwSignal::new(false);
     let token: RwSignal<Option<Token>> = RwSignal::new(None);
@@ -173,12 +178,20 @@ pub fn Write(page: FormPage) -> impl IntoView {
         sending.set(true);
         send_error.set(None);
         spawn_local(async move {
+            let optional = |field: Field| {
+                let value = field.value.get_untracked();
+                (!value.trim().is_empty()).then_some(value)
+            };
             let result = encrypt_and_send(
                 &page,
-                &name.value.get_untracked(),
-                &email.value.get_untracked(),
-                &subject.value.get_untracked(),
-                &message.value.get_untracked(),
+                Typed {
+                    name: name.value.get_untracked(),
+                    email: email.value.get_untracked(),
+                    phone: optional(phone),
+                    subject: subject.value.get_untracked(),
+                    reference: optional(reference),
+                    message: message.value.get_untracked(),
+                },
                 token.get_untracked(),
             )
             .await;
@@ -243,10 +256,15 @@ pub fn Write(page: FormPage) -> impl IntoView {
                                 .into_any(),
                         }}
                     </div>
+                    {field("phone", "field_phone", phone, false)}
                     {field("subject", "field_subject", subject, false)}
+                    {field("reference", "field_reference", reference, false)}
                     {field("message", "field_message", message, true)}
                     <p class="field-error" role="alert">{move || send_error.get()}</p>
-                    <button type="submit" class="send" disabled=move || sending.get()>
+                    {(!secure).then(|| view! {
+                        <p class="error insecure" role="alert">{move || text(lang.get(), "insecure")}</p>
+                    })}
+                    <button type="submit" class="send" disabled=move || sending.get() || !secure>
                         {move || {
                             if sending.get() { text(lang.get(), "sending") } else { text(lang.get(), "send") }
                         }}
@@ -289,14 +307,21 @@ impl Problem {
     }
 }
 
+/// What the citizen typed.
+struct Typed {
+    name: String,
+    email: String,
+    phone: Option<String>,
+    subject: String,
+    reference: Option<String>,
+    message: String,
+}
+
 /// Checks the recipient certificates here, builds and encrypts the message here, uploads
 /// only the ciphertext. Fails closed: any doubt, and nothing is sent.
 async fn encrypt_and_send(
     page: &FormPage,
-    name: &str,
-    email: &str,
-    subject: &str,
-    message: &str,
+    typed: Typed,
     token: Option<Token>,
 ) -> Result<Accepted, Problem> {
     use smime::certificate::{CheckContext, check_encryption_certificate, parse_certificates};
@@ -340,13 +365,13 @@ async fn encrypt_and_send(
         form: &page.slug,
         unit: page.unit.as_ref().map(|u| u.slug.as_str()),
         recipient: &page.title,
-        sender_name: name,
-        sender_email: email,
+        sender_name: &typed.name,
+        sender_email: &typed.email,
         email_verified: token.is_some(),
-        sender_phone: None,
-        subject,
-        reference: None,
-        text: message,
+        sender_phone: typed.phone.as_deref(),
+        subject: &typed.subject,
+        reference: typed.reference.as_deref(),
+        text: &typed.message,
         submitted_at: now(),
         attachments: &[],
     });

@@ -57,7 +57,9 @@ test('a citizen writes, confirms the address, and the authority receives exactly
   await wrong.fill(code);
   await page.getByRole('button', { name: 'Code bestätigen' }).click();
   await expect(page.getByText(`Bestätigt: ${address}`)).toBeVisible();
+  await page.getByLabel('Telefon (freiwillig)').fill('+49 89 1234-567');
   await page.getByLabel('Betreff').fill('Gewerbeanmeldung');
+  await page.getByLabel('Aktenzeichen oder Vorgangsnummer (freiwillig)').fill('GA-2026/0815');
   await page.getByLabel('Ihre Nachricht', { exact: true }).fill(text);
   await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
   await expect(page.getByRole('heading', { name: 'Ihre Nachricht ist eingegangen' })).toBeVisible();
@@ -83,4 +85,27 @@ test('a citizen writes, confirms the address, and the authority receives exactly
   const body = Buffer.from(parsed.parts[0].content, 'base64').toString('utf8').replace(/\r\n/g, '\n');
   expect(body).toContain(text);
   expect(body).toContain('Jürgen Müller');
+  expect(body).toContain('GA-2026/0815');
+  expect(body).toContain('+49 89 1234-567');
+
+  // The status page: handed to the mailbox (the embedded default delivers to the spool).
+  await page.getByRole('link', { name: 'Stand der Zustellung' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Stand der Zustellung');
+  await expect(page.locator('.receipt-number')).toHaveText(receipt);
+  await expect(page.getByText(/an das Postfach der Behörde übergeben/)).toBeVisible();
+});
+
+test('without the browser\'s encryption, the form says so and sends nothing', async ({ page }) => {
+  await page.addInitScript(() => {
+    Object.defineProperty(Crypto.prototype, 'subtle', { get: () => undefined });
+  });
+  let uploads = 0;
+  await page.route('**/api/submissions/**', (route) => {
+    uploads += 1;
+    return route.abort();
+  });
+  await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
+  await expect(page.getByText(/kann Ihre Nachricht nicht sicher verschlüsselt werden/)).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Verschlüsselt senden' })).toBeDisabled();
+  expect(uploads).toBe(0);
 });
