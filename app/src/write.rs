@@ -104,9 +104,11 @@ pub fn Write(page: FormPage) -> impl IntoView {
     let sending = RwSignal::new(false);
     let send_error: RwSignal<Option<String>> = RwSignal::new(None);
     let accepted: RwSignal<Option<Accepted>> = RwSignal::new(None);
+    let renewed: RwSignal<Option<String>> = RwSignal::new(None);
     let verify_email = page.policy.as_ref().is_none_or(|p| p.verify_email);
     // Stored, so that the handlers below are Copy and can be used in every re-render.
     let page = StoredValue::new(page);
+    let stored_page = page;
 
     let request_code = move |_| {
         let address = email.value.get_untracked();
@@ -182,19 +184,34 @@ pub fn Write(page: FormPage) -> impl IntoView {
                 let value = field.value.get_untracked();
                 (!value.trim().is_empty()).then_some(value)
             };
-            let result = encrypt_and_send(
-                &page,
-                Typed {
-                    name: name.value.get_untracked(),
-                    email: email.value.get_untracked(),
-                    phone: optional(phone),
-                    subject: subject.value.get_untracked(),
-                    reference: optional(reference),
-                    message: message.value.get_untracked(),
-                },
-                token.get_untracked(),
-            )
-            .await;
+            let typed = Typed {
+                name: name.value.get_untracked(),
+                email: email.value.get_untracked(),
+                phone: optional(phone),
+                subject: subject.value.get_untracked(),
+                reference: optional(reference),
+                message: message.value.get_untracked(),
+            };
+            let mut result = encrypt_and_send(&page, &typed, token.get_untracked()).await;
+            // The certificate changed since the page was loaded: fetch the form again, say
+            // so, and encrypt for the new certificate, keeping everything typed.
+            let changed =
+                matches!(&result, Err(Problem::Refused(r)) if r.code == "certificate_changed");
+            if changed
+                && let Ok(fresh) = api::get::<FormPage>(&format!("/api/forms/{}", page.slug)).await
+                && fresh.available
+            {
+                let fingerprints = fresh
+                    .delivery
+                    .iter()
+                    .flat_map(|d| &d.certificates)
+                    .map(|c| c.sha256_fingerprint.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                renewed.set(Some(fingerprints));
+                result = encrypt_and_send(&fresh, &typed, token.get_untracked()).await;
+                stored_page.set_value(fresh);
+            }
             sending.set(false);
             match result {
                 Ok(receipt) => accepted.set(Some(receipt)),
@@ -205,7 +222,15 @@ pub fn Write(page: FormPage) -> impl IntoView {
 
     view! {
         {move || match accepted.get() {
-            Some(receipt) => receipt_view(lang.get(), receipt).into_any(),
+            Some(receipt) => view! {
+                {move || renewed.get().map(|fingerprints| view! {
+                    <p class="note">
+                        {format(lang.get(), "certificate_renewed", &[("fingerprints", &fingerprints)])}
+                    </p>
+                })}
+                {receipt_view(lang.get(), receipt)}
+            }
+                .into_any(),
             None => view! {
                 <form class="write" on:submit=send novalidate>
                     <h2>{move || text(lang.get(), "write_heading")}</h2>
@@ -261,6 +286,11 @@ pub fn Write(page: FormPage) -> impl IntoView {
                     {field("reference", "field_reference", reference, false)}
                     {field("message", "field_message", message, true)}
                     <p class="field-error" role="alert">{move || send_error.get()}</p>
+                    {move || renewed.get().map(|fingerprints| view! {
+                        <p class="note" role="status">
+                            {format(lang.get(), "certificate_renewed", &[("fingerprints", &fingerprints)])}
+                        </p>
+                    })}
                     {(!secure).then(|| view! {
                         <p class="error insecure" role="alert">{move || text(lang.get(), "insecure")}</p>
                     })}
@@ -321,7 +351,7 @@ struct Typed {
 /// only the ciphertext. Fails closed: any doubt, and nothing is sent.
 async fn encrypt_and_send(
     page: &FormPage,
-    typed: Typed,
+    typed: &Typed,
     token: Option<Token>,
 ) -> Result<Accepted, Problem> {
     use smime::certificate::{CheckContext, check_encryption_certificate, parse_certificates};

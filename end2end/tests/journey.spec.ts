@@ -109,3 +109,33 @@ test('without the browser\'s encryption, the form says so and sends nothing', as
   await expect(page.getByRole('button', { name: 'Verschlüsselt senden' })).toBeDisabled();
   expect(uploads).toBe(0);
 });
+
+test('when the certificate changed meanwhile, the app encrypts again and keeps what was typed', async ({ page }) => {
+  const address = `renewal-${Date.now()}@example.org`;
+  let uploads = 0;
+  await page.route('**/api/submissions/**', (route) => {
+    uploads += 1;
+    // The first upload meets a renewal on the server side.
+    if (uploads === 1) {
+      return route.fulfill({
+        status: 409,
+        contentType: 'application/json',
+        body: JSON.stringify({ code: 'certificate_changed', params: {} }),
+      });
+    }
+    return route.continue();
+  });
+  await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
+  await page.getByLabel('Ihr Name').fill('Erika Mustermann');
+  await page.getByLabel('Ihre E-Mail-Adresse').fill(address);
+  await page.getByRole('button', { name: 'Code senden' }).click();
+  await page.getByLabel('Bestätigungscode').fill(await codeFor(address));
+  await page.getByRole('button', { name: 'Code bestätigen' }).click();
+  await expect(page.getByText(`Bestätigt: ${address}`)).toBeVisible();
+  await page.getByLabel('Betreff').fill('Erneuerung');
+  await page.getByLabel('Ihre Nachricht', { exact: true }).fill('Bitte nicht verlieren.');
+  await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
+  await expect(page.getByRole('heading', { name: 'Ihre Nachricht ist eingegangen' })).toBeVisible();
+  await expect(page.getByText(/Zertifikat gerade erneuert/)).toBeVisible();
+  expect(uploads).toBe(2);
+});
