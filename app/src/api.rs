@@ -26,6 +26,7 @@ pub struct FormPage {
     pub title: String,
     pub unit: Option<Unit>,
     pub policy: Option<Policy>,
+    pub max_upload_bytes: Option<u64>,
     pub available: bool,
     pub reasons: Vec<Reason>,
     pub authority: Authority,
@@ -41,6 +42,7 @@ pub struct Unit {
 #[derive(Clone, Debug, Deserialize)]
 pub struct Policy {
     pub verify_email: bool,
+    pub allowed_types: Vec<smime::files::FileType>,
     pub content_encryption: smime::envelope::ContentEncryption,
     pub key_transport: smime::envelope::KeyTransport,
 }

@@ -30,6 +30,30 @@ fn now() -> u64 {
     (js_sys::Date::now() / 1000.0) as u64
 }
 
+/// An attachment that passed the checks.
+#[derive(Clone)]
+struct Attached {
+    name: String,
+    media_type: &'static str,
+    bytes: std::sync::Arc<Vec<u8>>,
+}
+
+/// What an upload of this text and these files will weigh, generously: the entity's base64
+/// (4/3 plus line breaks), its headers, the CMS around it.
+fn upload_estimate(text_len: usize, files: &[Attached]) -> u64 {
+    let base64 = |n: usize| (n.div_ceil(3) * 4) as u64 * 78 / 76 + 4;
+    let files: u64 = files.iter().map(|f| base64(f.bytes.len()) + 600).sum();
+    8_000 + base64(text_len) * 2 + files
+}
+
+fn megabytes(lang: Lang, bytes: u64) -> String {
+    let number = format!("{:.1}", bytes as f64 / 1e6);
+    match lang {
+        Lang::De => number.replace('.', ","),
+        Lang::En => number,
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Field {
     value: RwSignal<String>,
@@ -105,6 +129,14 @@ pub fn Write(page: FormPage) -> impl IntoView {
     let send_error: RwSignal<Option<String>> = RwSignal::new(None);
     let accepted: RwSignal<Option<Accepted>> = RwSignal::new(None);
     let renewed: RwSignal<Option<String>> = RwSignal::new(None);
+    let files: RwSignal<Vec<Attached>> = RwSignal::new(Vec::new());
+    let file_errors: RwSignal<Vec<String>> = RwSignal::new(Vec::new());
+    let allowed = page
+        .policy
+        .as_ref()
+        .map(|p| p.allowed_types.clone())
+        .unwrap_or_default();
+    let max_upload = page.max_upload_bytes.unwrap_or(0);
     let verify_email = page.policy.as_ref().is_none_or(|p| p.verify_email);
     // Stored, so that the handlers below are Copy and can be used in every re-render.
     let page = StoredValue::new(page);
@@ -156,6 +188,53 @@ pub fn Write(page: FormPage) -> impl IntoView {
         });
     };
 
+    let allowed = StoredValue::new(allowed);
+    let add_files = move |event: leptos::ev::Event| {
+        use wasm_bindgen::JsCast;
+        let input: web_sys::HtmlInputElement = event.target().expect("an input").unchecked_into();
+        let Some(list) = input.files() else { return };
+        let picked: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+        input.set_value("");
+        spawn_local(async move {
+            let lang = lang.get_untracked();
+            let mut errors = Vec::new();
+            for file in picked {
+                let name = file.name();
+                let Ok(buffer) = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await
+                else {
+                    continue;
+                };
+                let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+                let policy = smime::files::FilePolicy {
+                    allowed: allowed.get_value(),
+                };
+                match smime::files::check_file(&bytes, &policy) {
+                    Err(refusal) => errors.push(format(
+                        lang,
+                        "file_refused",
+                        &[("name", &name), ("reason", &text(lang, refusal.code()))],
+                    )),
+                    Ok(kind) => {
+                        let candidate = Attached {
+                            name: name.clone(),
+                            media_type: kind.media_type(),
+                            bytes: std::sync::Arc::new(bytes),
+                        };
+                        let mut all = files.get_untracked();
+                        all.push(candidate);
+                        let text_len = message.value.get_untracked().len();
+                        if upload_estimate(text_len, &all) > max_upload {
+                            errors.push(format(lang, "file_too_large", &[("name", &name)]));
+                        } else {
+                            files.set(all);
+                        }
+                    }
+                }
+            }
+            file_errors.set(errors);
+        });
+    };
+
     let send = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
         let lang_now = lang.get_untracked();
@@ -184,7 +263,9 @@ pub fn Write(page: FormPage) -> impl IntoView {
                 let value = field.value.get_untracked();
                 (!value.trim().is_empty()).then_some(value)
             };
+            let attachments = files.get_untracked();
             let typed = Typed {
+                attachments,
                 name: name.value.get_untracked(),
                 email: email.value.get_untracked(),
                 phone: optional(phone),
@@ -285,6 +366,57 @@ pub fn Write(page: FormPage) -> impl IntoView {
                     {field("subject", "field_subject", subject, false)}
                     {field("reference", "field_reference", reference, false)}
                     {field("message", "field_message", message, true)}
+                    <div class="field files">
+                        <label for="files">{move || text(lang.get(), "field_files")}</label>
+                        <p id="files-hint" class="hint">{move || text(lang.get(), "field_files_hint")}</p>
+                        <input
+                            id="files"
+                            type="file"
+                            multiple
+                            aria-describedby="files-hint files-budget files-error"
+                            on:change=add_files
+                        />
+                        <ul class="attached">
+                            {move || {
+                                files
+                                    .get()
+                                    .into_iter()
+                                    .enumerate()
+                                    .map(|(index, file)| {
+                                        let label = format(lang.get(), "file_remove", &[("name", &file.name)]);
+                                        view! {
+                                            <li>
+                                                <span class="file-name">{file.name.clone()}</span>
+                                                <button
+                                                    type="button"
+                                                    aria-label=label
+                                                    on:click=move |_| files.update(|all| { all.remove(index); })
+                                                >
+                                                    "×"
+                                                </button>
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()
+                            }}
+                        </ul>
+                        <p id="files-budget" class="budget">
+                            {move || {
+                                let used = upload_estimate(message.value.get().len(), &files.get());
+                                format(
+                                    lang.get(),
+                                    "budget",
+                                    &[
+                                        ("used", &megabytes(lang.get(), used)),
+                                        ("max", &megabytes(lang.get(), max_upload)),
+                                    ],
+                                )
+                            }}
+                        </p>
+                        <ul id="files-error" class="field-error" role="alert">
+                            {move || file_errors.get().into_iter().map(|e| view! { <li>{e}</li> }).collect_view()}
+                        </ul>
+                    </div>
                     <p class="field-error" role="alert">{move || send_error.get()}</p>
                     {move || renewed.get().map(|fingerprints| view! {
                         <p class="note" role="status">
@@ -339,6 +471,7 @@ impl Problem {
 
 /// What the citizen typed.
 struct Typed {
+    attachments: Vec<Attached>,
     name: String,
     email: String,
     phone: Option<String>,
@@ -391,6 +524,15 @@ async fn encrypt_and_send(
     if recipients.is_empty() {
         return Err(Problem::Certificate);
     }
+    let attachments: Vec<smime::mime::Attachment> = typed
+        .attachments
+        .iter()
+        .map(|a| smime::mime::Attachment {
+            file_name: &a.name,
+            media_type: a.media_type,
+            content: &a.bytes,
+        })
+        .collect();
     let entity = smime::mime::compose(&smime::mime::Message {
         form: &page.slug,
         unit: page.unit.as_ref().map(|u| u.slug.as_str()),
@@ -403,7 +545,7 @@ async fn encrypt_and_send(
         reference: typed.reference.as_deref(),
         text: &typed.message,
         submitted_at: now(),
-        attachments: &[],
+        attachments: &attachments,
     });
     let algorithms = page
         .policy

@@ -11,6 +11,14 @@ const dataDir = process.env.E2E_POSTSIEGEL_DATA!;
 const spool = path.join(dataDir, 'spool');
 const repo = path.resolve(__dirname, '..', '..');
 
+const PDF = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
+// A 1×1 PNG.
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
+  'base64',
+);
+const EXE = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(200, 0x90)]);
+
 async function codeFor(address: string): Promise<string> {
   for (let i = 0; i < 100; i++) {
     for (const file of fs.existsSync(spool) ? fs.readdirSync(spool) : []) {
@@ -61,6 +69,15 @@ test('a citizen writes, confirms the address, and the authority receives exactly
   await page.getByLabel('Betreff').fill('Gewerbeanmeldung');
   await page.getByLabel('Aktenzeichen oder Vorgangsnummer (freiwillig)').fill('GA-2026/0815');
   await page.getByLabel('Ihre Nachricht', { exact: true }).fill(text);
+  // Attachments with umlaut names; a program dressed as a PDF is refused next to the field.
+  await page.getByLabel('Anhänge (freiwillig)').setInputFiles([
+    { name: 'Gewerbeanmeldung Müller.pdf', mimeType: 'application/pdf', buffer: PDF },
+    { name: 'Grundriss Büro – EG.png', mimeType: 'image/png', buffer: PNG },
+    { name: 'rechnung.pdf', mimeType: 'application/pdf', buffer: EXE },
+  ]);
+  await expect(page.locator('#files-error')).toContainText('rechnung.pdf: Die Datei ist ein Programm');
+  await expect(page.locator('.attached li')).toHaveCount(2);
+  await expect(page.locator('#files-budget')).toContainText(/von 7,3 MB belegt/);
   await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
   await expect(page.getByRole('heading', { name: 'Ihre Nachricht ist eingegangen' })).toBeVisible();
   const receipt = (await page.locator('.receipt-number').textContent())!;
@@ -86,6 +103,14 @@ test('a citizen writes, confirms the address, and the authority receives exactly
   expect(body).toContain(text);
   expect(body).toContain('Jürgen Müller');
   expect(body).toContain('GA-2026/0815');
+  const files = Object.fromEntries(
+    parsed.parts
+      .filter((p: any) => p.filename && p.filename !== 'kontaktformular.json')
+      .map((p: any) => [p.filename, Buffer.from(p.content, 'base64')]),
+  );
+  expect(Object.keys(files).sort()).toEqual(['Gewerbeanmeldung Müller.pdf', 'Grundriss Büro – EG.png']);
+  expect(files['Gewerbeanmeldung Müller.pdf'].equals(PDF)).toBe(true);
+  expect(files['Grundriss Büro – EG.png'].equals(PNG)).toBe(true);
   expect(body).toContain('+49 89 1234-567');
 
   // The status page: handed to the mailbox (the embedded default delivers to the spool).
