@@ -55,6 +55,12 @@ pub struct Reason {
 #[derive(Clone, Debug, Deserialize)]
 pub struct Authority {
     pub name: String,
+    pub street: String,
+    pub postal_code: String,
+    pub place: String,
+    pub representative: Option<String>,
+    pub content_responsible: Option<String>,
+    pub data_protection_officer: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

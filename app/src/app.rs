@@ -170,6 +170,7 @@ fn ContactForm() -> impl IntoView {
 
 fn available(lang: Lang, page: FormPage) -> impl IntoView {
     let write = page.clone();
+    let notice = imprint(lang, page.authority.clone());
     let delivery = page.delivery.expect("an offered form has a delivery");
     let via = delivery.via_authority.as_ref().map(|_| {
         format(
@@ -212,6 +213,41 @@ fn available(lang: Lang, page: FormPage) -> impl IntoView {
             </details>
         </section>
         <Write page=write/>
+        {notice}
+    }
+}
+
+/// The imprint and privacy notice every form carries, from the directory's details.
+fn imprint(lang: Lang, authority: api::Authority) -> impl IntoView {
+    let line = |key: &str, value: &Option<String>| {
+        value.clone().map(|value| {
+            view! {
+                <dt>{text(lang, key)}</dt>
+                <dd>{value}</dd>
+            }
+        })
+    };
+    view! {
+        <details class="imprint">
+            <summary>{text(lang, "imprint_heading")}</summary>
+            <dl>
+                <dt>{text(lang, "imprint_authority")}</dt>
+                <dd>
+                    {format!(
+                        "{}, {}, {} {}",
+                        authority.name,
+                        authority.street,
+                        authority.postal_code,
+                        authority.place,
+                    )}
+                </dd>
+                {line("imprint_representative", &authority.representative)}
+                {line("imprint_content", &authority.content_responsible)}
+                {line("imprint_dpo", &authority.data_protection_officer)}
+            </dl>
+            <p>{text(lang, "privacy_text")}</p>
+        </details>
+        <p class="signature-note">{text(lang, "signature_note")}</p>
     }
 }
 

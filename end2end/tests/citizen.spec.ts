@@ -62,3 +62,12 @@ test('English on request, remembered, and announced to assistive technology', as
   await page.getByLabel('Find an authority or office').fill('Gewerbeamt');
   await expect(page.getByText(/Trade office, 12345 Musterhausen/)).toBeVisible();
 });
+
+test('every form carries the imprint, the privacy notice and the signature note', async ({ page }) => {
+  await page.goto('/kontakt/stadt-beispielstadt');
+  await page.getByText('Impressum und Datenschutz').click();
+  await expect(page.getByText('Oberbürgermeister Max Beispiel')).toBeVisible();
+  await expect(page.getByText('datenschutz@beispielstadt.example')).toBeVisible();
+  await expect(page.getByText(/sieht im Klartext nur Ihre E-Mail-Adresse/)).toBeVisible();
+  await expect(page.getByText(/ersetzt keine handschriftliche Unterschrift/)).toBeVisible();
+});
