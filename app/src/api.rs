@@ -113,10 +113,12 @@ pub struct Refusal {
     pub params: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 pub struct Token {
     pub token: String,
     pub address: String,
+    /// Seconds since the Unix epoch.
+    pub expires_at: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

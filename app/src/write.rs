@@ -10,6 +10,33 @@ use wasm_bindgen::JsValue;
 use crate::api::{self, Accepted, FormPage, Refusal, Token};
 use crate::i18n::{Lang, format, text, use_lang};
 
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+fn token_key(slug: &str) -> String {
+    format!("postsiegel-token:{slug}")
+}
+
+/// Keeps the token on this device; only when the citizen ticked "remember".
+fn remember_token(slug: &str, token: &Token) {
+    if let (Some(storage), Ok(json)) = (storage(), serde_json::to_string(token)) {
+        let _ = storage.set_item(&token_key(slug), &json);
+    }
+}
+
+fn remembered_token(slug: &str) -> Option<Token> {
+    let storage = storage()?;
+    let json = storage.get_item(&token_key(slug)).ok().flatten()?;
+    let token: Token = serde_json::from_str(&json).ok()?;
+    if token.expires_at > now() {
+        Some(token)
+    } else {
+        let _ = storage.remove_item(&token_key(slug));
+        None
+    }
+}
+
 /// How a refusal from the server reads for the citizen.
 fn word(lang: Lang, refusal: &Refusal) -> String {
     let key = format!("error_{}", refusal.code);
@@ -124,7 +151,10 @@ pub fn Write(page: FormPage) -> impl IntoView {
         && smime::webcrypto::subtle().is_ok();
     let code = Field::new();
     let code_sent = RwSignal::new(false);
-    let token: RwSignal<Option<Token>> = RwSignal::new(None);
+    // A token remembered on this device (only when the citizen asked for it), if still valid.
+    let remembered = remembered_token(&page.slug);
+    let token: RwSignal<Option<Token>> = RwSignal::new(remembered);
+    let remember = RwSignal::new(false);
     let sending = RwSignal::new(false);
     let send_error: RwSignal<Option<String>> = RwSignal::new(None);
     let accepted: RwSignal<Option<Accepted>> = RwSignal::new(None);
@@ -163,10 +193,12 @@ pub fn Write(page: FormPage) -> impl IntoView {
         });
     };
     let confirm_code = move |_| {
+        let slug = page.with_value(|p| p.slug.clone());
         let body = serde_json::json!({
-            "form": page.with_value(|p| p.slug.clone()),
+            "form": slug,
             "address": email.value.get_untracked(),
             "code": code.value.get_untracked(),
+            "remember": remember.get_untracked(),
         })
         .to_string();
         spawn_local(async move {
@@ -181,6 +213,9 @@ pub fn Write(page: FormPage) -> impl IntoView {
             {
                 Ok(confirmed) => {
                     email.error.set(None);
+                    if remember.get_untracked() {
+                        remember_token(&slug, &confirmed);
+                    }
                     token.set(Some(confirmed));
                 }
                 Err(refusal) => code.error.set(Some(word(lang.get_untracked(), &refusal))),
@@ -354,6 +389,15 @@ pub fn Write(page: FormPage) -> impl IntoView {
                                         )}
                                     </p>
                                     {field("code", "field_code", code, false)}
+                                    <div class="check">
+                                        <input
+                                            id="remember"
+                                            type="checkbox"
+                                            prop:checked=move || remember.get()
+                                            on:change=move |e| remember.set(event_target_checked(&e))
+                                        />
+                                        <label for="remember">{move || text(lang.get(), "remember")}</label>
+                                    </div>
                                     <button type="button" on:click=confirm_code>
                                         {move || text(lang.get(), "email_confirm")}
                                     </button>

@@ -164,3 +164,30 @@ test('when the certificate changed meanwhile, the app encrypts again and keeps w
   await expect(page.getByText(/Zertifikat gerade erneuert/)).toBeVisible();
   expect(uploads).toBe(2);
 });
+
+test('the address is remembered for 30 days only when the citizen asks for it', async ({ page }) => {
+  const form = '/kontakt/landratsamt-musterhausen/gewerbeamt';
+  const confirm = async (address: string, remember: boolean) => {
+    await page.goto(form);
+    await page.getByLabel('Ihre E-Mail-Adresse').fill(address);
+    await page.getByRole('button', { name: 'Code senden' }).click();
+    await page.getByLabel('Bestätigungscode').fill(await codeFor(address));
+    const box = page.getByLabel('Meine E-Mail-Adresse 30 Tage auf diesem Gerät merken');
+    await expect(box).not.toBeChecked();
+    if (remember) await box.check();
+    await page.getByRole('button', { name: 'Code bestätigen' }).click();
+    await expect(page.getByText(`Bestätigt: ${address}`)).toBeVisible();
+  };
+  const forgotten = `once-${Date.now()}@example.org`;
+  await confirm(forgotten, false);
+  await page.reload();
+  await expect(page.getByRole('button', { name: 'Code senden' })).toBeVisible();
+  await expect(page.getByText(`Bestätigt: ${forgotten}`)).toHaveCount(0);
+
+  const kept = `kept-${Date.now()}@example.org`;
+  await confirm(kept, true);
+  await page.reload();
+  await expect(page.getByText(`Bestätigt: ${kept}`)).toBeVisible();
+  const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('postsiegel-token:landratsamt-musterhausen/gewerbeamt')!));
+  expect(stored.expires_at - Date.now() / 1000).toBeGreaterThan(29 * 86400);
+});
