@@ -10,6 +10,10 @@ use wasm_bindgen::JsValue;
 use crate::api::{self, Accepted, FormPage, Refusal, Token};
 use crate::i18n::{Lang, format, text, use_lang};
 
+fn files_of(list: &web_sys::FileList) -> Vec<web_sys::File> {
+    (0..list.length()).filter_map(|i| list.get(i)).collect()
+}
+
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
@@ -224,12 +228,8 @@ pub fn Write(page: FormPage) -> impl IntoView {
     };
 
     let allowed = StoredValue::new(allowed);
-    let add_files = move |event: leptos::ev::Event| {
-        use wasm_bindgen::JsCast;
-        let input: web_sys::HtmlInputElement = event.target().expect("an input").unchecked_into();
-        let Some(list) = input.files() else { return };
-        let picked: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
-        input.set_value("");
+    // Files picked or dropped go through the same checks.
+    let add_files = move |picked: Vec<web_sys::File>| {
         spawn_local(async move {
             let lang = lang.get_untracked();
             let mut errors = Vec::new();
@@ -268,6 +268,26 @@ pub fn Write(page: FormPage) -> impl IntoView {
             }
             file_errors.set(errors);
         });
+    };
+
+    let pick_files = move |event: leptos::ev::Event| {
+        use wasm_bindgen::JsCast;
+        let input: web_sys::HtmlInputElement = event.target().expect("an input").unchecked_into();
+        let picked = input
+            .files()
+            .map(|list| files_of(&list))
+            .unwrap_or_default();
+        input.set_value("");
+        add_files(picked);
+    };
+    let drop_files = move |event: leptos::ev::DragEvent| {
+        event.prevent_default();
+        let picked = event
+            .data_transfer()
+            .and_then(|transfer| transfer.files())
+            .map(|list| files_of(&list))
+            .unwrap_or_default();
+        add_files(picked);
     };
 
     let send = move |event: leptos::ev::SubmitEvent| {
@@ -410,7 +430,11 @@ pub fn Write(page: FormPage) -> impl IntoView {
                     {field("subject", "field_subject", subject, false)}
                     {field("reference", "field_reference", reference, false)}
                     {field("message", "field_message", message, true)}
-                    <div class="field files">
+                    <div
+                        class="field files"
+                        on:dragover=|event: leptos::ev::DragEvent| event.prevent_default()
+                        on:drop=drop_files
+                    >
                         <label for="files">{move || text(lang.get(), "field_files")}</label>
                         <p id="files-hint" class="hint">{move || text(lang.get(), "field_files_hint")}</p>
                         <input
@@ -418,8 +442,9 @@ pub fn Write(page: FormPage) -> impl IntoView {
                             type="file"
                             multiple
                             aria-describedby="files-hint files-budget files-error"
-                            on:change=add_files
+                            on:change=pick_files
                         />
+                        <p class="hint">{move || text(lang.get(), "files_drop")}</p>
                         <ul class="attached">
                             {move || {
                                 files

@@ -191,3 +191,21 @@ test('the address is remembered for 30 days only when the citizen asks for it', 
   const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('postsiegel-token:landratsamt-musterhausen/gewerbeamt')!));
   expect(stored.expires_at - Date.now() / 1000).toBeGreaterThan(29 * 86400);
 });
+
+test('files can be dropped onto the attachments field, with the same checks', async ({ page }) => {
+  await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
+  const dataTransfer = await page.evaluateHandle(
+    ([png, exe]) => {
+      const bytes = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes(png)], 'Scan Übersicht.png', { type: 'image/png' }));
+      transfer.items.add(new File([bytes(exe)], 'setup.png', { type: 'image/png' }));
+      return transfer;
+    },
+    [PNG.toString('base64'), EXE.toString('base64')],
+  );
+  await page.locator('.files').dispatchEvent('drop', { dataTransfer });
+  await expect(page.locator('.attached li')).toHaveCount(1);
+  await expect(page.locator('.attached li')).toContainText('Scan Übersicht.png');
+  await expect(page.locator('#files-error')).toContainText('setup.png: Die Datei ist ein Programm');
+});
