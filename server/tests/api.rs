@@ -111,12 +111,12 @@ async fn a_form_publishes_its_certificates_policy_and_exact_upload_limit() {
             .unwrap();
         assert_eq!(der, pem_to_der(&path));
         // The fingerprint as OpenSSL computes it.
-        let openssl = Command::new("openssl")
-            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        let expected = String::from_utf8(openssl.stdout).unwrap();
+        let openssl = testkit::run(
+            Command::new("openssl")
+                .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+                .arg(&path),
+        );
+        let expected = String::from_utf8(openssl).unwrap();
         assert_eq!(
             expected.trim().rsplit('=').next().unwrap(),
             published["sha256_fingerprint"]
@@ -313,19 +313,14 @@ fn the_demo_key_decrypts_what_a_demo_mailbox_receives_with_the_readme_command() 
     let file = data.path().join("message.eml");
     std::fs::write(&file, eml).unwrap();
     // README: openssl cms -decrypt -in <mail>.eml -inkey data/demo/demo-mailboxes.key.pem
-    let output = Command::new("openssl")
-        .args(["cms", "-decrypt", "-in"])
-        .arg(&file)
-        .arg("-inkey")
-        .arg(demo.mailbox_key())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let decrypted = testkit::run(
+        Command::new("openssl")
+            .args(["cms", "-decrypt", "-in"])
+            .arg(&file)
+            .arg("-inkey")
+            .arg(demo.mailbox_key()),
     );
-    assert_eq!(output.stdout, entity);
+    assert_eq!(decrypted, entity);
 }
 
 #[test]

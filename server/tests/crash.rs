@@ -41,18 +41,13 @@ fn configure(dir: &Path, smtp_port: u16) -> std::path::PathBuf {
         ),
     )
     .unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_postsiegel"))
-        .arg("--config")
-        .arg(&config)
-        .arg("import")
-        .arg(demo.folder.join("crash-test.toml"))
-        .env("POSTSIEGEL_DATA_DIR", &data)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    testkit::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_postsiegel"))
+            .arg("--config")
+            .arg(&config)
+            .arg("import")
+            .arg(demo.folder.join("crash-test.toml"))
+            .env("POSTSIEGEL_DATA_DIR", &data),
     );
     config
 }

@@ -112,32 +112,23 @@ async fn status(portal: &Portal, accepted: &serde_json::Value) -> serde_json::Va
 fn decrypt(dir: &Path, mail: &[u8], key: &Path) -> Vec<u8> {
     let file = dir.join("received.eml");
     std::fs::write(&file, mail).unwrap();
-    let output = Command::new("openssl")
-        .args(["cms", "-decrypt", "-in"])
-        .arg(&file)
-        .arg("-inkey")
-        .arg(key)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
+    testkit::run(
+        Command::new("openssl")
+            .args(["cms", "-decrypt", "-in"])
+            .arg(&file)
+            .arg("-inkey")
+            .arg(key),
+    )
 }
 
 fn parse_with_python(dir: &Path, entity: &[u8]) -> serde_json::Value {
     let file = dir.join("entity.eml");
     std::fs::write(&file, entity).unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../smime/tests/parse_mime.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    serde_json::from_slice(&output.stdout).unwrap()
+    serde_json::from_slice(&testkit::run(
+        Command::new("python3").arg(script).arg(&file),
+    ))
+    .unwrap()
 }
 
 #[tokio::test]
@@ -365,18 +356,13 @@ fn dkim_verifies(mail: &[u8], public_key_der: &[u8]) -> bool {
                   \x20   return record\n\
                   ok = dkim.verify(open(sys.argv[1], 'rb').read(), dnsfunc=dns)\n\
                   print('pass' if ok else 'fail')\n";
-    let output = Command::new(testkit::smtp::python())
-        .args(["-c", script])
-        .arg(&file)
-        .arg(record)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = testkit::run(
+        Command::new(testkit::smtp::python())
+            .args(["-c", script])
+            .arg(&file)
+            .arg(record),
     );
-    String::from_utf8_lossy(&output.stdout).trim() == "pass"
+    String::from_utf8_lossy(&output).trim() == "pass"
 }
 
 #[tokio::test]
@@ -491,19 +477,12 @@ async fn the_portals_signature_verifies_with_openssl_and_the_content_still_decry
         String::from_utf8_lossy(&verified.stderr)
     );
     assert!(String::from_utf8_lossy(&verified.stderr).contains("Verification successful"));
-    let decrypted = Command::new("openssl")
-        .args(["cms", "-decrypt", "-in"])
-        .arg(&inner)
-        .arg("-inkey")
-        .arg(portal.demo.mailbox_key())
-        .output()
-        .unwrap();
-    assert!(
-        decrypted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&decrypted.stderr)
+    let decrypted = decrypt(
+        dir.path(),
+        &std::fs::read(&inner).unwrap(),
+        &portal.demo.mailbox_key(),
     );
-    assert_eq!(decrypted.stdout, entity);
+    assert_eq!(decrypted, entity);
 
     // Tampering with the encrypted part breaks the signature.
     let mut tampered = mail.data.clone();
