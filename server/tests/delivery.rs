@@ -124,7 +124,8 @@ fn decrypt(dir: &Path, mail: &[u8], key: &Path) -> Vec<u8> {
 fn parse_with_python(dir: &Path, entity: &[u8]) -> serde_json::Value {
     let file = dir.join("entity.eml");
     std::fs::write(&file, entity).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../smime/tests/parse_mime.py");
+    let script = dir.join("parse_mime.py");
+    std::fs::write(&script, include_str!("../../smime/tests/parse_mime.py")).unwrap();
     serde_json::from_slice(&testkit::run(
         Command::new("python3").arg(script).arg(&file),
     ))

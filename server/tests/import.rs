@@ -9,8 +9,7 @@ use testkit::{Leaf, Pki};
 
 /// The TOML block after `<!-- directory-example -->` in the README.
 fn readme_example() -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let readme = include_str!("../../README.md").to_owned();
     let after = readme
         .split("<!-- directory-example -->\n```toml\n")
         .nth(1)

@@ -174,9 +174,9 @@ struct Parsed {
 fn parse_with_python(entity: &[u8]) -> Parsed {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "entity.eml", entity);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/parse_mime.py");
+    let script = write(dir.path(), "parse_mime.py", include_bytes!("parse_mime.py"));
     let json: serde_json::Value =
-        serde_json::from_slice(&run(Command::new("python3").args([script, &input]))).unwrap();
+        serde_json::from_slice(&run(Command::new("python3").args([&script, &input]))).unwrap();
     assert_eq!(
         json["defects"],
         serde_json::json!([]),

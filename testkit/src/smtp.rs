@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use crate::openssl;
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/smtp_server.py");
+// Embedded, not found by path: a cargo target folder shared by several clones would
+// otherwise point every test binary at whichever clone built it last.
+const SCRIPT: &str = include_str!("../smtp_server.py");
 const STARTUP_LIMIT: Duration = Duration::from_secs(15);
 
 /// An aiosmtpd process on 127.0.0.1. Dropping it kills the process (our own child, by its
@@ -261,8 +263,10 @@ fn spawn(dir: &Path, port: u16, arguments: &[std::ffi::OsString]) -> Result<Chil
     let log_path = dir.join("server.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let python = python();
+    let script = dir.join("smtp_server.py");
+    std::fs::write(&script, SCRIPT).unwrap();
     let mut process = Command::new(&python)
-        .arg(SCRIPT)
+        .arg(&script)
         .arg(dir)
         .arg(port.to_string())
         .args(arguments)
