@@ -15,12 +15,15 @@ use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 
 use crate::api::{self, ApiState};
+use crate::directory::catalog::Catalog;
+use crate::directory::import::is_embed_origin;
 
 /// The built app, read once at start-up.
 pub struct Frontend {
     dist_dir: PathBuf,
     index_html: String,
-    csp: HeaderValue,
+    /// The policy without its `frame-ancestors`, which depends on the page (see `framing`).
+    csp: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,10 +43,9 @@ impl Frontend {
         let path = dist_dir.join("index.html");
         let index_html = std::fs::read_to_string(&path)
             .map_err(|source| FrontendError::MissingIndex { path, source })?;
-        let csp = content_security_policy(&inline_script_hashes(&index_html));
         Ok(Frontend {
             dist_dir: dist_dir.to_owned(),
-            csp: HeaderValue::from_str(&csp).expect("CSP is ASCII"),
+            csp: content_security_policy(&inline_script_hashes(&index_html)),
             index_html,
         })
     }
@@ -65,8 +67,9 @@ const DEMO_BANNER: &str = "<aside class=\"demo-banner\" aria-label=\"Demo\">\
 Nachrichten erreichen keine echte Behörde. \
 <span lang=\"en\">Demo portal: fictional authorities, nothing reaches a real one.</span></aside>";
 
-/// The policy for every response. Trunk's loader is an inline module script, so it is
-/// allowed by its hash, computed from the index.html actually served; never 'unsafe-inline'.
+/// The policy for every response, but for `frame-ancestors` (see `framing`). Trunk's loader
+/// is an inline module script, so it is allowed by its hash, computed from the index.html
+/// actually served; never 'unsafe-inline'.
 pub fn content_security_policy(script_hashes: &[String]) -> String {
     let mut script_src = String::from("'self'");
     for hash in script_hashes {
@@ -81,9 +84,33 @@ pub fn content_security_policy(script_hashes: &[String]) -> String {
         "connect-src 'self'".to_owned(),
         "base-uri 'none'".to_owned(),
         "form-action 'self'".to_owned(),
-        "frame-ancestors 'none'".to_owned(),
     ]
     .join("; ")
+}
+
+/// Who may frame this path: for a form's page (`/kontakt/{authority}[/{unit}]`), the origins
+/// its authority configured; for anything else, nobody. Origins were checked on import
+/// (`import::is_embed_origin`), so none can smuggle a directive into the header.
+pub fn framing(path: &str, catalog: &Catalog) -> String {
+    let origins = path
+        .strip_prefix("/kontakt/")
+        .map(|slug| slug.trim_end_matches('/'))
+        .and_then(|slug| catalog.form(slug))
+        .map(|page| {
+            let allowed = page.embed.allowed_origins.iter();
+            // Checked on import already; checked again, as this goes into a header.
+            let checked: Vec<&str> = allowed
+                .filter(|o| is_embed_origin(o))
+                .map(String::as_str)
+                .collect();
+            checked.join(" ")
+        })
+        .unwrap_or_default();
+    if origins.is_empty() {
+        "frame-ancestors 'none'".to_owned()
+    } else {
+        format!("frame-ancestors {origins}")
+    }
 }
 
 /// Base64 SHA-256 of each inline `<script>` (one without `src`) in an HTML page, as CSP
@@ -123,10 +150,10 @@ pub fn router(frontend: Frontend, api: ApiState) -> Router {
             "/trust/{file}",
             axum::routing::get(trust_anchors).with_state(api.clone()),
         )
-        .nest("/api", api::router(api))
+        .nest("/api", api::router(api.clone()))
         .fallback_service(static_files)
         .layer(middleware::from_fn_with_state(
-            frontend.clone(),
+            (frontend.clone(), api.clone()),
             security_headers,
         ))
         .layer(CompressionLayer::new())
@@ -163,18 +190,23 @@ async fn trust_anchors(
 }
 
 async fn security_headers(
-    State(frontend): State<Arc<Frontend>>,
+    State((frontend, api)): State<(Arc<Frontend>, ApiState)>,
     request: Request,
     next: Next,
 ) -> Response<Body> {
-    let cache = if is_content_hashed(request.uri().path()) {
+    let path = request.uri().path();
+    let cache = if is_content_hashed(path) {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"
     };
+    let csp = format!("{}; {}", frontend.csp, framing(path, &api.catalog()));
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, frontend.csp.clone());
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_str(&csp).expect("the policy and checked origins are ASCII"),
+    );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -220,6 +252,38 @@ import init from '/a.js';
         let expected = base64::engine::general_purpose::STANDARD
             .encode(Sha256::digest(b"\nimport init from '/a.js';\n"));
         assert_eq!(hashes, vec![expected]);
+    }
+
+    #[test]
+    fn only_plain_origins_may_frame_a_form() {
+        for good in [
+            "https://www.lra-musterhausen.de",
+            "https://www.lra-musterhausen.de:8443",
+            "https://*.musterhausen.de",
+            "http://127.0.0.1:*",
+            "http://localhost:3000",
+        ] {
+            assert!(is_embed_origin(good), "{good}");
+        }
+        for bad in [
+            "",
+            "*",
+            "'self'",
+            "https://",
+            "www.example.de",
+            "http://www.example.de",
+            "https://www.example.de/kontakt",
+            "https://www.example.de; script-src *",
+            "https://a.de https://b.de",
+            "https://WWW.EXAMPLE.DE",
+            "https://ex ample.de",
+            "https://example.de:",
+            "https://-x.de",
+            "javascript://x",
+            "http://127.0.0.1.evil.de",
+        ] {
+            assert!(!is_embed_origin(bad), "{bad}");
+        }
     }
 
     #[test]

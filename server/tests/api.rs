@@ -154,6 +154,45 @@ async fn a_form_publishes_its_certificates_policy_and_exact_upload_limit() {
 }
 
 #[tokio::test]
+async fn only_the_origins_an_authority_allowed_may_frame_its_forms() {
+    let portal = portal().await;
+    let frame_ancestors = |answer: &common::Answer| {
+        let csp = answer.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let directive = csp
+            .split("; ")
+            .find(|d| d.starts_with("frame-ancestors "))
+            .unwrap_or_else(|| panic!("no frame-ancestors in {csp}"));
+        directive.to_owned()
+    };
+    // The demo's Landratsamt allows its own site and, to try embedding, pages on 127.0.0.1.
+    let allowed = "frame-ancestors https://www.lra-musterhausen.example http://127.0.0.1:*";
+    for path in [
+        "/kontakt/landratsamt-musterhausen",
+        "/kontakt/landratsamt-musterhausen/gewerbeamt",
+        "/kontakt/landratsamt-musterhausen/gewerbeamt?embed=1",
+    ] {
+        let page = common::get(&portal.app, path).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(frame_ancestors(&page), allowed, "{path}");
+    }
+    // Stadt Beispielstadt allowed nobody; neither may anything else of the portal be framed.
+    for path in [
+        "/kontakt/stadt-beispielstadt",
+        "/kontakt/stadt-beispielstadt/buergerbuero",
+        "/kontakt/no-such-authority",
+        "/",
+        "/status/abc",
+        "/api/forms/landratsamt-musterhausen",
+    ] {
+        let page = common::get(&portal.app, path).await;
+        assert_eq!(frame_ancestors(&page), "frame-ancestors 'none'", "{path}");
+    }
+}
+
+#[tokio::test]
 async fn unit_forms_deliver_to_their_own_mailbox_or_say_why_the_authoritys() {
     let portal = portal().await;
     let cases = [

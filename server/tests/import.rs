@@ -169,6 +169,11 @@ fn broken_directory_files_are_refused_with_the_reason() {
             "[[certificate]]\nmailbox = \"a@b\"\nfile = \"missing.pem\"\n",
             "missing.pem",
         ),
+        // An origin goes into the CSP header: a directive smuggled in must not get through.
+        (
+            "[[authority]]\nslug = \"a\"\nname = \"x\"\nstreet = \"s\"\npostal_code = \"1\"\nplace = \"p\"\npolicy = { embed_origins = [\"https://a.de; script-src *\"] }\n",
+            "embed origin \"https://a.de; script-src *\" is not an origin",
+        ),
     ] {
         std::fs::write(&path, content).unwrap();
         let error = postsiegel_server::directory::import::load(&path)

@@ -142,7 +142,8 @@ phone = "+49 1234 567-0"
 central_mailbox = "poststelle@lra-musterhausen.example"
 activated = true
 imprint = { representative = "Landrätin Erika Mustermann", content_responsible = "Pressestelle des Landratsamts", data_protection_officer = "datenschutz@lra-musterhausen.example, Musterstraße 1, 12345 Musterhausen" }
-policy = { allowed_types = ["pdf", "jpg", "png", "docx", "odt"] }
+# Its forms may be framed by its own site and, to try embedding, by any page on 127.0.0.1.
+policy = { allowed_types = ["pdf", "jpg", "png", "docx", "odt"], embed_origins = ["https://www.lra-musterhausen.example", "http://127.0.0.1:*"] }
 
 [[authority.units]]
 slug = "gewerbeamt"

@@ -87,6 +87,38 @@ fn is_slug(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// An origin an authority may allow to frame its form, as CSP's `frame-ancestors` reads it:
+/// `https://host[:port]`, or `http://` on this machine only (`localhost`, `127.0.0.1`) for
+/// trying it out. A leading `*.` allows the subdomains, port `*` any port. Nothing else: the
+/// value goes into a response header, so a space or `;` must never get through.
+pub fn is_embed_origin(origin: &str) -> bool {
+    let (loopback_only, rest) = match origin.split_once("://") {
+        Some(("https", rest)) => (false, rest),
+        Some(("http", rest)) => (true, rest),
+        _ => return false,
+    };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (rest, None),
+    };
+    let port_ok = port.is_none_or(|p| {
+        p == "*" || (!p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+    });
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    let labels_ok = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    let loopback = host == "localhost" || host == "127.0.0.1";
+    port_ok && labels_ok && (!loopback_only || loopback)
+}
+
 fn validate(authorities: &[Authority]) -> Result<(), ImportError> {
     let mut slugs = HashSet::new();
     for a in authorities {
@@ -110,6 +142,13 @@ fn validate(authorities: &[Authority]) -> Result<(), ImportError> {
                     u.slug, a.slug
                 )));
             }
+        }
+        if let Some(bad) = a.policy.embed_origins.iter().find(|o| !is_embed_origin(o)) {
+            return Err(ImportError::Invalid(format!(
+                "{}: embed origin {bad:?} is not an origin such as \"https://www.example.de\" \
+                 (https, lower case, no path; http only for localhost and 127.0.0.1)",
+                a.slug
+            )));
         }
         if a.policy.mailbox_limit_bytes < 1_000_000 {
             return Err(ImportError::Invalid(format!(
