@@ -122,6 +122,135 @@ pub struct CheckContext<'a> {
     pub mailbox: &'a str,
     pub anchors: &'a [Certificate],
     pub intermediates: &'a [Certificate],
+    /// ECDSA signatures of the chain that the caller verified itself: the browser does, with
+    /// WebCrypto (see [`ecdsa_signatures`]), as the app leaves out the `rust-ecdsa` feature to
+    /// stay small. With that feature (the server) this crate verifies them and this may be
+    /// empty.
+    pub verified_elsewhere: &'a [VerifiedSignature],
+}
+
+/// A signature that the caller verified: SHA-256 of the signed bytes and of the signer's
+/// public key (SubjectPublicKeyInfo, DER).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedSignature {
+    pub signed: [u8; 32],
+    pub issuer_key: [u8; 32],
+}
+
+impl VerifiedSignature {
+    fn of(signed: &[u8], issuer: &Certificate) -> Option<VerifiedSignature> {
+        let key = issuer
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .ok()?;
+        Some(VerifiedSignature {
+            signed: Sha256::digest(signed).into(),
+            issuer_key: Sha256::digest(key).into(),
+        })
+    }
+}
+
+/// An ECDSA certificate signature, in the shape WebCrypto verifies it.
+#[derive(Clone, Debug)]
+pub struct EcdsaSignature {
+    /// The signed bytes (the certificate's TBS part).
+    pub signed: Vec<u8>,
+    /// `r || s`, each as long as the curve's order (IEEE P1363), not DER.
+    pub signature: Vec<u8>,
+    /// `SHA-256` or `SHA-384`.
+    pub hash: &'static str,
+    /// `P-256` or `P-384`.
+    pub curve: &'static str,
+    /// The issuer's SubjectPublicKeyInfo, DER.
+    pub issuer_key: Vec<u8>,
+}
+
+impl EcdsaSignature {
+    /// What to put into [`CheckContext::verified_elsewhere`] once this verified.
+    pub fn verified(&self) -> VerifiedSignature {
+        VerifiedSignature {
+            signed: Sha256::digest(&self.signed).into(),
+            issuer_key: Sha256::digest(&self.issuer_key).into(),
+        }
+    }
+}
+
+const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+
+/// Every ECDSA signature that checking `certificates` against these anchors and
+/// intermediates may need: each certificate and intermediate against each certificate named
+/// as its issuer. Unreadable ones are left out (the check then fails, closed).
+pub fn ecdsa_signatures(
+    certificates: &[Certificate],
+    anchors: &[Certificate],
+    intermediates: &[Certificate],
+) -> Vec<EcdsaSignature> {
+    let mut found = Vec::new();
+    for certificate in certificates.iter().chain(intermediates) {
+        let hash = match certificate.signature_algorithm.oid {
+            rfc5912::ECDSA_WITH_SHA_256 => "SHA-256",
+            rfc5912::ECDSA_WITH_SHA_384 => "SHA-384",
+            _ => continue,
+        };
+        let Ok(signed) = certificate.tbs_certificate.to_der() else {
+            continue;
+        };
+        let issuers = anchors.iter().chain(intermediates).filter(|issuer| {
+            issuer.tbs_certificate.subject == certificate.tbs_certificate.issuer
+                && !std::ptr::eq(*issuer, certificate)
+        });
+        for issuer in issuers {
+            let spki = &issuer.tbs_certificate.subject_public_key_info;
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+            let (curve, size) = match curve {
+                Some(SECP256R1) => ("P-256", 32),
+                Some(SECP384R1) => ("P-384", 48),
+                _ => continue,
+            };
+            let (Some(signature), Ok(issuer_key)) = (
+                p1363(certificate.signature.raw_bytes(), size),
+                spki.to_der(),
+            ) else {
+                continue;
+            };
+            found.push(EcdsaSignature {
+                signed: signed.clone(),
+                signature,
+                hash,
+                curve,
+                issuer_key,
+            });
+        }
+    }
+    found
+}
+
+/// An ECDSA signature from DER (`SEQUENCE { r INTEGER, s INTEGER }`) to `r || s`.
+fn p1363(der_signature: &[u8], size: usize) -> Option<Vec<u8>> {
+    #[derive(der::Sequence)]
+    struct Signature<'a> {
+        r: der::asn1::UintRef<'a>,
+        s: der::asn1::UintRef<'a>,
+    }
+    let parsed = Signature::from_der(der_signature).ok()?;
+    let mut out = vec![0u8; 2 * size];
+    for (half, value) in [parsed.r.as_bytes(), parsed.s.as_bytes()]
+        .into_iter()
+        .enumerate()
+    {
+        if value.len() > size {
+            return None;
+        }
+        let end = (half + 1) * size;
+        out[end - value.len()..end].copy_from_slice(value);
+    }
+    Some(out)
 }
 
 /// Why a certificate cannot be used. Each has a stable [`Problem::code`] that the app words
@@ -332,6 +461,75 @@ pub fn check_encryption_certificate(certificate: &Certificate, context: &CheckCo
     Verdict { problems }
 }
 
+/// A distinguished name as RFC 4514 writes it (`CN=…,O=…,C=DE`), like x509-cert's `Display`
+/// but with a table of the usual attributes instead of const-oid's whole database, which
+/// would weigh on the browser's download.
+pub fn name_text(name: &x509_cert::name::Name) -> String {
+    use der::asn1::{Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef};
+    use der::{Tag, Tagged};
+    const LABELS: [(&str, &str); 14] = [
+        ("2.5.4.3", "CN"),
+        ("2.5.4.4", "SN"),
+        ("2.5.4.5", "SERIALNUMBER"),
+        ("2.5.4.6", "C"),
+        ("2.5.4.7", "L"),
+        ("2.5.4.8", "ST"),
+        ("2.5.4.9", "STREET"),
+        ("2.5.4.10", "O"),
+        ("2.5.4.11", "OU"),
+        ("2.5.4.12", "TITLE"),
+        ("2.5.4.42", "GIVENNAME"),
+        ("1.2.840.113549.1.9.1", "EMAIL"),
+        ("0.9.2342.19200300.100.1.1", "UID"),
+        ("0.9.2342.19200300.100.1.25", "DC"),
+    ];
+    let mut out = String::new();
+    for rdn in name.0.iter().rev() {
+        for (i, atv) in rdn.0.iter().enumerate() {
+            out.push(if i > 0 { '+' } else { ',' });
+            let value = &atv.value;
+            let text = match value.tag() {
+                Tag::PrintableString => {
+                    PrintableStringRef::try_from(value).ok().map(|s| s.as_str())
+                }
+                Tag::Utf8String => Utf8StringRef::try_from(value).ok().map(|s| s.as_str()),
+                Tag::Ia5String => Ia5StringRef::try_from(value).ok().map(|s| s.as_str()),
+                Tag::TeletexString => TeletexStringRef::try_from(value).ok().map(|s| s.as_str()),
+                _ => None,
+            };
+            let oid = atv.oid.to_string();
+            let label = LABELS.iter().find(|(o, _)| *o == oid).map(|(_, l)| *l);
+            match (label, text) {
+                (Some(label), Some(text)) => {
+                    out.push_str(label);
+                    out.push('=');
+                    let last = text.chars().count().saturating_sub(1);
+                    for (i, c) in text.chars().enumerate() {
+                        match c {
+                            '#' if i == 0 => out.push_str("\\#"),
+                            ' ' if i == 0 || i == last => out.push_str("\\ "),
+                            '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
+                                out.push('\\');
+                                out.push(c);
+                            }
+                            '\x00'..='\x1f' | '\x7f' => out.push_str(&format!("\\{:02x}", c as u8)),
+                            _ => out.push(c),
+                        }
+                    }
+                }
+                _ => {
+                    out.push_str(&oid);
+                    out.push_str("=#");
+                    for byte in value.to_der().unwrap_or_default() {
+                        out.push_str(&format!("{byte:02x}"));
+                    }
+                }
+            }
+        }
+    }
+    out.strip_prefix(',').map(str::to_owned).unwrap_or(out)
+}
+
 /// Walks from `leaf` through the intermediates to an anchor, verifying each signature and
 /// that each issuer is a valid CA now.
 fn verify_chain(leaf: &Certificate, context: &CheckContext) -> Result<(), Problem> {
@@ -343,7 +541,7 @@ fn verify_chain(leaf: &Certificate, context: &CheckContext) -> Result<(), Proble
             .iter()
             .find(|a| &a.tbs_certificate.subject == issuer_name)
         {
-            return verify_signature(current, anchor);
+            return verify_signature(current, anchor, context.verified_elsewhere);
         }
         let Some(issuer) = context
             .intermediates
@@ -351,11 +549,11 @@ fn verify_chain(leaf: &Certificate, context: &CheckContext) -> Result<(), Proble
             .find(|c| &c.tbs_certificate.subject == issuer_name && !std::ptr::eq(*c, current))
         else {
             return Err(Problem::Untrusted {
-                issuer: issuer_name.to_string(),
+                issuer: name_text(issuer_name),
             });
         };
-        verify_signature(current, issuer)?;
-        let subject = issuer.tbs_certificate.subject.to_string();
+        verify_signature(current, issuer, context.verified_elsewhere)?;
+        let subject = name_text(&issuer.tbs_certificate.subject);
         if context.now < not_before(issuer) || context.now > not_after(issuer) {
             return Err(Problem::IssuerNotValid { subject });
         }
@@ -366,12 +564,16 @@ fn verify_chain(leaf: &Certificate, context: &CheckContext) -> Result<(), Proble
         current = issuer;
     }
     Err(Problem::Untrusted {
-        issuer: current.tbs_certificate.issuer.to_string(),
+        issuer: name_text(&current.tbs_certificate.issuer),
     })
 }
 
 /// Verifies `certificate`'s signature with `issuer`'s key.
-fn verify_signature(certificate: &Certificate, issuer: &Certificate) -> Result<(), Problem> {
+fn verify_signature(
+    certificate: &Certificate,
+    issuer: &Certificate,
+    verified_elsewhere: &[VerifiedSignature],
+) -> Result<(), Problem> {
     let tbs = certificate
         .tbs_certificate
         .to_der()
@@ -383,11 +585,12 @@ fn verify_signature(certificate: &Certificate, issuer: &Certificate) -> Result<(
         certificate.signature_algorithm.oid,
         certificate.signature.raw_bytes(),
         issuer,
+        verified_elsewhere,
     )
     .map_err(|unsupported| match unsupported {
         Some(algorithm) => Problem::UnsupportedSignature { algorithm },
         None => Problem::BadSignature {
-            subject: certificate.tbs_certificate.subject.to_string(),
+            subject: name_text(&certificate.tbs_certificate.subject),
         },
     })
 }
@@ -395,13 +598,15 @@ fn verify_signature(certificate: &Certificate, issuer: &Certificate) -> Result<(
 /// Verifies a signature made by `issuer` over `signed` (a certificate's or a CRL's TBS part):
 /// RSA PKCS#1 v1.5 with SHA-256/384/512, ECDSA on P-256 or P-384 with SHA-256/384.
 /// Fails with `Some(algorithm)` for an unsupported algorithm, `None` for a bad signature.
+/// ECDSA is verified here with the `rust-ecdsa` feature, else only found among the
+/// signatures the caller verified (`verified_elsewhere`).
 pub(crate) fn verify_signed(
     signed: &[u8],
     algorithm: ObjectIdentifier,
     signature: &[u8],
     issuer: &Certificate,
+    verified_elsewhere: &[VerifiedSignature],
 ) -> Result<(), Option<String>> {
-    use p256::ecdsa::signature::hazmat::PrehashVerifier;
     use rsa::signature::Verifier;
 
     let spki = || {
@@ -423,24 +628,45 @@ pub(crate) fn verify_signed(
             rsa::pkcs1v15::VerifyingKey::<Sha512>::new(rsa_key()?).verify(signed, &rsa_signature()?)
         }
         rfc5912::ECDSA_WITH_SHA_256 | rfc5912::ECDSA_WITH_SHA_384 => {
-            let digest = if algorithm == rfc5912::ECDSA_WITH_SHA_256 {
-                Sha256::digest(signed).to_vec()
-            } else {
-                Sha384::digest(signed).to_vec()
-            };
-            if let Ok(key) = p256::ecdsa::VerifyingKey::try_from(spki()) {
-                let signature = p256::ecdsa::Signature::from_der(signature).map_err(|_| None)?;
-                key.verify_prehash(&digest, &signature)
-            } else if let Ok(key) = p384::ecdsa::VerifyingKey::try_from(spki()) {
-                let signature = p384::ecdsa::Signature::from_der(signature).map_err(|_| None)?;
-                key.verify_prehash(&digest, &signature)
-            } else {
-                return Err(Some(algorithm.to_string()));
+            if VerifiedSignature::of(signed, issuer)
+                .is_some_and(|v| verified_elsewhere.contains(&v))
+            {
+                return Ok(());
             }
+            #[cfg(feature = "rust-ecdsa")]
+            {
+                verify_ecdsa(signed, algorithm, signature, spki())?
+            }
+            #[cfg(not(feature = "rust-ecdsa"))]
+            return Err(None);
         }
         other => return Err(Some(other.to_string())),
     };
     result.map_err(|_| None)
+}
+
+#[cfg(feature = "rust-ecdsa")]
+fn verify_ecdsa(
+    signed: &[u8],
+    algorithm: ObjectIdentifier,
+    signature: &[u8],
+    spki: spki::SubjectPublicKeyInfoRef<'_>,
+) -> Result<Result<(), rsa::signature::Error>, Option<String>> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    let digest = if algorithm == rfc5912::ECDSA_WITH_SHA_256 {
+        Sha256::digest(signed).to_vec()
+    } else {
+        Sha384::digest(signed).to_vec()
+    };
+    if let Ok(key) = p256::ecdsa::VerifyingKey::try_from(spki.clone()) {
+        let signature = p256::ecdsa::Signature::from_der(signature).map_err(|_| None)?;
+        Ok(key.verify_prehash(&digest, &signature))
+    } else if let Ok(key) = p384::ecdsa::VerifyingKey::try_from(spki) {
+        let signature = p384::ecdsa::Signature::from_der(signature).map_err(|_| None)?;
+        Ok(key.verify_prehash(&digest, &signature))
+    } else {
+        Err(Some(algorithm.to_string()))
+    }
 }
 
 /// `YYYY-MM-DD HH:MM UTC`, for messages to operators.

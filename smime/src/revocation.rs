@@ -77,6 +77,7 @@ pub fn status(
         crl.signature_algorithm.oid,
         crl.signature.raw_bytes(),
         crl_issuer,
+        &[],
     )
     .map_err(|unsupported| match unsupported {
         Some(algorithm) => CrlError::UnsupportedSignature(algorithm),

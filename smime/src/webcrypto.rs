@@ -375,3 +375,46 @@ pub async fn encrypt_to_blob(
     Blob::new_with_u8_array_sequence_and_options(&parts, &options)
         .map_err(|e| EncryptError::WebCrypto(failed(e)))
 }
+
+/// Verifies ECDSA certificate signatures (see [`crate::certificate::ecdsa_signatures`]) with
+/// the browser's WebCrypto; returns those that hold, for
+/// [`crate::certificate::CheckContext::verified_elsewhere`]. Any failure counts as "does not
+/// hold", so the check then fails closed.
+pub async fn verify_ecdsa_signatures(
+    signatures: &[crate::certificate::EcdsaSignature],
+) -> Vec<crate::certificate::VerifiedSignature> {
+    let Ok(subtle) = subtle() else {
+        return Vec::new();
+    };
+    let mut verified = Vec::new();
+    for signature in signatures {
+        if verify_ecdsa(&subtle, signature).await == Ok(true) {
+            verified.push(signature.verified());
+        }
+    }
+    verified
+}
+
+async fn verify_ecdsa(
+    subtle: &SubtleCrypto,
+    signature: &crate::certificate::EcdsaSignature,
+) -> Result<bool, JsValue> {
+    let import = web_sys::EcKeyImportParams::new("ECDSA");
+    import.set_named_curve(signature.curve);
+    let key = subtle.import_key_with_object(
+        "spki",
+        &Uint8Array::from(&signature.issuer_key[..]),
+        &import,
+        false,
+        &Array::of1(&JsValue::from_str("verify")),
+    )?;
+    let key: CryptoKey = JsFuture::from(key).await?.unchecked_into();
+    let params = web_sys::EcdsaParams::new_with_str("ECDSA", signature.hash);
+    let holds = subtle.verify_with_object_and_js_u8_array_and_js_u8_array(
+        &params,
+        &key,
+        &Uint8Array::from(&signature.signature[..]),
+        &Uint8Array::from(&signature.signed[..]),
+    )?;
+    Ok(JsFuture::from(holds).await?.as_bool() == Some(true))
+}

@@ -99,6 +99,7 @@ fn certificate_checks_run_in_the_browser() {
             mailbox: "poststelle@browser-test.example",
             anchors: &anchors,
             intermediates: &[],
+            verified_elsewhere: &[],
         },
     );
     assert!(ok.is_ok(), "{ok}");
@@ -109,6 +110,7 @@ fn certificate_checks_run_in_the_browser() {
             mailbox: "someone@else.example",
             anchors: &[],
             intermediates: &[],
+            verified_elsewhere: &[],
         },
     );
     let codes: Vec<&str> = wrong.problems.iter().map(|p| p.code()).collect();
@@ -233,4 +235,55 @@ async fn encrypts_content_that_stays_in_javascript() {
         decrypt_cbc(&js_sys::Uint8Array::new(&buffer).to_vec()),
         entity
     );
+}
+
+/// A chain signed with ECDSA (P-384 root, P-256 intermediate, RSA leaf), as an app built
+/// without `rust-ecdsa` checks it: WebCrypto verifies the signatures, the check trusts only
+/// those. A tampered signature fails closed.
+#[wasm_bindgen_test::wasm_bindgen_test]
+async fn ecdsa_chains_are_verified_with_webcrypto() {
+    use smime::certificate::ecdsa_signatures;
+    use smime::webcrypto::verify_ecdsa_signatures;
+    let mut chain = parse_certificates(include_bytes!("fixtures/ecdsa-chain.pem")).unwrap();
+    let anchors = [chain.pop().unwrap()];
+    let intermediates = [chain.pop().unwrap()];
+    let leaf = chain.pop().unwrap();
+    let now = smime::certificate::not_before(&leaf) + 86_400;
+    let check = |verified: &[smime::certificate::VerifiedSignature]| {
+        check_encryption_certificate(
+            &leaf,
+            &CheckContext {
+                now,
+                mailbox: "poststelle@ecdsa-chain.example",
+                anchors: &anchors,
+                intermediates: &intermediates,
+                verified_elsewhere: verified,
+            },
+        )
+    };
+
+    let pending = ecdsa_signatures(std::slice::from_ref(&leaf), &anchors, &intermediates);
+    let curves: Vec<_> = pending.iter().map(|s| (s.curve, s.hash)).collect();
+    assert_eq!(curves, [("P-256", "SHA-256"), ("P-384", "SHA-384")]);
+    let verified = verify_ecdsa_signatures(&pending).await;
+    assert_eq!(verified.len(), 2);
+    let verdict = check(&verified);
+    assert!(verdict.is_ok(), "{verdict}");
+
+    // Without the browser's word on them, the same chain does not pass.
+    #[cfg(not(feature = "rust-ecdsa"))]
+    assert!(matches!(
+        check(&[]).problems[..],
+        [smime::certificate::Problem::BadSignature { .. }]
+    ));
+
+    let mut tampered = pending.clone();
+    tampered[0].signature[5] ^= 1;
+    let verified = verify_ecdsa_signatures(&tampered).await;
+    assert_eq!(verified.len(), 1);
+    #[cfg(not(feature = "rust-ecdsa"))]
+    assert!(matches!(
+        check(&verified).problems[..],
+        [smime::certificate::Problem::BadSignature { .. }]
+    ));
 }

@@ -13,6 +13,7 @@ fn check(pki: &Pki, leaf: &Leaf, now: &str) -> Vec<Problem> {
         mailbox: MAILBOX,
         anchors: &pki.anchors,
         intermediates: &pki.intermediates,
+        verified_elsewhere: &[],
     };
     check_encryption_certificate(&issued.certificate, &context).problems
 }
@@ -177,6 +178,7 @@ fn a_forged_signature_is_refused() {
         mailbox: MAILBOX,
         anchors: &pki.anchors,
         intermediates: &pki.intermediates,
+        verified_elsewhere: &[],
     };
     let verdict = check_encryption_certificate(&forged, &context);
     assert!(
@@ -203,5 +205,48 @@ fn pem_bundles_and_der_both_parse() {
     assert_eq!(
         mail_addresses(&issued.certificate),
         vec![MAILBOX.to_owned()]
+    );
+}
+
+#[test]
+fn names_read_as_x509_cert_writes_them() {
+    for text in [
+        "CN=Postsiegel Demo-CA,O=Postsiegel Demo,C=DE",
+        "CN=Stadt\\, Amt,OU=IT+OU=Post,O=Stadt,C=DE",
+        "EMAILADDRESS=poststelle@example.de,CN=Poststelle",
+        "CN=\\#1 Amt ,O=Stadt",
+    ] {
+        check_name(text);
+    }
+    // Every attribute of the table, by OID, against x509-cert's own rendering.
+    for oid in [
+        "2.5.4.3",
+        "2.5.4.4",
+        "2.5.4.5",
+        "2.5.4.6",
+        "2.5.4.7",
+        "2.5.4.8",
+        "2.5.4.9",
+        "2.5.4.10",
+        "2.5.4.11",
+        "2.5.4.12",
+        "2.5.4.42",
+        "2.5.4.97",
+        "1.2.840.113549.1.9.1",
+        "0.9.2342.19200300.100.1.1",
+        "0.9.2342.19200300.100.1.25",
+        "1.2.3.4",
+    ] {
+        check_name(&format!("{oid}=#0c0141"));
+    }
+}
+
+fn check_name(text: &str) {
+    use std::str::FromStr;
+    let name = x509_cert::name::Name::from_str(text).unwrap();
+    assert_eq!(
+        smime::certificate::name_text(&name),
+        name.to_string(),
+        "{text}"
     );
 }

@@ -171,6 +171,7 @@ fn judge_mailbox<'a>(mailbox: &str, checks: &Checks<'a>) -> Judged<'a> {
         mailbox,
         anchors: checks.anchors,
         intermediates: checks.intermediates,
+        verified_elsewhere: &[],
     };
     let mut usable = Vec::new();
     let mut rejections = Vec::new();
