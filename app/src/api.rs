@@ -32,6 +32,15 @@ pub struct FormPage {
     pub authority: Authority,
     pub contact: Contact,
     pub delivery: Option<Delivery>,
+    pub embed: Embed,
+}
+
+/// How an authority links or embeds the form on its own site.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Embed {
+    pub link: String,
+    pub snippet: String,
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -170,6 +179,59 @@ pub async fn post<T: DeserializeOwned>(
         .as_string()
         .unwrap_or_default();
     if !response.ok() {
+        return Err(serde_json::from_str::<ErrorBody>(&text)
+            .map(|e| Refusal {
+                code: e.code,
+                params: e.params,
+            })
+            .unwrap_or_else(|_| unreachable()));
+    }
+    serde_json::from_str(&text).map_err(|_| unreachable())
+}
+
+/// Uploads the ciphertext with XMLHttpRequest, which (unlike fetch) reports how much of the
+/// body has gone: `progress(sent, total)`.
+pub async fn upload<T: DeserializeOwned>(
+    url: &str,
+    body: &web_sys::Blob,
+    token: Option<&str>,
+    progress: impl Fn(f64, f64) + 'static,
+) -> Result<T, Refusal> {
+    use wasm_bindgen::closure::Closure;
+    let unreachable = || Refusal {
+        code: "unreachable".into(),
+        params: Default::default(),
+    };
+    let request = web_sys::XmlHttpRequest::new().map_err(|_| unreachable())?;
+    request.open("POST", url).map_err(|_| unreachable())?;
+    request
+        .set_request_header("content-type", "application/pkcs7-mime")
+        .map_err(|_| unreachable())?;
+    if let Some(token) = token {
+        request
+            .set_request_header("x-postsiegel-verification", token)
+            .map_err(|_| unreachable())?;
+    }
+    let on_progress =
+        Closure::<dyn Fn(web_sys::ProgressEvent)>::new(move |event: web_sys::ProgressEvent| {
+            progress(event.loaded(), event.total())
+        });
+    request
+        .upload()
+        .map_err(|_| unreachable())?
+        .set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+    // Settles when the request ends, one way or the other; the status says which.
+    let finished = js_sys::Promise::new(&mut |resolve, _reject| {
+        request.set_onloadend(Some(&resolve));
+    });
+    request
+        .send_with_opt_blob(Some(body))
+        .map_err(|_| unreachable())?;
+    let _ = JsFuture::from(finished).await;
+    drop(on_progress);
+    let status = request.status().map_err(|_| unreachable())?;
+    let text = request.response_text().ok().flatten().unwrap_or_default();
+    if !(200..300).contains(&status) {
         return Err(serde_json::from_str::<ErrorBody>(&text)
             .map(|e| Refusal {
                 code: e.code,

@@ -1,11 +1,10 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::hooks::use_params_map;
-use leptos_router::{ParamSegment, StaticSegment};
 
 use crate::api::{self, Failure, FormPage, SearchResult};
+use crate::display::{Display, use_display};
 use crate::i18n::{self, Lang, Language, format, text, use_lang};
+use crate::routes::{Link, Location, Route};
 use crate::write::Write;
 
 #[component]
@@ -13,38 +12,58 @@ pub fn App() -> impl IntoView {
     let lang = RwSignal::new(i18n::initial());
     provide_context(Language(lang));
     Effect::new(move |_| i18n::apply(lang.get()));
+    let display = Display::from_page();
+    provide_context(display);
+    display.apply();
+    // A link to the content for keyboard users; moved by hand, as the router would take
+    // "#main" for a page of its own.
+    let skip = |event: leptos::ev::MouseEvent| {
+        event.prevent_default();
+        if let Some(main) = document().get_element_by_id("main") {
+            use wasm_bindgen::JsCast;
+            let _ = main.unchecked_into::<web_sys::HtmlElement>().focus();
+        }
+    };
+    let location = Location::start();
+    provide_context(location);
     view! {
-        <Router>
-            <header class="site-header">
-                <p class="brand">{move || text(lang.get(), "brand")}</p>
+        <a class="skip-link" href="#main" on:click=skip>
+            {move || text(lang.get(), "skip_link")}
+        </a>
+        <header class="site-header">
+            <p class="brand">{move || text(lang.get(), "brand")}</p>
+            <div class="options">
                 <button
-                    class="language"
+                    class="option"
+                    aria-pressed=move || display.large_text.get().to_string()
+                    on:click=move |_| display.large_text.update(|on| *on = !*on)
+                >
+                    {move || text(lang.get(), "display_large_text")}
+                </button>
+                <button
+                    class="option"
+                    aria-pressed=move || display.high_contrast.get().to_string()
+                    on:click=move |_| display.high_contrast.update(|on| *on = !*on)
+                >
+                    {move || text(lang.get(), "display_high_contrast")}
+                </button>
+                <button
+                    class="option language"
                     lang=move || lang.get().other().code()
                     aria-label=move || text(lang.get(), "language_switch_label")
                     on:click=move |_| lang.update(|l| *l = l.other())
                 >
                     {move || text(lang.get(), "language_switch")}
                 </button>
-            </header>
-            <main id="main" class="page">
-                <Routes fallback=|| view! { <Home/> }>
-                    <Route path=StaticSegment("") view=Home/>
-                    <Route
-                        path=(StaticSegment("kontakt"), ParamSegment("authority"))
-                        view=ContactForm
-                    />
-                    <Route path=(StaticSegment("status"), ParamSegment("token")) view=Status/>
-                    <Route
-                        path=(
-                            StaticSegment("kontakt"),
-                            ParamSegment("authority"),
-                            ParamSegment("unit"),
-                        )
-                        view=ContactForm
-                    />
-                </Routes>
-            </main>
-        </Router>
+            </div>
+        </header>
+        <main id="main" class="page" tabindex="-1">
+            {move || match location.route() {
+                Route::Search => view! { <Home/> }.into_any(),
+                Route::Form(slug) => view! { <ContactForm slug=slug/> }.into_any(),
+                Route::Status(token) => view! { <Status token=token/> }.into_any(),
+            }}
+        </main>
     }
 }
 
@@ -113,7 +132,7 @@ fn Home() -> impl IntoView {
                                     let kind = text(lang.get(), &format!("kind_{}", hit.kind));
                                     view! {
                                         <li>
-                                            <A href=format!("/kontakt/{}", hit.slug)>{hit.title}</A>
+                                            <Link href=format!("/kontakt/{}", hit.slug)>{hit.title}</Link>
                                             <span class="where">
                                                 {format!(" – {kind}, {} {}", hit.postal_code, hit.place)}
                                             </span>
@@ -130,64 +149,73 @@ fn Home() -> impl IntoView {
     }
 }
 
+/// A text that follows the language switch. The form's page is built once (what was typed
+/// lives in it); only its words change with the language.
+fn tr(lang: RwSignal<Lang>, key: &'static str) -> impl Fn() -> String + Clone + 'static {
+    move || text(lang.get(), key)
+}
+
+/// Like [`tr`], with `{name}` placeholders filled in.
+fn trf<const N: usize>(
+    lang: RwSignal<Lang>,
+    key: &'static str,
+    values: [(&'static str, String); N],
+) -> impl Fn() -> String + Clone + 'static {
+    move || {
+        let values = values
+            .each_ref()
+            .map(|(name, value)| (*name, value.as_str()));
+        format(lang.get(), key, &values)
+    }
+}
+
 /// A form's page: whom the message goes to and how it is encrypted, or, when the form is
 /// not offered, why and how else to reach the authority.
 #[component]
-fn ContactForm() -> impl IntoView {
+fn ContactForm(slug: String) -> impl IntoView {
     let lang = use_lang();
-    let params = use_params_map();
-    let slug = move || {
-        let params = params.get();
-        match (params.get("authority"), params.get("unit")) {
-            (Some(a), Some(u)) => format!("{a}/{u}"),
-            (Some(a), None) => a,
-            _ => String::new(),
-        }
-    };
     let form = LocalResource::new(move || {
-        let slug = slug();
+        let slug = slug.clone();
         async move { api::get::<FormPage>(&format!("/api/forms/{slug}")).await }
     });
     view! {
         {move || match form.get() {
-            None => view! { <p>{text(lang.get(), "form_loading")}</p> }.into_any(),
+            None => view! { <p>{tr(lang, "form_loading")}</p> }.into_any(),
             Some(Err(Failure::Code(code))) if code == "form_not_found" => {
                 view! {
-                    <h1>{text(lang.get(), "home_title")}</h1>
-                    <p class="error">{text(lang.get(), "form_not_found")}</p>
-                    <p><A href="/">{text(lang.get(), "back_to_search")}</A></p>
+                    <h1>{tr(lang, "home_title")}</h1>
+                    <p class="error">{tr(lang, "form_not_found")}</p>
+                    {back_to_search(lang)}
                 }
                     .into_any()
             }
-            Some(Err(_)) => {
-                view! { <p class="error">{text(lang.get(), "form_failed")}</p> }.into_any()
-            }
-            Some(Ok(page)) if !page.available => unavailable(lang.get(), page).into_any(),
-            Some(Ok(page)) => available(lang.get(), page).into_any(),
+            Some(Err(_)) => view! { <p class="error">{tr(lang, "form_failed")}</p> }.into_any(),
+            Some(Ok(page)) if !page.available => unavailable(lang, page).into_any(),
+            Some(Ok(page)) => available(lang, page).into_any(),
         }}
     }
 }
 
-fn available(lang: Lang, page: FormPage) -> impl IntoView {
+fn available(lang: RwSignal<Lang>, page: FormPage) -> impl IntoView {
     let write = page.clone();
     let notice = imprint(lang, page.authority.clone());
     let delivery = page.delivery.expect("an offered form has a delivery");
     let via = delivery.via_authority.as_ref().map(|_| {
-        format(
+        trf(
             lang,
             "form_via_authority",
-            &[("authority", &page.authority.name)],
+            [("authority", page.authority.name.clone())],
         )
     });
     view! {
         <h1>{page.title.clone()}</h1>
         <section class="recipient" aria-labelledby="recipient-heading">
-            <h2 id="recipient-heading">{text(lang, "form_recipient")}</h2>
+            <h2 id="recipient-heading">{tr(lang, "form_recipient")}</h2>
             <p class="recipient-name">{page.title}</p>
-            <p>{format!("{}: {}", text(lang, "form_mailbox"), delivery.mailbox)}</p>
+            <p>{move || format!("{}: {}", text(lang.get(), "form_mailbox"), delivery.mailbox)}</p>
             {via.map(|via| view! { <p class="note">{via}</p> })}
             <details>
-                <summary>{text(lang, "form_encrypted_for")}</summary>
+                <summary>{tr(lang, "form_encrypted_for")}</summary>
                 <ul>
                     {delivery
                         .certificates
@@ -196,13 +224,13 @@ fn available(lang: Lang, page: FormPage) -> impl IntoView {
                             let until = c.not_after.chars().take(10).collect::<String>();
                             view! {
                                 <li class="certificate">
-                                    {format(
+                                    {trf(
                                         lang,
                                         "form_certificate",
-                                        &[
-                                            ("subject", &c.subject),
-                                            ("until", &until),
-                                            ("fingerprint", &c.sha256_fingerprint),
+                                        [
+                                            ("subject", c.subject),
+                                            ("until", until),
+                                            ("fingerprint", c.sha256_fingerprint),
                                         ],
                                     )}
                                 </li>
@@ -214,24 +242,25 @@ fn available(lang: Lang, page: FormPage) -> impl IntoView {
         </section>
         <Write page=write/>
         {notice}
+        {for_authorities(lang, page.embed)}
     }
 }
 
 /// The imprint and privacy notice every form carries, from the directory's details.
-fn imprint(lang: Lang, authority: api::Authority) -> impl IntoView {
-    let line = |key: &str, value: &Option<String>| {
+fn imprint(lang: RwSignal<Lang>, authority: api::Authority) -> impl IntoView {
+    let line = |key: &'static str, value: &Option<String>| {
         value.clone().map(|value| {
             view! {
-                <dt>{text(lang, key)}</dt>
+                <dt>{tr(lang, key)}</dt>
                 <dd>{value}</dd>
             }
         })
     };
     view! {
         <details class="imprint">
-            <summary>{text(lang, "imprint_heading")}</summary>
+            <summary>{tr(lang, "imprint_heading")}</summary>
             <dl>
-                <dt>{text(lang, "imprint_authority")}</dt>
+                <dt>{tr(lang, "imprint_authority")}</dt>
                 <dd>
                     {format!(
                         "{}, {}, {} {}",
@@ -245,38 +274,41 @@ fn imprint(lang: Lang, authority: api::Authority) -> impl IntoView {
                 {line("imprint_content", &authority.content_responsible)}
                 {line("imprint_dpo", &authority.data_protection_officer)}
             </dl>
-            <p>{text(lang, "privacy_text")}</p>
+            <p>{tr(lang, "privacy_text")}</p>
         </details>
-        <p class="signature-note">{text(lang, "signature_note")}</p>
+        <p class="signature-note">{tr(lang, "signature_note")}</p>
     }
 }
 
-fn unavailable(lang: Lang, page: FormPage) -> impl IntoView {
+fn unavailable(lang: RwSignal<Lang>, page: FormPage) -> impl IntoView {
     let contact = page.contact;
-    let reasons: Vec<String> = page
+    // Codes the app has no words for still say something.
+    let reasons: Vec<_> = page
         .reasons
         .iter()
         .map(|r| {
             let key = format!("reason_{}", r.code);
-            let worded = text(lang, &key);
-            if worded == key {
-                text(lang, "reason_unknown")
-            } else {
-                worded
+            move || {
+                let worded = text(lang.get(), &key);
+                if worded == key {
+                    text(lang.get(), "reason_unknown")
+                } else {
+                    worded
+                }
             }
         })
         .collect();
     view! {
         <h1>{page.title}</h1>
         <section class="unavailable" role="status">
-            <h2>{text(lang, "form_unavailable_title")}</h2>
-            <p>{text(lang, "form_unavailable_reasons")}</p>
+            <h2>{tr(lang, "form_unavailable_title")}</h2>
+            <p>{tr(lang, "form_unavailable_reasons")}</p>
             <ul>{reasons.into_iter().map(|r| view! { <li>{r}</li> }).collect_view()}</ul>
         </section>
         <section class="contact">
-            <h2>{format(lang, "form_other_ways", &[("name", &contact.name)])}</h2>
+            <h2>{trf(lang, "form_other_ways", [("name", contact.name.clone())])}</h2>
             <dl>
-                <dt>{text(lang, "contact_address")}</dt>
+                <dt>{tr(lang, "contact_address")}</dt>
                 <dd>
                     {format!("{}, {} {}", contact.street, contact.postal_code, contact.place)}
                 </dd>
@@ -285,7 +317,7 @@ fn unavailable(lang: Lang, page: FormPage) -> impl IntoView {
                     .map(|phone| {
                         let href = format!("tel:{}", phone.replace(' ', ""));
                         view! {
-                            <dt>{text(lang, "contact_phone")}</dt>
+                            <dt>{tr(lang, "contact_phone")}</dt>
                             <dd><a href=href>{phone}</a></dd>
                         }
                     })}
@@ -294,7 +326,7 @@ fn unavailable(lang: Lang, page: FormPage) -> impl IntoView {
                     .map(|email| {
                         let href = format!("mailto:{email}");
                         view! {
-                            <dt>{text(lang, "contact_email")}</dt>
+                            <dt>{tr(lang, "contact_email")}</dt>
                             <dd><a href=href>{email}</a></dd>
                         }
                     })}
@@ -302,24 +334,56 @@ fn unavailable(lang: Lang, page: FormPage) -> impl IntoView {
                     .website
                     .map(|site| {
                         let href = site.clone();
+                        let target = use_display().embedded.then_some("_blank");
                         view! {
-                            <dt>{text(lang, "contact_website")}</dt>
-                            <dd><a href=href>{site}</a></dd>
+                            <dt>{tr(lang, "contact_website")}</dt>
+                            <dd><a href=href target=target rel="noopener">{site}</a></dd>
                         }
                     })}
             </dl>
         </section>
-        <p><A href="/">{text(lang, "back_to_search")}</A></p>
+        {back_to_search(lang)}
     }
+}
+
+/// The way back to the search; not in a framed form, which never leads to another one.
+fn back_to_search(lang: RwSignal<Lang>) -> impl IntoView {
+    (!use_display().embedded)
+        .then(|| view! { <p><Link href="/".to_owned()>{tr(lang, "back_to_search")}</Link></p> })
+}
+
+/// For the authority's web team (not in a framed form): the link to put on their site, and
+/// the snippet that frames the form, with the origins allowed to do so.
+fn for_authorities(lang: RwSignal<Lang>, embed: api::Embed) -> impl IntoView {
+    if use_display().embedded {
+        return None;
+    }
+    let origins = embed.allowed_origins.join(", ");
+    let origins = move || {
+        if origins.is_empty() {
+            text(lang.get(), "authorities_no_origins")
+        } else {
+            format(lang.get(), "authorities_origins", &[("origins", &origins)])
+        }
+    };
+    Some(view! {
+        <details class="for-authorities">
+            <summary>{tr(lang, "authorities_heading")}</summary>
+            <p>{tr(lang, "authorities_link")}</p>
+            <p class="code"><a href=embed.link.clone()>{embed.link.clone()}</a></p>
+            <label for="embed-snippet">{tr(lang, "authorities_snippet")}</label>
+            <textarea id="embed-snippet" class="code" readonly rows="4">{embed.snippet}</textarea>
+            <p>{origins}</p>
+        </details>
+    })
 }
 
 /// Where a message is: queued, handed to the mailbox (never "read"), or failed.
 #[component]
-fn Status() -> impl IntoView {
+fn Status(token: String) -> impl IntoView {
     let lang = use_lang();
-    let params = use_params_map();
     let status = LocalResource::new(move || {
-        let token = params.get().get("token").unwrap_or_default();
+        let token = token.clone();
         async move { api::get::<api::Status>(&format!("/api/status/{token}")).await }
     });
     view! {

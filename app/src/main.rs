@@ -2,11 +2,22 @@ use leptos::prelude::*;
 
 mod api;
 mod app;
+mod display;
 mod i18n;
+mod routes;
 mod write;
 
 fn main() {
     console_error_panic_hook::set_once();
-    // The static page holds only a <noscript> notice; everything visible is made here.
+    // The static page holds only the loading notice (see `public/boot.js`) and a <noscript>
+    // one; everything visible is made here. Once mounted, the notice goes.
     mount_to_body(app::App);
+    if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+        if let Some(boot) = document.get_element_by_id("boot") {
+            boot.remove();
+        }
+        if let Some(root) = document.document_element() {
+            let _ = root.set_attribute("data-app", "ready");
+        }
+    }
 }

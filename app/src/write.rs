@@ -8,7 +8,46 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsValue;
 
 use crate::api::{self, Accepted, FormPage, Refusal, Token};
+use crate::display::use_display;
 use crate::i18n::{Lang, format, text, use_lang};
+
+/// Where sending is; the bars show the fraction done (0 to 1).
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Progress {
+    Checking,
+    Encrypting(f64),
+    Uploading(f64),
+}
+
+/// What the citizen keeps after sending: the receipt, and a copy of exactly what was
+/// encrypted (the MIME entity), made here, to save as an .eml file.
+#[derive(Clone)]
+struct Sent {
+    accepted: Accepted,
+    copy_url: String,
+}
+
+/// Moves the keyboard focus to the first element matching `selector`.
+fn focus(selector: &str) {
+    use wasm_bindgen::JsCast;
+    if let Some(element) = document()
+        .query_selector(selector)
+        .ok()
+        .flatten()
+        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        let _ = element.focus();
+    }
+}
+
+/// A `blob:` URL for the entity; it lives as long as the page.
+fn copy_of(entity: &[u8]) -> Option<String> {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(entity));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("message/rfc822");
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).ok()?;
+    web_sys::Url::create_object_url_with_blob(&blob).ok()
+}
 
 fn files_of(list: &web_sys::FileList) -> Vec<web_sys::File> {
     (0..list.length()).filter_map(|i| list.get(i)).collect()
@@ -78,7 +117,9 @@ fn upload_estimate(text_len: usize, files: &[Attached]) -> u64 {
 }
 
 fn megabytes(lang: Lang, bytes: u64) -> String {
-    let number = format!("{:.1}", bytes as f64 / 1e6);
+    // In integers: float formatting would add kilobytes to the download.
+    let tenths = (bytes + 50_000) / 100_000;
+    let number = format!("{}.{}", tenths / 10, tenths % 10);
     match lang {
         Lang::De => number.replace('.', ","),
         Lang::En => number,
@@ -160,8 +201,18 @@ pub fn Write(page: FormPage) -> impl IntoView {
     let token: RwSignal<Option<Token>> = RwSignal::new(remembered);
     let remember = RwSignal::new(false);
     let sending = RwSignal::new(false);
+    let progress = RwSignal::new(Progress::Checking);
     let send_error: RwSignal<Option<String>> = RwSignal::new(None);
-    let accepted: RwSignal<Option<Accepted>> = RwSignal::new(None);
+    let accepted: RwSignal<Option<Sent>> = RwSignal::new(None);
+    // Leaving mid-way sends nothing (the upload is one request, refused unless whole); the
+    // browser asks first, so that nobody loses a message by a slip.
+    let leaving = window_event_listener(leptos::ev::beforeunload, move |event| {
+        if sending.get_untracked() {
+            event.prevent_default();
+            event.set_return_value("");
+        }
+    });
+    on_cleanup(move || leaving.remove());
     let renewed: RwSignal<Option<String>> = RwSignal::new(None);
     let files: RwSignal<Vec<Attached>> = RwSignal::new(Vec::new());
     let file_errors: RwSignal<Vec<String>> = RwSignal::new(Vec::new());
@@ -308,10 +359,23 @@ pub fn Write(page: FormPage) -> impl IntoView {
             complete = false;
         }
         if !complete {
+            // To the first field in error, so that keyboard and screen-reader users land there.
+            let first = [
+                ("name", name),
+                ("email", email),
+                ("subject", subject),
+                ("message", message),
+            ]
+            .into_iter()
+            .find(|(_, f)| f.error.get_untracked().is_some());
+            if let Some((id, _)) = first {
+                focus(&format!("#{id}"));
+            }
             return;
         }
         let page = page.get_value();
         sending.set(true);
+        progress.set(Progress::Checking);
         send_error.set(None);
         spawn_local(async move {
             let optional = |field: Field| {
@@ -328,7 +392,7 @@ pub fn Write(page: FormPage) -> impl IntoView {
                 reference: optional(reference),
                 message: message.value.get_untracked(),
             };
-            let mut result = encrypt_and_send(&page, &typed, token.get_untracked()).await;
+            let mut result = encrypt_and_send(&page, &typed, token.get_untracked(), progress).await;
             // The certificate changed since the page was loaded: fetch the form again, say
             // so, and encrypt for the new certificate, keeping everything typed.
             let changed =
@@ -345,12 +409,19 @@ pub fn Write(page: FormPage) -> impl IntoView {
                     .collect::<Vec<_>>()
                     .join(", ");
                 renewed.set(Some(fingerprints));
-                result = encrypt_and_send(&fresh, &typed, token.get_untracked()).await;
+                result = encrypt_and_send(&fresh, &typed, token.get_untracked(), progress).await;
                 stored_page.set_value(fresh);
             }
             sending.set(false);
             match result {
-                Ok(receipt) => accepted.set(Some(receipt)),
+                Ok((receipt, entity)) => {
+                    accepted.set(Some(Sent {
+                        accepted: receipt,
+                        copy_url: copy_of(&entity).unwrap_or_default(),
+                    }));
+                    // The form is gone: focus moves to the receipt that replaced it.
+                    request_animation_frame(|| focus(".receipt"));
+                }
                 Err(problem) => send_error.set(Some(problem.words(lang.get_untracked()))),
             }
         });
@@ -364,7 +435,7 @@ pub fn Write(page: FormPage) -> impl IntoView {
                         {format(lang.get(), "certificate_renewed", &[("fingerprints", &fingerprints)])}
                     </p>
                 })}
-                {receipt_view(lang.get(), receipt)}
+                {receipt_view(lang, receipt)}
             }
                 .into_any(),
             None => view! {
@@ -500,6 +571,9 @@ pub fn Write(page: FormPage) -> impl IntoView {
                             if sending.get() { text(lang.get(), "sending") } else { text(lang.get(), "send") }
                         }}
                     </button>
+                    <Show when=move || sending.get()>
+                        {progress_view(lang, progress)}
+                    </Show>
                 </form>
             }
                 .into_any(),
@@ -507,17 +581,64 @@ pub fn Write(page: FormPage) -> impl IntoView {
     }
 }
 
-fn receipt_view(lang: Lang, receipt: Accepted) -> impl IntoView {
-    let status = format!("/status/{}", receipt.status_token);
+/// The two bars; the live region announces each step once, not every percent.
+fn progress_view(lang: RwSignal<Lang>, progress: RwSignal<Progress>) -> impl IntoView {
+    let percent = |fraction: f64| ((fraction * 100.0).clamp(0.0, 100.0) as u32).to_string();
+    let encrypted = move || match progress.get() {
+        Progress::Checking => 0.0,
+        Progress::Encrypting(f) => f,
+        Progress::Uploading(_) => 1.0,
+    };
+    let uploaded = move || match progress.get() {
+        Progress::Uploading(f) => f,
+        _ => 0.0,
+    };
+    let step = Memo::new(move |_| match progress.get() {
+        Progress::Checking => "progress_checking",
+        Progress::Encrypting(_) => "progress_encrypting",
+        Progress::Uploading(_) => "progress_uploading",
+    });
     view! {
-        <section class="receipt" role="status">
-            <h2>{text(lang, "receipt_heading")}</h2>
+        <div class="progress">
+            <p role="status">{move || text(lang.get(), step.get())}</p>
+            <label for="encrypt-progress">{move || text(lang.get(), "progress_encrypt_label")}</label>
+            <progress id="encrypt-progress" max="100" value=move || percent(encrypted())></progress>
+            <label for="upload-progress">{move || text(lang.get(), "progress_upload_label")}</label>
+            <progress id="upload-progress" max="100" value=move || percent(uploaded())></progress>
+        </div>
+    }
+}
+
+fn receipt_view(lang: RwSignal<Lang>, sent: Sent) -> impl IntoView {
+    let receipt = sent.accepted;
+    let status = format!("/status/{}", receipt.status_token);
+    let copy_name = format!(
+        "{}-{}.eml",
+        text(lang.get_untracked(), "receipt_copy_file"),
+        receipt.receipt
+    );
+    // A framed form never leads elsewhere: the status opens in a window of its own.
+    let embedded = use_display().embedded;
+    view! {
+        <section class="receipt" role="status" tabindex="-1">
+            <h2>{move || text(lang.get(), "receipt_heading")}</h2>
             <p>
-                {text(lang, "receipt_number")} ": "
+                {move || text(lang.get(), "receipt_number")} ": "
                 <strong class="receipt-number">{receipt.receipt}</strong>
             </p>
-            <p>{text(lang, "receipt_next")}</p>
-            <p><a href=status.clone()>{text(lang, "receipt_status_link")}</a></p>
+            <p>{move || text(lang.get(), "receipt_next")}</p>
+            <p>
+                <a href=status target=embedded.then_some("_blank") rel="noopener">
+                    {move || text(lang.get(), "receipt_status_link")}
+                    {move || embedded.then(|| format!(" {}", text(lang.get(), "opens_new_window")))}
+                </a>
+            </p>
+            <p>
+                <a class="copy" href=sent.copy_url download=copy_name>
+                    {move || text(lang.get(), "receipt_copy")}
+                </a>
+            </p>
+            <p class="hint">{move || text(lang.get(), "receipt_copy_hint")}</p>
         </section>
     }
 }
@@ -555,7 +676,8 @@ async fn encrypt_and_send(
     page: &FormPage,
     typed: &Typed,
     token: Option<Token>,
-) -> Result<Accepted, Problem> {
+    progress: RwSignal<Progress>,
+) -> Result<(Accepted, Vec<u8>), Problem> {
     use smime::certificate::{CheckContext, check_encryption_certificate, parse_certificates};
     let delivery = page.delivery.as_ref().ok_or(Problem::Certificate)?;
     let anchors_pem = api::get_text(&delivery.trust_anchors)
@@ -570,9 +692,19 @@ async fn encrypt_and_send(
             .and_then(|mut c| c.pop())
     };
     let intermediates: Vec<_> = delivery.intermediates.iter().filter_map(decode).collect();
+    let certificates = delivery
+        .certificates
+        .iter()
+        .map(|published| decode(&published.der).ok_or(Problem::Certificate))
+        .collect::<Result<Vec<_>, _>>()?;
+    // ECDSA signatures in the chains are verified by WebCrypto (the app is built without
+    // Rust's ECDSA, for size); the check below trusts exactly those that held.
+    let verified_elsewhere = smime::webcrypto::verify_ecdsa_signatures(
+        &smime::certificate::ecdsa_signatures(&certificates, &anchors, &intermediates),
+    )
+    .await;
     let mut recipients = Vec::new();
-    for published in &delivery.certificates {
-        let certificate = decode(&published.der).ok_or(Problem::Certificate)?;
+    for certificate in certificates {
         let verdict = check_encryption_certificate(
             &certificate,
             &CheckContext {
@@ -580,6 +712,7 @@ async fn encrypt_and_send(
                 mailbox: &delivery.mailbox,
                 anchors: &anchors,
                 intermediates: &intermediates,
+                verified_elsewhere: &verified_elsewhere,
             },
         );
         if !verdict.is_ok() {
@@ -624,22 +757,29 @@ async fn encrypt_and_send(
             key_transport: p.key_transport,
         })
         .unwrap_or_default();
+    progress.set(Progress::Encrypting(0.0));
     let blob = smime::webcrypto::encrypt_to_blob(
         &recipients,
         algorithms,
         smime::webcrypto::Content::Wasm(&entity),
         1 << 20,
         &mut rand_core::OsRng,
-        |_, _| {},
+        |done, total| progress.set(Progress::Encrypting(done as f64 / total.max(1) as f64)),
     )
     .await
     .map_err(|_| Problem::Encryption)?;
-    api::post::<Accepted>(
+    progress.set(Progress::Uploading(0.0));
+    let accepted = api::upload::<Accepted>(
         &format!("/api/submissions/{}", page.slug),
-        "application/pkcs7-mime",
-        &blob.into(),
+        &blob,
         token.as_ref().map(|t| t.token.as_str()),
+        move |sent, total| {
+            if total > 0.0 {
+                progress.set(Progress::Uploading(sent / total));
+            }
+        },
     )
     .await
-    .map_err(Problem::Refused)
+    .map_err(Problem::Refused)?;
+    Ok((accepted, entity))
 }

@@ -1,0 +1,19 @@
+// Says so plainly when the app cannot start (its WebAssembly blocked, missing or refused):
+// the loader fails, or nothing has mounted after a generous wait. Nothing can have been sent
+// then, since only the app encrypts and uploads. Plain script, no module, no dependencies.
+(function () {
+  'use strict';
+  function failed() {
+    if (document.documentElement.getAttribute('data-app') === 'ready') return;
+    var loading = document.getElementById('boot-loading');
+    var failure = document.getElementById('boot-failed');
+    if (!loading || !failure) return;
+    loading.hidden = true;
+    failure.hidden = false;
+  }
+  // Failed loads of the module or the .wasm (captured: they do not bubble), and the loader's
+  // rejected promise.
+  window.addEventListener('error', failed, true);
+  window.addEventListener('unhandledrejection', failed);
+  window.setTimeout(failed, 30000);
+})();
