@@ -8,10 +8,16 @@ const cacheDir = process.env.POSTSIEGEL_CACHE ?? path.join(os.homedir(), '.cache
 const serverBin =
   process.env.POSTSIEGEL_BIN ?? path.join(cacheDir, 'target', 'debug', 'postsiegel');
 const port = Number(process.env.POSTSIEGEL_TEST_PORT ?? 18480);
+// A real SMTP server (aiosmtpd, testkit/smtp_server.py) receives what the portal delivers.
+const smtpPort = port + 1;
+const python = process.env.POSTSIEGEL_PYTHON ?? path.join(cacheDir, 'venv', 'bin', 'python');
+const smtpScript = path.resolve(__dirname, '..', 'testkit', 'smtp_server.py');
 // One data folder for the run: the config is loaded again in each worker, which inherits
 // this variable from the runner, so that tests can read the server's spool.
 process.env.E2E_POSTSIEGEL_DATA ??= fs.mkdtempSync(path.join(os.tmpdir(), 'postsiegel-e2e-'));
 const dataDir = process.env.E2E_POSTSIEGEL_DATA;
+process.env.E2E_SMTP_DIR ??= path.join(dataDir, 'smtp');
+const smtpDir = process.env.E2E_SMTP_DIR;
 
 export default defineConfig({
   testDir: './tests',
@@ -41,7 +47,16 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
+  webServer: [
+  {
+    command: `"${python}" "${smtpScript}" "${smtpDir}" ${smtpPort} --until-killed --quiet`,
+    port: smtpPort,
+    reuseExistingServer: false,
+    timeout: 30_000,
+    stdout: 'pipe',
+    stderr: 'pipe',
+  },
+  {
     command: `"${serverBin}" serve`,
     url: `http://127.0.0.1:${port}/api/health`,
     reuseExistingServer: false,
@@ -53,6 +68,12 @@ export default defineConfig({
       POSTSIEGEL_DIST_DIR: path.resolve(__dirname, '..', 'dist'),
       POSTSIEGEL_DATA_DIR: dataDir,
       POSTSIEGEL_LOG: process.env.POSTSIEGEL_LOG ?? 'warn',
+      // The demo directory (no configuration file), delivering over SMTP instead of to the
+      // spool folder.
+      POSTSIEGEL_SMTP__HOST: '127.0.0.1',
+      POSTSIEGEL_SMTP__PORT: String(smtpPort),
+      POSTSIEGEL_SMTP__SECURITY: 'none',
     },
   },
+  ],
 });

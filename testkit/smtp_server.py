@@ -1,6 +1,6 @@
 """A real SMTP server (aiosmtpd) for Postsiegel's relay tests; started by testkit::smtp.
 
-    smtp_server.py FOLDER PORT [--user U --password P] [--starttls CERT KEY]
+    smtp_server.py FOLDER PORT [--user U --password P] [--starttls CERT KEY] [--until-killed] [--quiet]
 
 Listens on 127.0.0.1:PORT and prints `ready` once it does. Each accepted message becomes
 FOLDER/messages/<n>.eml (the DATA bytes as received, dot-unstuffed) and then <n>.json
@@ -11,7 +11,8 @@ FOLDER/behaviour is read at every RCPT and at the end of every DATA, so a test c
 it while the server runs: accept (also when the file is absent), tempfail-rcpt,
 permfail-rcpt, tempfail-data, permfail-data, hold-data:<seconds>.
 
-Exits when its standard input closes (the test process is gone) or on SIGTERM.
+Exits when its standard input closes (the test process is gone) or on SIGTERM; with
+--until-killed only on a signal (Playwright starts it with no standard input at all).
 """
 
 import argparse
@@ -150,9 +151,11 @@ async def serve(args):
 
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    # Our stdin is a pipe that only the test process holds: it closes when that process
-    # drops the server or dies.
-    await loop.connect_read_pipe(lambda: StdinWatcher(stop), sys.stdin)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    if not args.until_killed:
+        # Our stdin is a pipe that only the test process holds: it closes when that process
+        # drops the server or dies.
+        await loop.connect_read_pipe(lambda: StdinWatcher(stop), sys.stdin)
     print("ready", flush=True)
     await stop.wait()
     server.close()
@@ -165,6 +168,8 @@ def main():
     parser.add_argument("--user")
     parser.add_argument("--password")
     parser.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--until-killed", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="log warnings only")
     args = parser.parse_args()
     if (args.user is None) != (args.password is None):
         parser.error("--user and --password go together")
@@ -173,7 +178,9 @@ def main():
     # aiosmtpd's log (connections, senders, recipients) goes to stderr, which the test
     # harness keeps in a file and shows when something fails.
     logging.basicConfig(
-        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+        stream=sys.stderr,
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s"
     )
     asyncio.run(serve(args))
 

@@ -71,3 +71,18 @@ test('every form carries the imprint, the privacy notice and the signature note'
   await expect(page.getByText(/sieht im Klartext nur Ihre E-Mail-Adresse/)).toBeVisible();
   await expect(page.getByText(/ersetzt keine handschriftliche Unterschrift/)).toBeVisible();
 });
+
+test('switching the language keeps everything typed and attached', async ({ page }) => {
+  await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
+  await page.getByLabel('Ihr Name').fill('Erika Mustermann');
+  await page.getByLabel('Ihre Nachricht', { exact: true }).fill('Bitte nicht verlieren.');
+  await page.getByLabel('Anhänge (freiwillig)').setInputFiles([
+    { name: 'Übersicht.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4\n%%EOF\n') },
+  ]);
+  await expect(page.locator('.attached li')).toHaveCount(1);
+  await page.getByRole('button', { name: 'Switch to English' }).click();
+  await expect(page.getByLabel('Your name')).toHaveValue('Erika Mustermann');
+  await expect(page.getByLabel('Your message', { exact: true })).toHaveValue('Bitte nicht verlieren.');
+  await expect(page.locator('.attached li')).toContainText('Übersicht.pdf');
+  await expect(page.getByText('Your message goes to')).toBeVisible();
+});

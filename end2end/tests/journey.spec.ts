@@ -1,36 +1,16 @@
 import { test, expect } from '@playwright/test';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
+import {
+  EXE, FILES, PDF, PNG, codeFor, contentOf, decrypt, freshStart, mailFor, parse, verifyAddress,
+} from './support';
 
-// A citizen's whole way on the demo portal: write, confirm the address with the code from the
-// mail (read from the server's spool), encrypt in the browser, send; the authority's mailbox
-// then holds a mail that OpenSSL decrypts and Python's email package reads back.
+// A citizen's whole way on the demo portal, delivered through a real SMTP server: write,
+// confirm the address with the code from the mail, encrypt in the browser, send; the
+// authority's mailbox then holds a mail that OpenSSL decrypts and Python's email package
+// reads back, byte for byte what was typed and attached, and the citizen's own copy (made in
+// the browser) is exactly that entity.
 
-const dataDir = process.env.E2E_POSTSIEGEL_DATA!;
-const spool = path.join(dataDir, 'spool');
-const repo = path.resolve(__dirname, '..', '..');
-
-const PDF = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
-// A 1×1 PNG.
-const PNG = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
-  'base64',
-);
-const EXE = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(200, 0x90)]);
-
-async function codeFor(address: string): Promise<string> {
-  for (let i = 0; i < 100; i++) {
-    for (const file of fs.existsSync(spool) ? fs.readdirSync(spool) : []) {
-      if (!file.startsWith('code-')) continue;
-      const mail = fs.readFileSync(path.join(spool, file), 'utf8');
-      const match = mail.match(/^ {4}(\d{6})\r?$/m);
-      if (mail.includes(address) && match) return match[1];
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no code mail for ${address} in ${spool}`);
-}
+test.beforeEach(async ({ page }) => freshStart(page));
 
 test('errors show next to their fields and nothing is sent', async ({ page }) => {
   await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
@@ -47,78 +27,103 @@ test('errors show next to their fields and nothing is sent', async ({ page }) =>
   await expect(page.getByText('Ihre Nachricht ist eingegangen')).toHaveCount(0);
 });
 
-test('a citizen writes, confirms the address, and the authority receives exactly that', async ({ page }) => {
-  const address = `journey-${Date.now()}@example.org`;
-  const text = 'Sehr geehrte Damen und Herren,\n\nich möchte ein Gewerbe anmelden. Grüße!';
-  await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
-  await page.getByLabel('Ihr Name').fill('Jürgen Müller');
-  await page.getByLabel('Ihre E-Mail-Adresse').fill(address);
-  await page.getByRole('button', { name: 'Code senden' }).click();
-  await expect(page.getByText(/sechsstelligen Code an/)).toBeVisible();
-  const wrong = page.getByLabel('Bestätigungscode');
-  await wrong.fill('000000');
-  await page.getByRole('button', { name: 'Code bestätigen' }).click();
-  const code = await codeFor(address);
-  if (code !== '000000') {
+const journeys = [
+  {
+    what: 'an authority during a certificate renewal (encrypted to both certificates)',
+    form: '/kontakt/stadt-beispielstadt',
+    mailbox: 'rathaus@beispielstadt.example',
+    recipients: 2,
+  },
+  {
+    what: 'a unit with a certificate of its own',
+    form: '/kontakt/landratsamt-musterhausen/gewerbeamt',
+    mailbox: 'gewerbeamt@lra-musterhausen.example',
+    recipients: 1,
+  },
+];
+
+for (const journey of journeys) {
+  test(`a citizen writes to ${journey.what}, and the authority receives exactly that`, async ({ page }) => {
+    const address = `journey-${Date.now()}@example.org`;
+    const text = 'Sehr geehrte Damen und Herren,\n\nich möchte ein Gewerbe anmelden. Grüße!';
+    await page.goto(journey.form);
+    await expect(page.getByText(`Postfach: ${journey.mailbox}`)).toBeVisible();
+    await page.getByLabel('Ihr Name').fill('Jürgen Müller');
+    await page.getByLabel('Ihre E-Mail-Adresse').fill(address);
+    await page.getByRole('button', { name: 'Code senden' }).click();
+    await expect(page.getByText(/sechsstelligen Code an/)).toBeVisible();
+    // A wrong code first: refused next to the field, with the attempts left.
+    const code = page.getByLabel('Bestätigungscode');
+    const right = await codeFor(address);
+    await code.fill(right === '000000' ? '111111' : '000000');
+    await page.getByRole('button', { name: 'Code bestätigen' }).click();
     await expect(page.locator('#code-error')).toHaveText(/Der Code stimmt nicht. Sie haben noch 4 Versuche./);
-  }
-  await wrong.fill(code);
-  await page.getByRole('button', { name: 'Code bestätigen' }).click();
-  await expect(page.getByText(`Bestätigt: ${address}`)).toBeVisible();
-  await page.getByLabel('Telefon (freiwillig)').fill('+49 89 1234-567');
-  await page.getByLabel('Betreff').fill('Gewerbeanmeldung');
-  await page.getByLabel('Aktenzeichen oder Vorgangsnummer (freiwillig)').fill('GA-2026/0815');
-  await page.getByLabel('Ihre Nachricht', { exact: true }).fill(text);
-  // Attachments with umlaut names; a program dressed as a PDF is refused next to the field.
-  await page.getByLabel('Anhänge (freiwillig)').setInputFiles([
-    { name: 'Gewerbeanmeldung Müller.pdf', mimeType: 'application/pdf', buffer: PDF },
-    { name: 'Grundriss Büro – EG.png', mimeType: 'image/png', buffer: PNG },
-    { name: 'rechnung.pdf', mimeType: 'application/pdf', buffer: EXE },
-  ]);
-  await expect(page.locator('#files-error')).toContainText('rechnung.pdf: Die Datei ist ein Programm');
-  await expect(page.locator('.attached li')).toHaveCount(2);
-  await expect(page.locator('#files-budget')).toContainText(/von 7,3 MB belegt/);
-  await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
-  await expect(page.getByRole('heading', { name: 'Ihre Nachricht ist eingegangen' })).toBeVisible();
-  const receipt = (await page.locator('.receipt-number').textContent())!;
-  expect(receipt).toMatch(/^\d{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+    await expect(code).toHaveAttribute('aria-invalid', 'true');
+    await code.fill(right);
+    await page.getByRole('button', { name: 'Code bestätigen' }).click();
+    await expect(page.getByText(`Bestätigt: ${address}`)).toBeVisible();
+    await page.getByLabel('Telefon (freiwillig)').fill('+49 89 1234-567');
+    await page.getByLabel('Betreff').fill('Gewerbeanmeldung');
+    await page.getByLabel('Aktenzeichen oder Vorgangsnummer (freiwillig)').fill('GA-2026/0815');
+    await page.getByLabel('Ihre Nachricht', { exact: true }).fill(text);
+    // Attachments with umlaut names; a program dressed as a PDF is refused next to the field.
+    await page.getByLabel('Anhänge (freiwillig)').setInputFiles([
+      ...FILES,
+      { name: 'rechnung.pdf', mimeType: 'application/pdf', buffer: EXE },
+    ]);
+    await expect(page.locator('#files-error')).toContainText('rechnung.pdf: Die Datei ist ein Programm');
+    await expect(page.locator('.attached li')).toHaveCount(2);
+    await expect(page.locator('#files-budget')).toContainText(/von 7,3 MB belegt/);
+    await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
+    await expect(page.getByRole('heading', { name: 'Ihre Nachricht ist eingegangen' })).toBeVisible();
+    const receipt = (await page.locator('.receipt-number').textContent())!;
+    expect(receipt).toMatch(/^\d{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
 
-  // The mailbox's copy: decrypt with the demo key, parse with Python.
-  const mail = path.join(spool, `${receipt}.eml`);
-  for (let i = 0; i < 100 && !fs.existsSync(mail); i++) await new Promise((r) => setTimeout(r, 100));
-  const header = fs.readFileSync(mail, 'utf8').split('\r\n\r\n')[0];
-  expect(header).toContain('To: <gewerbeamt@lra-musterhausen.example>');
-  expect(header).toContain(`Reply-To: <${address}>`);
-  expect(header).not.toContain('Gewerbeanmeldung');
-  const entity = execFileSync('openssl', [
-    'cms', '-decrypt', '-in', mail, '-inkey', path.join(dataDir, 'demo', 'demo-mailboxes.key.pem'),
-  ]);
-  const entityFile = path.join(dataDir, `${receipt}-entity.eml`);
-  fs.writeFileSync(entityFile, entity);
-  const parsed = JSON.parse(
-    execFileSync('python3', [path.join(repo, 'smime', 'tests', 'parse_mime.py'), entityFile]).toString(),
-  );
-  expect(parsed.defects).toEqual([]);
-  const body = Buffer.from(parsed.parts[0].content, 'base64').toString('utf8').replace(/\r\n/g, '\n');
-  expect(body).toContain(text);
-  expect(body).toContain('Jürgen Müller');
-  expect(body).toContain('GA-2026/0815');
-  const files = Object.fromEntries(
-    parsed.parts
-      .filter((p: any) => p.filename && p.filename !== 'kontaktformular.json')
-      .map((p: any) => [p.filename, Buffer.from(p.content, 'base64')]),
-  );
-  expect(Object.keys(files).sort()).toEqual(['Gewerbeanmeldung Müller.pdf', 'Grundriss Büro – EG.png']);
-  expect(files['Gewerbeanmeldung Müller.pdf'].equals(PDF)).toBe(true);
-  expect(files['Grundriss Büro – EG.png'].equals(PNG)).toBe(true);
-  expect(body).toContain('+49 89 1234-567');
+    // The mailbox's copy, from the SMTP server: only ciphertext and harmless headers.
+    const mail = await mailFor(receipt, journey.mailbox);
+    expect(mail.rcpt_tos).toEqual([journey.mailbox]);
+    const header = mail.data.split('\r\n\r\n')[0];
+    expect(header).toContain(`To: <${journey.mailbox}>`);
+    expect(header).toContain(`Reply-To: <${address}>`);
+    expect(header).not.toContain('Gewerbeanmeldung');
+    expect(mail.data).not.toContain('Müller');
+    const entity = decrypt(mail);
+    const parsed = parse(entity, receipt);
+    expect(parsed.defects).toEqual([]);
+    const { text: body, files } = contentOf(parsed);
+    expect(body).toContain(text);
+    expect(body).toContain('Jürgen Müller');
+    expect(body).toContain('GA-2026/0815');
+    expect(body).toContain('+49 89 1234-567');
+    expect(Object.keys(files).sort()).toEqual(['Gewerbeanmeldung Müller.pdf', 'Grundriss Büro – EG.png']);
+    expect(files['Gewerbeanmeldung Müller.pdf'].equals(PDF)).toBe(true);
+    expect(files['Grundriss Büro – EG.png'].equals(PNG)).toBe(true);
 
-  // The status page: handed to the mailbox (the embedded default delivers to the spool).
-  await page.getByRole('link', { name: 'Stand der Zustellung' }).click();
-  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Stand der Zustellung');
-  await expect(page.locator('.receipt-number')).toHaveText(receipt);
-  await expect(page.getByText(/an das Postfach der Behörde übergeben/)).toBeVisible();
-});
+    // The citizen's receipt by mail: the number and the status link, nothing of the content.
+    const confirmation = (await mailFor(receipt, address)).data;
+    expect(confirmation).toContain('/status/');
+    expect(confirmation).not.toContain('Gewerbeanmeldung');
+    expect(confirmation).not.toContain('GA-2026');
+
+    // The citizen's copy, made in the browser, is exactly what the authority decrypted.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('link', { name: 'Kopie Ihrer Nachricht speichern (.eml)' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe(`Nachricht-${receipt}.eml`);
+    expect(fs.readFileSync(await download.path()).equals(entity)).toBe(true);
+
+    // The status page: handed to the mailbox (never "read").
+    await page.getByRole('link', { name: 'Stand der Zustellung' }).click();
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Stand der Zustellung');
+    await expect(page.locator('.receipt-number')).toHaveText(receipt);
+    await expect(async () => {
+      await page.reload();
+      await expect(page.getByText(/an das Postfach der Behörde übergeben/)).toBeVisible({ timeout: 1000 });
+    }).toPass({ timeout: 15_000 });
+    await expect(page.getByText(/gelesen/)).toHaveCount(0);
+  });
+}
 
 test('without the browser\'s encryption, the form says so and sends nothing', async ({ page }) => {
   await page.addInitScript(() => {
@@ -208,4 +213,59 @@ test('files can be dropped onto the attachments field, with the same checks', as
   await expect(page.locator('.attached li')).toHaveCount(1);
   await expect(page.locator('.attached li')).toContainText('Scan Übersicht.png');
   await expect(page.locator('#files-error')).toContainText('setup.png: Die Datei ist ein Programm');
+});
+
+test('a file over the budget is refused next to the field, and the others stay', async ({ page }) => {
+  await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
+  const big = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(8_000_000, 0x20), Buffer.from('\n%%EOF\n')]);
+  await page.getByLabel('Anhänge (freiwillig)').setInputFiles([
+    FILES[0],
+    { name: 'Bauplan groß.pdf', mimeType: 'application/pdf', buffer: big },
+  ]);
+  await expect(page.locator('#files-error')).toContainText('Bauplan groß.pdf');
+  await expect(page.locator('#files-error')).toContainText(/zu groß/);
+  await expect(page.locator('.attached li')).toHaveCount(1);
+  await expect(page.locator('.attached li')).toContainText('Gewerbeanmeldung Müller.pdf');
+  await expect(page.locator('#files-budget')).toContainText(/0,0 von 7,3 MB belegt/);
+});
+
+/** Fills the form completely, the address confirmed, so that only sending is left. */
+async function readyToSend(page: import('@playwright/test').Page, form: string) {
+  await page.goto(form);
+  await page.getByLabel('Ihr Name').fill('Erika Mustermann');
+  await verifyAddress(page, `failclosed-${Date.now()}@example.org`);
+  await page.getByLabel('Betreff').fill('Vertraulich');
+  await page.getByLabel('Ihre Nachricht', { exact: true }).fill('Darf nie unverschlüsselt gehen.');
+  await page.getByLabel('Anhänge (freiwillig)').setInputFiles(FILES);
+  await expect(page.locator('.attached li')).toHaveCount(2);
+}
+
+test('when the browser refuses to encrypt, the form says so and nothing is uploaded', async ({ page }) => {
+  await page.addInitScript(() => {
+    SubtleCrypto.prototype.encrypt = () => Promise.reject(new DOMException('refused', 'OperationError'));
+  });
+  const submissions: string[] = [];
+  page.on('request', (request) => {
+    if (request.url().includes('/api/submissions/')) submissions.push(request.url());
+  });
+  await readyToSend(page, '/kontakt/landratsamt-musterhausen/gewerbeamt');
+  await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
+  await expect(page.getByText(/Die Verschlüsselung ist in diesem Browser nicht möglich/)).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Ihre Nachricht ist eingegangen' })).toHaveCount(0);
+  // What was typed is still there, to try again elsewhere.
+  await expect(page.getByLabel('Ihre Nachricht', { exact: true })).toHaveValue('Darf nie unverschlüsselt gehen.');
+  expect(submissions).toEqual([]);
+});
+
+test('when the app\'s WebAssembly cannot load, the page says so and nothing is sent', async ({ page }) => {
+  const submissions: string[] = [];
+  page.on('request', (request) => {
+    if (request.url().includes('/api/')) submissions.push(request.url());
+  });
+  await page.route('**/*.wasm', (route) => route.abort());
+  await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
+  await expect(page.getByRole('heading', { name: 'Das Formular kann in diesem Browser nicht starten' })).toBeVisible();
+  await expect(page.getByText('Es wurde nichts gesendet.', { exact: false })).toBeVisible();
+  await expect(page.getByLabel('Ihre Nachricht', { exact: true })).toHaveCount(0);
+  expect(submissions).toEqual([]);
 });

@@ -1,0 +1,130 @@
+import { expect, Page } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+// What the journeys share: the files they attach, the real SMTP server's mailbox (aiosmtpd,
+// started by playwright.config.ts; every mail the portal delivers lands there), and reading
+// a delivered mail the way an authority does: openssl decrypts it with the demo key, Python's
+// email package parses what comes out.
+
+export const dataDir = process.env.E2E_POSTSIEGEL_DATA!;
+export const smtpDir = process.env.E2E_SMTP_DIR!;
+const repo = path.resolve(__dirname, '..', '..');
+
+export const PDF = Buffer.from(
+  '%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n',
+);
+// A 1×1 PNG.
+export const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
+  'base64',
+);
+// A Windows program, whatever its name says.
+export const EXE = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(200, 0x90)]);
+
+export const FILES = [
+  { name: 'Gewerbeanmeldung Müller.pdf', mimeType: 'application/pdf', buffer: PDF },
+  { name: 'Grundriss Büro – EG.png', mimeType: 'image/png', buffer: PNG },
+];
+
+export interface Delivered {
+  file: string;
+  rcpt_tos: string[];
+  data: string;
+}
+
+/** Every mail the SMTP server has accepted so far. */
+export function delivered(): Delivered[] {
+  const folder = path.join(smtpDir, 'messages');
+  if (!fs.existsSync(folder)) return [];
+  return fs
+    .readdirSync(folder)
+    .filter((name) => name.endsWith('.json'))
+    .map((name) => {
+      const meta = JSON.parse(fs.readFileSync(path.join(folder, name), 'utf8'));
+      const file = path.join(folder, name.replace(/\.json$/, '.eml'));
+      return { file, rcpt_tos: meta.rcpt_tos, data: fs.readFileSync(file, 'latin1') };
+    });
+}
+
+async function waitFor<T>(what: string, find: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 150; i++) {
+    const found = find();
+    if (found !== undefined) return found;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no ${what} reached the SMTP server in ${smtpDir}`);
+}
+
+/** The six-digit code from the verification mail to `address`. */
+export async function codeFor(address: string): Promise<string> {
+  return waitFor(`code mail for ${address}`, () => {
+    for (const mail of delivered()) {
+      const match = mail.data.match(/^ {4}(\d{6})\r?$/m);
+      if (mail.rcpt_tos.includes(address) && match) return match[1];
+    }
+    return undefined;
+  });
+}
+
+/** The mail to `to` whose header names this receipt number: the S/MIME mail when `to` is
+ * the authority's mailbox, the receipt when it is the citizen's address. */
+export async function mailFor(receipt: string, to: string): Promise<Delivered> {
+  return waitFor(`mail ${receipt} to ${to}`, () =>
+    delivered().find(
+      (mail) => mail.rcpt_tos.includes(to) && mail.data.split('\r\n\r\n')[0].includes(receipt),
+    ),
+  );
+}
+
+/** Decrypts a delivered mail with the demo key: the MIME entity, as the authority reads it. */
+export function decrypt(mail: Delivered): Buffer {
+  return execFileSync('openssl', [
+    'cms', '-decrypt', '-in', mail.file, '-inkey', path.join(dataDir, 'demo', 'demo-mailboxes.key.pem'),
+  ]);
+}
+
+export interface Parsed {
+  defects: string[];
+  parts: { filename: string | null; content: string; content_type: string }[];
+}
+
+/** Parses a MIME entity with Python's email package. */
+export function parse(entity: Buffer, name: string): Parsed {
+  const file = path.join(dataDir, `${name}-entity.eml`);
+  fs.writeFileSync(file, entity);
+  return JSON.parse(
+    execFileSync('python3', [path.join(repo, 'smime', 'tests', 'parse_mime.py'), file]).toString(),
+  );
+}
+
+/** The message text (first part) and the attachments by name, decoded. */
+export function contentOf(parsed: Parsed): { text: string; files: Record<string, Buffer> } {
+  const text = Buffer.from(parsed.parts[0].content, 'base64').toString('utf8').replace(/\r\n/g, '\n');
+  const files = Object.fromEntries(
+    parsed.parts
+      .filter((p) => p.filename && p.filename !== 'kontaktformular.json')
+      .map((p) => [p.filename!, Buffer.from(p.content, 'base64')]),
+  );
+  return { text, files };
+}
+
+/** Asks for a code, reads it from the mail, confirms it. */
+export async function verifyAddress(page: Page, address: string) {
+  await page.getByLabel('Ihre E-Mail-Adresse').fill(address);
+  await page.getByRole('button', { name: 'Code senden' }).click();
+  await page.getByLabel('Bestätigungscode').fill(await codeFor(address));
+  await page.getByRole('button', { name: 'Code bestätigen' }).click();
+  await expect(page.getByText(`Bestätigt: ${address}`)).toBeVisible();
+}
+
+/** Starts every test in German with default display settings, whatever an earlier one chose. */
+export async function freshStart(page: Page) {
+  await page.addInitScript(() => {
+    if (!sessionStorage.getItem('postsiegel-test')) {
+      localStorage.clear();
+      sessionStorage.setItem('postsiegel-test', '1');
+    }
+  });
+}
