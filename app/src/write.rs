@@ -278,6 +278,20 @@ pub fn Write(page: FormPage) -> impl IntoView {
         });
     };
 
+    // What the form accepts, as citizens know the kinds: "PDF, JPEG, PNG, Word (DOCX)".
+    let allowed_names = allowed
+        .iter()
+        .map(|kind| match kind {
+            smime::files::FileType::Pdf => "PDF",
+            smime::files::FileType::Jpg => "JPEG",
+            smime::files::FileType::Png => "PNG",
+            smime::files::FileType::Docx => "Word (DOCX)",
+            smime::files::FileType::Odt => "OpenDocument (ODT)",
+            smime::files::FileType::Txt => "Text (TXT)",
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let allowed_names = StoredValue::new(allowed_names);
     let allowed = StoredValue::new(allowed);
     // Files picked or dropped go through the same checks.
     let add_files = move |picked: Vec<web_sys::File>| {
@@ -507,7 +521,9 @@ pub fn Write(page: FormPage) -> impl IntoView {
                         on:drop=drop_files
                     >
                         <label for="files">{move || text(lang.get(), "field_files")}</label>
-                        <p id="files-hint" class="hint">{move || text(lang.get(), "field_files_hint")}</p>
+                        <p id="files-hint" class="hint">
+                            {move || allowed_names.with_value(|types| format(lang.get(), "field_files_hint", &[("types", types)]))}
+                        </p>
                         <input
                             id="files"
                             type="file"

@@ -217,6 +217,10 @@ test('files can be dropped onto the attachments field, with the same checks', as
 
 test('a file over the budget is refused next to the field, and the others stay', async ({ page }) => {
   await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
+  // The hint names what this authority accepts.
+  await expect(page.locator('#files-hint')).toHaveText(
+    'Erlaubt: PDF, JPEG, PNG, Word (DOCX), OpenDocument (ODT). Die Dateien werden mit Ihrer Nachricht verschlüsselt.',
+  );
   const big = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(8_000_000, 0x20), Buffer.from('\n%%EOF\n')]);
   await page.getByLabel('Anhänge (freiwillig)').setInputFiles([
     FILES[0],
@@ -268,4 +272,48 @@ test('when the app\'s WebAssembly cannot load, the page says so and nothing is s
   await expect(page.getByText('Es wurde nichts gesendet.', { exact: false })).toBeVisible();
   await expect(page.getByLabel('Ihre Nachricht', { exact: true })).toHaveCount(0);
   expect(submissions).toEqual([]);
+});
+
+test('sending shows how far encryption and upload have come', async ({ page }) => {
+  // Records every value the two progress bars take, and the announced steps.
+  await page.addInitScript(() => {
+    const seen: Record<string, number[]> = { 'encrypt-progress': [], 'upload-progress': [] };
+    const steps: string[] = [];
+    (window as any).progressSeen = seen;
+    (window as any).progressSteps = steps;
+    new MutationObserver((records) => {
+      for (const record of records) {
+        const target = record.target as Element;
+        if (target.id in seen && target.getAttribute('value') !== null) {
+          seen[target.id].push(Number(target.getAttribute('value')));
+        }
+        const status = document.querySelector('.progress [role=status]');
+        if (status && steps[steps.length - 1] !== status.textContent) steps.push(status.textContent!);
+      }
+    }).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+  });
+  const big = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(5_000_000, 0x20), Buffer.from('\n%%EOF\n')]);
+  await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
+  await page.getByLabel('Ihr Name').fill('Erika Mustermann');
+  await verifyAddress(page, `progress-${Date.now()}@example.org`);
+  await page.getByLabel('Betreff').fill('Großer Anhang');
+  await page.getByLabel('Ihre Nachricht', { exact: true }).fill('Mit Bauplan.');
+  await page.getByLabel('Anhänge (freiwillig)').setInputFiles([
+    { name: 'Bauplan.pdf', mimeType: 'application/pdf', buffer: big },
+  ]);
+  await expect(page.locator('.attached li')).toHaveCount(1);
+  await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
+  await expect(page.getByRole('heading', { name: 'Ihre Nachricht ist eingegangen' })).toBeVisible();
+  const seen = await page.evaluate(() => (window as any).progressSeen);
+  const steps = await page.evaluate(() => (window as any).progressSteps);
+  // About 6.8 MB of entity in 1 MB pieces: the bar moves in steps, not from 0 to done.
+  const partial = seen['encrypt-progress'].filter((v: number) => v > 0 && v < 100);
+  expect(partial.length).toBeGreaterThanOrEqual(3);
+  expect(seen['encrypt-progress']).toContain(100);
+  expect(seen['upload-progress']).toContain(100);
+  expect(steps).toEqual([
+    'Die Zertifikate der Behörde werden geprüft …',
+    'Ihre Nachricht wird in Ihrem Browser verschlüsselt …',
+    'Die verschlüsselte Nachricht wird hochgeladen …',
+  ]);
 });
