@@ -33,6 +33,13 @@ pub struct FormPage {
     pub contact: Contact,
     pub delivery: Option<Delivery>,
     pub embed: Embed,
+    pub privacy: Privacy,
+}
+
+/// How long the portal keeps what it sees in clear.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Privacy {
+    pub retention_days: u64,
 }
 
 /// How an authority links or embeds the form on its own site.

@@ -198,7 +198,7 @@ fn ContactForm(slug: String) -> impl IntoView {
 
 fn available(lang: RwSignal<Lang>, page: FormPage) -> impl IntoView {
     let write = page.clone();
-    let notice = imprint(lang, page.authority.clone());
+    let notice = imprint(lang, page.authority.clone(), page.privacy.retention_days);
     let delivery = page.delivery.expect("an offered form has a delivery");
     let via = delivery.via_authority.as_ref().map(|_| {
         trf(
@@ -247,7 +247,7 @@ fn available(lang: RwSignal<Lang>, page: FormPage) -> impl IntoView {
 }
 
 /// The imprint and privacy notice every form carries, from the directory's details.
-fn imprint(lang: RwSignal<Lang>, authority: api::Authority) -> impl IntoView {
+fn imprint(lang: RwSignal<Lang>, authority: api::Authority, retention_days: u64) -> impl IntoView {
     let line = |key: &'static str, value: &Option<String>| {
         value.clone().map(|value| {
             view! {
@@ -274,7 +274,7 @@ fn imprint(lang: RwSignal<Lang>, authority: api::Authority) -> impl IntoView {
                 {line("imprint_content", &authority.content_responsible)}
                 {line("imprint_dpo", &authority.data_protection_officer)}
             </dl>
-            <p>{tr(lang, "privacy_text")}</p>
+            <p>{trf(lang, "privacy_text", [("days", retention_days.to_string())])}</p>
         </details>
         <p class="signature-note">{tr(lang, "signature_note")}</p>
     }

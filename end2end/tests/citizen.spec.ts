@@ -69,6 +69,8 @@ test('every form carries the imprint, the privacy notice and the signature note'
   await expect(page.getByText('Oberbürgermeister Max Beispiel')).toBeVisible();
   await expect(page.getByText('datenschutz@beispielstadt.example')).toBeVisible();
   await expect(page.getByText(/sieht im Klartext nur Ihre E-Mail-Adresse/)).toBeVisible();
+  // How long, from the portal's configuration (the embedded default: 30 days).
+  await expect(page.getByText(/werden 30 Tage nach der Zustellung gelöscht/)).toBeVisible();
   await expect(page.getByText(/ersetzt keine handschriftliche Unterschrift/)).toBeVisible();
 });
 

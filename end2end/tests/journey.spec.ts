@@ -1,7 +1,9 @@
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import {
-  EXE, FILES, PDF, PNG, codeFor, contentOf, decrypt, freshStart, mailFor, parse, verifyAddress,
+  EXE, FILES, PDF, PNG, codeFor, contentOf, decrypt, delivered, freshStart, mailFor, parse,
+  verifyAddress,
 } from './support';
 
 // A citizen's whole way on the demo portal, delivered through a real SMTP server: write,
@@ -141,33 +143,41 @@ test('without the browser\'s encryption, the form says so and sends nothing', as
 });
 
 test('when the certificate changed meanwhile, the app encrypts again and keeps what was typed', async ({ page }) => {
-  const address = `renewal-${Date.now()}@example.org`;
-  let uploads = 0;
-  await page.route('**/api/submissions/**', (route) => {
-    uploads += 1;
-    // The first upload meets a renewal on the server side.
-    if (uploads === 1) {
-      return route.fulfill({
-        status: 409,
-        contentType: 'application/json',
-        body: JSON.stringify({ code: 'certificate_changed', params: {} }),
-      });
-    }
-    return route.continue();
+  // The page was loaded before a renewal: it knew only one of the Stadt's two certificates.
+  // The server, knowing both, refuses the upload by its own check (409 certificate_changed);
+  // the app fetches the form again, says so, and encrypts for both.
+  let served = 0;
+  await page.route('**/api/forms/stadt-beispielstadt', async (route) => {
+    served += 1;
+    const response = await route.fetch();
+    const form = await response.json();
+    if (served === 1) form.delivery.certificates = form.delivery.certificates.slice(0, 1);
+    await route.fulfill({ response, json: form });
   });
-  await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
+  const answers: number[] = [];
+  page.on('response', (response) => {
+    if (response.url().includes('/api/submissions/')) answers.push(response.status());
+  });
+  await page.goto('/kontakt/stadt-beispielstadt');
+  await page.getByText('Verschlüsselt für').click();
+  await expect(page.locator('.certificate')).toHaveCount(1);
   await page.getByLabel('Ihr Name').fill('Erika Mustermann');
-  await page.getByLabel('Ihre E-Mail-Adresse').fill(address);
-  await page.getByRole('button', { name: 'Code senden' }).click();
-  await page.getByLabel('Bestätigungscode').fill(await codeFor(address));
-  await page.getByRole('button', { name: 'Code bestätigen' }).click();
-  await expect(page.getByText(`Bestätigt: ${address}`)).toBeVisible();
+  await verifyAddress(page, `renewal-${Date.now()}@example.org`);
   await page.getByLabel('Betreff').fill('Erneuerung');
   await page.getByLabel('Ihre Nachricht', { exact: true }).fill('Bitte nicht verlieren.');
+  await page.getByLabel('Anhänge (freiwillig)').setInputFiles(FILES);
   await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
   await expect(page.getByRole('heading', { name: 'Ihre Nachricht ist eingegangen' })).toBeVisible();
   await expect(page.getByText(/Zertifikat gerade erneuert/)).toBeVisible();
-  expect(uploads).toBe(2);
+  expect(answers).toEqual([409, 201]);
+  // What arrives is what was typed, encrypted for both certificates.
+  const receipt = (await page.locator('.receipt-number').textContent())!;
+  const mail = await mailFor(receipt, 'rathaus@beispielstadt.example');
+  const recipients = execFileSync('openssl', ['cms', '-cmsout', '-print', '-in', mail.file]).toString();
+  expect(recipients.match(/d\.issuerAndSerialNumber:/g)).toHaveLength(2);
+  const { text, files } = contentOf(parse(decrypt(mail), receipt));
+  expect(text).toContain('Bitte nicht verlieren.');
+  expect(Object.keys(files).sort()).toEqual(FILES.map((f) => f.name).sort());
 });
 
 test('the address is remembered for 30 days only when the citizen asks for it', async ({ page }) => {
@@ -316,4 +326,41 @@ test('sending shows how far encryption and upload have come', async ({ page }) =
     'Ihre Nachricht wird in Ihrem Browser verschlüsselt …',
     'Die verschlüsselte Nachricht wird hochgeladen …',
   ]);
+});
+
+test('closing the tab while the upload runs sends nothing, after the browser asks', async ({ page, context }) => {
+  const address = `closed-${Date.now()}@example.org`;
+  const big = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(4_000_000, 0x20), Buffer.from('\n%%EOF\n')]);
+  await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
+  await page.getByLabel('Ihr Name').fill('Erika Mustermann');
+  await verifyAddress(page, address);
+  await page.getByLabel('Betreff').fill('Abgebrochen');
+  await page.getByLabel('Ihre Nachricht', { exact: true }).fill('Dieser Tab wird geschlossen.');
+  await page.getByLabel('Anhänge (freiwillig)').setInputFiles([
+    { name: 'Bauplan.pdf', mimeType: 'application/pdf', buffer: big },
+  ]);
+  // A slow line (200 KB/s up): the upload takes half a minute.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', {
+    offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 200_000,
+  });
+  const uploads: string[] = [];
+  page.on('request', (request) => {
+    if (request.url().includes('/api/submissions/')) uploads.push(request.url());
+  });
+  await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
+  await expect(page.getByText('Die verschlüsselte Nachricht wird hochgeladen …')).toBeVisible();
+  await expect.poll(() => uploads.length).toBe(1);
+  // Leaving now: the browser asks first (the citizen stays, here), then the tab closes anyway.
+  const asked = page.waitForEvent('dialog');
+  await page.close({ runBeforeUnload: true });
+  const dialog = await asked;
+  expect(dialog.type()).toBe('beforeunload');
+  await dialog.dismiss();
+  await page.close();
+  // Nothing reaches the authority or the citizen: the half upload was never accepted.
+  await new Promise((r) => setTimeout(r, 3000));
+  const sent = delivered().filter((mail) => mail.data.includes(address) && !/^ {4}\d{6}\r?$/m.test(mail.data));
+  expect(sent).toEqual([]);
 });

@@ -1,4 +1,4 @@
-import { test, expect, Locator, Page } from '@playwright/test';
+import { test, expect, FileChooser, Locator, Page } from '@playwright/test';
 import { FILES, codeFor, contentOf, decrypt, freshStart, mailFor, parse } from './support';
 
 // The whole way by keyboard alone: Tab, typing, Enter and Space; no mouse, no clicks. Every
@@ -23,7 +23,10 @@ async function tabTo(page: Page, target: Locator) {
 }
 
 test('a citizen finds the form, writes, confirms the address and sends by keyboard alone', async ({ page }) => {
+  // Listening from the start: the browser then hands file pickers to the test at once.
+  const chooser = new Promise<FileChooser>((resolve) => page.once('filechooser', resolve));
   await page.goto('/');
+  await expect(page.locator('#search')).toBeVisible();
   await page.keyboard.press('Tab');
   await expect(page.getByRole('link', { name: 'Zum Inhalt springen' })).toBeFocused();
   await page.keyboard.press('Enter');
@@ -60,8 +63,8 @@ test('a citizen finds the form, writes, confirms the address and sends by keyboa
   await tabTo(page, page.locator('#message'));
   await page.keyboard.type('Geschrieben nur mit der Tastatur.');
   await tabTo(page, page.locator('#files'));
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
-  await chooser.setFiles(FILES);
+  await page.keyboard.press('Enter');
+  await (await chooser).setFiles(FILES);
   await expect(page.locator('.attached li')).toHaveCount(2);
   // A file removed again by keyboard.
   await tabTo(page, page.getByRole('button', { name: `${FILES[1].name} entfernen` }));

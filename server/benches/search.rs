@@ -135,6 +135,7 @@ async fn run(authority_count: usize, smoke: bool) {
         mail_from: "Postsiegel <kontaktformular@portal.example>".into(),
         extra_header_bytes: 0,
         signature_len: None,
+        retention_days: 30,
     };
     let started = Instant::now();
     let catalog = Catalog::build(&directory, &pki, &settings, now);

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::directory::catalog::{
-    AuthorityInfo, Catalog, Contact, Delivery, Embed, FormPage, PolicyInfo, PublishedCertificate,
-    Reason, SearchHit, UnitInfo,
+    AuthorityInfo, Catalog, Contact, Delivery, Embed, FormPage, PolicyInfo, Privacy,
+    PublishedCertificate, Reason, SearchHit, UnitInfo,
 };
 use crate::relay::submission::Accepted;
 use crate::relay::verification::{TOKEN_HEADER, VerifyError};
@@ -86,7 +86,8 @@ pub const MAX_SEARCH_LIMIT: usize = 50;
         Delivery,
         PublishedCertificate,
         PolicyInfo,
-        Embed
+        Embed,
+        Privacy
     ))
 )]
 pub struct ApiDoc;

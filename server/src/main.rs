@@ -167,6 +167,7 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
             .as_ref()
             .map_or(0, |d| d.header_len_bound(&config.mail_from)),
         signature_len: signer.as_ref().map(|s| s.signature_len()).transpose()?,
+        retention_days: config.relay.retention_days,
     };
     let catalog = Arc::new(RwLock::new(Arc::new(Catalog::empty(&settings))));
     let discovery = Arc::new(Discovery::new(

@@ -147,6 +147,8 @@ async fn a_form_publishes_its_certificates_policy_and_exact_upload_limit() {
         form["embed"]["link"],
         "https://kontakt.example.de/kontakt/stadt-beispielstadt"
     );
+    // The privacy notice says how long the portal keeps receipts: from its configuration.
+    assert_eq!(form["privacy"]["retention_days"], 30);
     assert!(form["embed"]["snippet"].as_str().unwrap().starts_with(
         "<iframe src=\"https://kontakt.example.de/kontakt/stadt-beispielstadt?embed=1\" \
          title=\"Sicheres Kontaktformular: Stadt Beispielstadt\""

@@ -24,8 +24,8 @@ fn configure(dir: &Path, smtp_port: u16) -> std::path::PathBuf {
     let directory = std::fs::read_to_string(demo.directory_file())
         .unwrap()
         .replace(
-            "policy = { allowed_types = [\"pdf\", \"jpg\", \"png\", \"docx\", \"odt\"] }",
-            "policy = { verify_email = false }",
+            "policy = { allowed_types = ",
+            "policy = { verify_email = false, allowed_types = ",
         );
     assert!(directory.contains("verify_email = false"));
     std::fs::write(demo.folder.join("crash-test.toml"), directory).unwrap();

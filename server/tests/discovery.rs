@@ -125,6 +125,7 @@ async fn world_with(
         mail_from: "Postsiegel <kontaktformular@portal.example>".into(),
         extra_header_bytes: 0,
         signature_len: None,
+        retention_days: 30,
     };
     let discovery = Discovery::new(
         store.clone(),

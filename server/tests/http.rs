@@ -21,6 +21,7 @@ fn no_forms() -> ApiState {
             mail_from: "Postsiegel <kontaktformular@portal.example>".into(),
             extra_header_bytes: 0,
             signature_len: None,
+            retention_days: 30,
         }),
         false,
     )

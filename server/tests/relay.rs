@@ -476,6 +476,7 @@ async fn a_full_queue_refuses_new_messages_and_finished_ones_are_forgotten_after
         mail_from: common::FROM.into(),
         extra_header_bytes: 0,
         signature_len: None,
+        retention_days: 30,
     };
     let catalog = Catalog::build(&portal.directory, &pki, &settings, now());
     let form = catalog.form(TRADE).unwrap();

@@ -35,6 +35,8 @@ pub struct Settings {
     pub extra_header_bytes: u64,
     /// The length of the portal's S/MIME signature, when it signs what it forwards.
     pub signature_len: Option<usize>,
+    /// Days a receipt and its delivery status are kept after delivery (`relay.retention_days`).
+    pub retention_days: u64,
 }
 
 /// One form, offered or not.
@@ -60,6 +62,16 @@ pub struct FormPage {
     pub max_upload_bytes: Option<u64>,
     /// What an authority puts on its site.
     pub embed: Embed,
+    /// What the privacy notice must say of the portal itself.
+    pub privacy: Privacy,
+}
+
+/// The portal's side of the privacy notice: how long it keeps what it sees in clear.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Privacy {
+    /// Receipt number and delivery status are deleted this many days after delivery; the
+    /// citizen's address as soon as the message is delivered (or has failed for good).
+    pub retention_days: u64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -377,6 +389,9 @@ impl Publisher<'_> {
             policy: None,
             max_upload_bytes: None,
             embed,
+            privacy: Privacy {
+                retention_days: self.settings.retention_days,
+            },
         };
         match form {
             Err(reasons) => page.reasons = reasons.iter().map(reason).collect(),

@@ -73,6 +73,7 @@ pub async fn portal_signing(
         mail_from: FROM.into(),
         extra_header_bytes: dkim.as_ref().map_or(0, |d| d.header_len_bound(FROM)),
         signature_len: signer.as_ref().map(|s| s.signature_len().unwrap()),
+        retention_days: 30,
     };
     let catalog = Catalog::build(&directory, &pki, &settings, now());
     let store = Store::open(data.path()).await.unwrap();
