@@ -4,7 +4,7 @@ use leptos::task::spawn_local;
 use crate::api::{self, Failure, FormPage, SearchResult};
 use crate::display::{Display, use_display};
 use crate::i18n::{self, Lang, Language, format, text, use_lang};
-use crate::routes::{Link, Location, Route};
+use crate::routes::{Link, Location, Route, set_title};
 use crate::write::Write;
 
 #[component]
@@ -26,6 +26,7 @@ pub fn App() -> impl IntoView {
     };
     let location = Location::start();
     provide_context(location);
+    let route = location.route();
     view! {
         <a class="skip-link" href="#main" on:click=skip>
             {move || text(lang.get(), "skip_link")}
@@ -58,7 +59,7 @@ pub fn App() -> impl IntoView {
             </div>
         </header>
         <main id="main" class="page" tabindex="-1">
-            {move || match location.route() {
+            {move || match route.get() {
                 Route::Search => view! { <Home/> }.into_any(),
                 Route::Form(slug) => view! { <ContactForm slug=slug/> }.into_any(),
                 Route::Status(token) => view! { <Status token=token/> }.into_any(),
@@ -71,6 +72,7 @@ pub fn App() -> impl IntoView {
 #[component]
 fn Home() -> impl IntoView {
     let lang = use_lang();
+    Effect::new(move |_| set_title(&text(lang.get(), "home_title")));
     let query = RwSignal::new(String::new());
     let result: RwSignal<Option<Result<SearchResult, Failure>>> = RwSignal::new(None);
     // Answers can overtake each other; only the newest query's answer is shown.
@@ -197,6 +199,7 @@ fn ContactForm(slug: String) -> impl IntoView {
 }
 
 fn available(lang: RwSignal<Lang>, page: FormPage) -> impl IntoView {
+    set_title(&page.title);
     let write = page.clone();
     let notice = imprint(lang, page.authority.clone(), page.privacy.retention_days);
     let delivery = page.delivery.expect("an offered form has a delivery");
@@ -281,6 +284,7 @@ fn imprint(lang: RwSignal<Lang>, authority: api::Authority, retention_days: u64)
 }
 
 fn unavailable(lang: RwSignal<Lang>, page: FormPage) -> impl IntoView {
+    set_title(&page.title);
     let contact = page.contact;
     // Codes the app has no words for still say something.
     let reasons: Vec<_> = page
@@ -382,6 +386,7 @@ fn for_authorities(lang: RwSignal<Lang>, embed: api::Embed) -> impl IntoView {
 #[component]
 fn Status(token: String) -> impl IntoView {
     let lang = use_lang();
+    Effect::new(move |_| set_title(&text(lang.get(), "status_heading")));
     let status = LocalResource::new(move || {
         let token = token.clone();
         async move { api::get::<api::Status>(&format!("/api/status/{token}")).await }

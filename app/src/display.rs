@@ -23,11 +23,19 @@ impl Display {
         let saved = storage()
             .and_then(|s| s.get_item(KEY).ok().flatten())
             .unwrap_or_default();
-        let embedded = web_sys::window()
+        let asked = web_sys::window()
             .and_then(|w| w.location().search().ok())
             .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
             .and_then(|params| params.get("embed"))
             .is_some_and(|value| value == "1");
+        // In any frame, asked or not: a framed page must never lead to another form.
+        let framed = web_sys::window().is_some_and(|w| {
+            w.top()
+                .ok()
+                .flatten()
+                .is_some_and(|top| !js_sys::Object::is(&top, &w))
+        });
+        let embedded = asked || framed;
         Display {
             large_text: RwSignal::new(saved.split(',').any(|s| s == "large-text")),
             high_contrast: RwSignal::new(saved.split(',').any(|s| s == "high-contrast")),

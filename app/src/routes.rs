@@ -43,8 +43,10 @@ impl Location {
         Location(path)
     }
 
-    pub fn route(self) -> Route {
-        Route::of(&self.0.get())
+    /// The route, changing only when it does (a link to the page shown rebuilds nothing,
+    /// so nothing typed is lost).
+    pub fn route(self) -> Memo<Route> {
+        Memo::new(move |_| Route::of(&self.0.get()))
     }
 
     /// Moves to `href` without loading the page again; the query (`?embed=1`) stays.
@@ -56,7 +58,18 @@ impl Location {
         }
         window().scroll_to_with_x_and_y(0.0, 0.0);
         self.0.set(href.to_owned());
+        // The new page starts at its content, for keyboards and screen readers alike.
+        if let Some(main) = document().get_element_by_id("main") {
+            use wasm_bindgen::JsCast;
+            let _ = main.unchecked_into::<web_sys::HtmlElement>().focus();
+        }
     }
+}
+
+/// The window's title: the page's own name, then the portal's, so that tabs and screen
+/// readers tell pages apart.
+pub fn set_title(page: &str) {
+    document().set_title(&format!("{page} – Postsiegel"));
 }
 
 /// A link inside the app: a plain `<a href>` that, clicked without modifier keys, moves

@@ -162,7 +162,13 @@ fn field(id: &'static str, label: &'static str, field: Field, multiline: bool) -
         view! {
             <input
                 id=id
-                type="text"
+                type=if id == "phone" { "tel" } else { "text" }
+                autocomplete=match id {
+                    "name" => "name",
+                    "phone" => "tel",
+                    "code" => "one-time-code",
+                    _ => "off",
+                }
                 aria-invalid=move || field.error.get().is_some().to_string()
                 aria-describedby=described.clone()
                 prop:value=move || field.value.get()
@@ -209,7 +215,8 @@ pub fn Write(page: FormPage) -> impl IntoView {
     let leaving = window_event_listener(leptos::ev::beforeunload, move |event| {
         if sending.get_untracked() {
             event.prevent_default();
-            event.set_return_value("");
+            // Some browsers ask only when this is not empty; none shows the text.
+            event.set_return_value("sending");
         }
     });
     on_cleanup(move || leaving.remove());
@@ -436,7 +443,12 @@ pub fn Write(page: FormPage) -> impl IntoView {
                     // The form is gone: focus moves to the receipt that replaced it.
                     request_animation_frame(|| focus(".receipt"));
                 }
-                Err(problem) => send_error.set(Some(problem.words(lang.get_untracked()))),
+                Err(problem) => {
+                    send_error.set(Some(problem.words(lang.get_untracked())));
+                    // The button was disabled while sending and lost the focus: take it to
+                    // what went wrong.
+                    request_animation_frame(|| focus("#send-error"));
+                }
             }
         });
     };
@@ -573,7 +585,9 @@ pub fn Write(page: FormPage) -> impl IntoView {
                             {move || file_errors.get().into_iter().map(|e| view! { <li>{e}</li> }).collect_view()}
                         </ul>
                     </div>
-                    <p class="field-error" role="alert">{move || send_error.get()}</p>
+                    <p id="send-error" class="field-error" role="alert" tabindex="-1">
+                        {move || send_error.get()}
+                    </p>
                     {move || renewed.get().map(|fingerprints| view! {
                         <p class="note" role="status">
                             {format(lang.get(), "certificate_renewed", &[("fingerprints", &fingerprints)])}
@@ -587,6 +601,10 @@ pub fn Write(page: FormPage) -> impl IntoView {
                             if sending.get() { text(lang.get(), "sending") } else { text(lang.get(), "send") }
                         }}
                     </button>
+                    // Always in the page, so that screen readers announce each step.
+                    <p class="progress-step" role="status">
+                        {move || sending.get().then(|| text(lang.get(), progress_step(progress.get())))}
+                    </p>
                     <Show when=move || sending.get()>
                         {progress_view(lang, progress)}
                     </Show>
@@ -597,7 +615,16 @@ pub fn Write(page: FormPage) -> impl IntoView {
     }
 }
 
-/// The two bars; the live region announces each step once, not every percent.
+/// The words for a step of sending (announced once per step, not every percent).
+fn progress_step(progress: Progress) -> &'static str {
+    match progress {
+        Progress::Checking => "progress_checking",
+        Progress::Encrypting(_) => "progress_encrypting",
+        Progress::Uploading(_) => "progress_uploading",
+    }
+}
+
+/// The two bars.
 fn progress_view(lang: RwSignal<Lang>, progress: RwSignal<Progress>) -> impl IntoView {
     let percent = |fraction: f64| ((fraction * 100.0).clamp(0.0, 100.0) as u32).to_string();
     let encrypted = move || match progress.get() {
@@ -609,14 +636,8 @@ fn progress_view(lang: RwSignal<Lang>, progress: RwSignal<Progress>) -> impl Int
         Progress::Uploading(f) => f,
         _ => 0.0,
     };
-    let step = Memo::new(move |_| match progress.get() {
-        Progress::Checking => "progress_checking",
-        Progress::Encrypting(_) => "progress_encrypting",
-        Progress::Uploading(_) => "progress_uploading",
-    });
     view! {
         <div class="progress">
-            <p role="status">{move || text(lang.get(), step.get())}</p>
             <label for="encrypt-progress">{move || text(lang.get(), "progress_encrypt_label")}</label>
             <progress id="encrypt-progress" max="100" value=move || percent(encrypted())></progress>
             <label for="upload-progress">{move || text(lang.get(), "progress_upload_label")}</label>
@@ -636,7 +657,8 @@ fn receipt_view(lang: RwSignal<Lang>, sent: Sent) -> impl IntoView {
     // A framed form never leads elsewhere: the status opens in a window of its own.
     let embedded = use_display().embedded;
     view! {
-        <section class="receipt" role="status" tabindex="-1">
+        // Focused when it appears, which reads it out; no live region besides.
+        <section class="receipt" tabindex="-1">
             <h2>{move || text(lang.get(), "receipt_heading")}</h2>
             <p>
                 {move || text(lang.get(), "receipt_number")} ": "
@@ -649,12 +671,14 @@ fn receipt_view(lang: RwSignal<Lang>, sent: Sent) -> impl IntoView {
                     {move || embedded.then(|| format!(" {}", text(lang.get(), "opens_new_window")))}
                 </a>
             </p>
-            <p>
-                <a class="copy" href=sent.copy_url download=copy_name>
-                    {move || text(lang.get(), "receipt_copy")}
-                </a>
-            </p>
-            <p class="hint">{move || text(lang.get(), "receipt_copy_hint")}</p>
+            {(!sent.copy_url.is_empty()).then(|| view! {
+                <p>
+                    <a class="copy" href=sent.copy_url download=copy_name>
+                        {move || text(lang.get(), "receipt_copy")}
+                    </a>
+                </p>
+                <p class="hint">{move || text(lang.get(), "receipt_copy_hint")}</p>
+            })}
         </section>
     }
 }

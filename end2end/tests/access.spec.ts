@@ -4,8 +4,9 @@ import * as path from 'node:path';
 import { FILES, freshStart, verifyAddress } from './support';
 
 // WCAG 2.1 AA on every page in both languages, checked by axe-core; the same pages at 320 CSS
-// px (reflow: nothing scrolls sideways) and at 200 % zoom (1280 px at 200 % is 640 CSS px)
-// with the larger text; high contrast. Screenshots of each page at desktop width and at 320 px
+// px (reflow: nothing scrolls sideways, axe again) and at 200 % zoom (a 1280 px window at
+// 200 % is 640 CSS px: nothing scrolls sideways); larger text and high contrast; the page a
+// browser shows when the app cannot start. Screenshots of each page at desktop width and at 320 px
 // go to test-results/screenshots (the README shows three of them).
 
 test.beforeEach(async ({ page }) => freshStart(page));
@@ -162,4 +163,15 @@ test('larger text and high contrast are switched in the header, kept, and pass a
   await shoot(page, 'form-de-contrast');
   await page.setViewportSize({ width: 320, height: 640 });
   await noSidewaysScrolling(page, 'form in high contrast with larger text at 320 px');
+});
+
+test('the notice shown when the app cannot start passes axe in both languages', async ({ page }) => {
+  await page.route('**/*.wasm', (route) => route.abort());
+  await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
+  await expect(page.locator('#boot-failed')).toBeVisible();
+  await noViolations(page, 'the start failure');
+  await shoot(page, 'start-failure-desktop');
+  await page.setViewportSize({ width: 320, height: 640 });
+  await noSidewaysScrolling(page, 'the start failure at 320 px');
+  await shoot(page, 'start-failure-320');
 });

@@ -25,6 +25,9 @@ test('search as you type leads to the form, which names its recipient', async ({
   await expect(page.getByRole('heading', { level: 1 })).toHaveText(
     'Landratsamt Musterhausen – Führerscheinstelle',
   );
+  // The window's title names the page, and the focus starts at the new page's content.
+  await expect(page).toHaveTitle('Landratsamt Musterhausen – Führerscheinstelle – Postsiegel');
+  await expect(page.locator('#main')).toBeFocused();
   // No mailbox of its own: the form says where the message goes instead.
   await expect(page.getByText('Postfach: poststelle@lra-musterhausen.example')).toBeVisible();
   await expect(page.getByText(/kein eigenes verschlüsseltes Postfach/)).toBeVisible();

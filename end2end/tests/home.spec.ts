@@ -11,9 +11,11 @@ const REQUIRED_CSP = [
 ];
 
 test('the home page is rendered by the WASM app without console errors', async ({ page, request }, testInfo) => {
-  // The static page has only the loading notice: the page's heading is made by the app.
+  // The static page has only the loading notice (and its failure text, hidden): the page's
+  // heading and the search are made by the app, which removes the notice.
   const staticHtml = await (await request.get('/')).text();
-  expect(staticHtml).not.toContain('Sicheres Kontaktformular</h1>');
+  expect(staticHtml).toContain('id="boot-loading"');
+  expect(staticHtml).not.toContain('id="search"');
 
   const errors: string[] = [];
   page.on('console', (msg) => { if (msg.type() === 'error') errors.push(msg.text()); });
@@ -21,6 +23,8 @@ test('the home page is rendered by the WASM app without console errors', async (
 
   await page.goto('/');
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Sicheres Kontaktformular');
+  await expect(page.locator('#boot')).toHaveCount(0);
+  await expect(page).toHaveTitle('Sicheres Kontaktformular – Postsiegel');
   await page.screenshot({ path: testInfo.outputPath('home.png'), fullPage: true });
   expect(errors).toEqual([]);
 });

@@ -1,9 +1,10 @@
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 import {
-  EXE, FILES, PDF, PNG, codeFor, contentOf, decrypt, delivered, freshStart, mailFor, parse,
-  verifyAddress,
+  EXE, FILES, PDF, PNG, codeFor, contentOf, dataDir, decrypt, delivered, freshStart, mailFor,
+  parse, verifyAddress,
 } from './support';
 
 // A citizen's whole way on the demo portal, delivered through a real SMTP server: write,
@@ -265,6 +266,8 @@ test('when the browser refuses to encrypt, the form says so and nothing is uploa
   await readyToSend(page, '/kontakt/landratsamt-musterhausen/gewerbeamt');
   await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
   await expect(page.getByText(/Die Verschlüsselung ist in diesem Browser nicht möglich/)).toBeVisible();
+  // The focus goes to what went wrong (the button it was on was disabled while sending).
+  await expect(page.locator('#send-error')).toBeFocused();
   await expect(page.getByRole('heading', { name: 'Ihre Nachricht ist eingegangen' })).toHaveCount(0);
   // What was typed is still there, to try again elsewhere.
   await expect(page.getByLabel('Ihre Nachricht', { exact: true })).toHaveValue('Darf nie unverschlüsselt gehen.');
@@ -297,8 +300,9 @@ test('sending shows how far encryption and upload have come', async ({ page }) =
         if (target.id in seen && target.getAttribute('value') !== null) {
           seen[target.id].push(Number(target.getAttribute('value')));
         }
-        const status = document.querySelector('.progress [role=status]');
-        if (status && steps[steps.length - 1] !== status.textContent) steps.push(status.textContent!);
+        const status = document.querySelector('.progress-step');
+        const step = status?.textContent;
+        if (step && steps[steps.length - 1] !== step) steps.push(step);
       }
     }).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
   });
@@ -359,8 +363,12 @@ test('closing the tab while the upload runs sends nothing, after the browser ask
   expect(dialog.type()).toBe('beforeunload');
   await dialog.dismiss();
   await page.close();
-  // Nothing reaches the authority or the citizen: the half upload was never accepted.
+  // Nothing reaches the authority or the citizen, and nothing waits in the queue: the half
+  // upload was never accepted, and its part on disk is gone.
   await new Promise((r) => setTimeout(r, 3000));
   const sent = delivered().filter((mail) => mail.data.includes(address) && !/^ {4}\d{6}\r?$/m.test(mail.data));
   expect(sent).toEqual([]);
+  const queue = path.join(dataDir, 'queue');
+  const waiting = fs.readdirSync(queue, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  expect(waiting.map((e) => e.name)).toEqual([]);
 });

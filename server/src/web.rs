@@ -88,17 +88,20 @@ pub fn content_security_policy(script_hashes: &[String]) -> String {
     .join("; ")
 }
 
-/// Who may frame this path: for a form's page (`/kontakt/{authority}[/{unit}]`), the origins
-/// its authority configured; for anything else, nobody. Origins were checked on import
-/// (`import::is_embed_origin`), so none can smuggle a directive into the header.
-pub fn framing(path: &str, catalog: &Catalog) -> String {
+/// Who may frame this page: for a form's page in its embedded layout
+/// (`/kontakt/{authority}[/{unit}]?embed=1`), the origins its authority configured; for
+/// anything else, nobody. Without `embed=1` the app would offer the way to the search and
+/// so to other authorities' forms inside the frame. Origins were checked on import
+/// (`import::is_embed_origin`) and are checked again here, as this goes into a header.
+pub fn framing(path: &str, query: Option<&str>, catalog: &Catalog) -> String {
+    let embedded = query.is_some_and(|q| q.split('&').any(|pair| pair == "embed=1"));
     let origins = path
         .strip_prefix("/kontakt/")
+        .filter(|_| embedded)
         .map(|slug| slug.trim_end_matches('/'))
         .and_then(|slug| catalog.form(slug))
         .map(|page| {
             let allowed = page.embed.allowed_origins.iter();
-            // Checked on import already; checked again, as this goes into a header.
             let checked: Vec<&str> = allowed
                 .filter(|o| is_embed_origin(o))
                 .map(String::as_str)
@@ -200,7 +203,8 @@ async fn security_headers(
     } else {
         "no-cache"
     };
-    let csp = format!("{}; {}", frontend.csp, framing(path, &api.catalog()));
+    let framing = framing(path, request.uri().query(), &api.catalog());
+    let csp = format!("{}; {framing}", frontend.csp);
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(
@@ -281,6 +285,8 @@ import init from '/a.js';
             "https://-x.de",
             "javascript://x",
             "http://127.0.0.1.evil.de",
+            "https://*.de",
+            "https://*.*.de",
         ] {
             assert!(!is_embed_origin(bad), "{bad}");
         }

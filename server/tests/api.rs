@@ -172,22 +172,31 @@ async fn only_the_origins_an_authority_allowed_may_frame_its_forms() {
     // The demo's Landratsamt allows its own site and, to try embedding, pages on 127.0.0.1.
     let allowed = "frame-ancestors https://www.lra-musterhausen.example http://127.0.0.1:*";
     for path in [
-        "/kontakt/landratsamt-musterhausen",
-        "/kontakt/landratsamt-musterhausen/gewerbeamt",
+        "/kontakt/landratsamt-musterhausen?embed=1",
         "/kontakt/landratsamt-musterhausen/gewerbeamt?embed=1",
+        "/kontakt/landratsamt-musterhausen/gewerbeamt/?lang=de&embed=1",
     ] {
         let page = common::get(&portal.app, path).await;
         assert_eq!(page.status, StatusCode::OK);
         assert_eq!(frame_ancestors(&page), allowed, "{path}");
     }
-    // Stadt Beispielstadt allowed nobody; neither may anything else of the portal be framed.
+    // Only the embedded layout (which leads nowhere else) may be framed. Stadt Beispielstadt
+    // allowed nobody; nothing else of the portal may be framed; path tricks match no form.
     for path in [
-        "/kontakt/stadt-beispielstadt",
-        "/kontakt/stadt-beispielstadt/buergerbuero",
-        "/kontakt/no-such-authority",
-        "/",
-        "/status/abc",
-        "/api/forms/landratsamt-musterhausen",
+        "/kontakt/landratsamt-musterhausen",
+        "/kontakt/landratsamt-musterhausen/gewerbeamt",
+        "/kontakt/landratsamt-musterhausen/gewerbeamt?embed=0",
+        "/kontakt/landratsamt-musterhausen/gewerbeamt?embed=12",
+        "/kontakt/stadt-beispielstadt?embed=1",
+        "/kontakt/stadt-beispielstadt/buergerbuero?embed=1",
+        "/kontakt/no-such-authority?embed=1",
+        "/kontakt/stadt-beispielstadt/../landratsamt-musterhausen?embed=1",
+        "/kontakt/landratsamt-musterhausen%2Fgewerbeamt?embed=1",
+        "/kontakt/LANDRATSAMT-MUSTERHAUSEN?embed=1",
+        "/kontakt//landratsamt-musterhausen?embed=1",
+        "/?embed=1",
+        "/status/abc?embed=1",
+        "/api/forms/landratsamt-musterhausen?embed=1",
     ] {
         let page = common::get(&portal.app, path).await;
         assert_eq!(frame_ancestors(&page), "frame-ancestors 'none'", "{path}");

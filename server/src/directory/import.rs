@@ -89,7 +89,8 @@ fn is_slug(s: &str) -> bool {
 
 /// An origin an authority may allow to frame its form, as CSP's `frame-ancestors` reads it:
 /// `https://host[:port]`, or `http://` on this machine only (`localhost`, `127.0.0.1`) for
-/// trying it out. A leading `*.` allows the subdomains, port `*` any port. Nothing else: the
+/// trying it out. A leading `*.` allows the subdomains of a name of at least two labels,
+/// port `*` any port. Nothing else: the
 /// value goes into a response header, so a space or `;` must never get through.
 pub fn is_embed_origin(origin: &str) -> bool {
     let (loopback_only, rest) = match origin.split_once("://") {
@@ -104,8 +105,13 @@ pub fn is_embed_origin(origin: &str) -> bool {
     let port_ok = port.is_none_or(|p| {
         p == "*" || (!p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
     });
-    let name = host.strip_prefix("*.").unwrap_or(host);
-    let labels_ok = !name.is_empty()
+    let wildcard = host.strip_prefix("*.");
+    let name = wildcard.unwrap_or(host);
+    // `*.` stands for the subdomains of a registered name, never of a whole top-level
+    // domain: `*.example.de`, not `*.de`.
+    let wide_enough = wildcard.is_none_or(|n| n.split('.').count() >= 2);
+    let labels_ok = wide_enough
+        && !name.is_empty()
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
