@@ -129,6 +129,16 @@ pub struct Refusal {
     pub params: serde_json::Map<String, serde_json::Value>,
 }
 
+impl Refusal {
+    /// No answer from the server (or none it wrote).
+    fn unreachable() -> Refusal {
+        Refusal {
+            code: "unreachable".into(),
+            params: Default::default(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 pub struct Token {
     pub token: String,
@@ -158,10 +168,7 @@ pub async fn post<T: DeserializeOwned>(
     body: &wasm_bindgen::JsValue,
     token: Option<&str>,
 ) -> Result<T, Refusal> {
-    let unreachable = || Refusal {
-        code: "unreachable".into(),
-        params: Default::default(),
-    };
+    let unreachable = Refusal::unreachable;
     let window = web_sys::window().ok_or_else(unreachable)?;
     let headers = web_sys::Headers::new().map_err(|_| unreachable())?;
     headers
@@ -185,15 +192,7 @@ pub async fn post<T: DeserializeOwned>(
         .map_err(|_| unreachable())?
         .as_string()
         .unwrap_or_default();
-    if !response.ok() {
-        return Err(serde_json::from_str::<ErrorBody>(&text)
-            .map(|e| Refusal {
-                code: e.code,
-                params: e.params,
-            })
-            .unwrap_or_else(|_| unreachable()));
-    }
-    serde_json::from_str(&text).map_err(|_| unreachable())
+    answer(response.ok(), &text)
 }
 
 /// Uploads the ciphertext with XMLHttpRequest, which (unlike fetch) reports how much of the
@@ -205,10 +204,7 @@ pub async fn upload<T: DeserializeOwned>(
     progress: impl Fn(f64, f64) + 'static,
 ) -> Result<T, Refusal> {
     use wasm_bindgen::closure::Closure;
-    let unreachable = || Refusal {
-        code: "unreachable".into(),
-        params: Default::default(),
-    };
+    let unreachable = Refusal::unreachable;
     let request = web_sys::XmlHttpRequest::new().map_err(|_| unreachable())?;
     request.open("POST", url).map_err(|_| unreachable())?;
     request
@@ -238,15 +234,22 @@ pub async fn upload<T: DeserializeOwned>(
     drop(on_progress);
     let status = request.status().map_err(|_| unreachable())?;
     let text = request.response_text().ok().flatten().unwrap_or_default();
-    if !(200..300).contains(&status) {
-        return Err(serde_json::from_str::<ErrorBody>(&text)
+    answer((200..300).contains(&status), &text)
+}
+
+/// The JSON of a successful answer, or the refusal in an error body (`unreachable` when
+/// there is none, e.g. from a proxy in between).
+fn answer<T: DeserializeOwned>(ok: bool, text: &str) -> Result<T, Refusal> {
+    let unreachable = Refusal::unreachable;
+    if !ok {
+        return Err(serde_json::from_str::<ErrorBody>(text)
             .map(|e| Refusal {
                 code: e.code,
                 params: e.params,
             })
             .unwrap_or_else(|_| unreachable()));
     }
-    serde_json::from_str(&text).map_err(|_| unreachable())
+    serde_json::from_str(text).map_err(|_| unreachable())
 }
 
 /// The body of a file, as text (the trust anchors).
