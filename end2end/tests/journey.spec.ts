@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import {
   EXE, FILES, PDF, PNG, codeFor, contentOf, dataDir, decrypt, delivered, freshStart, mailFor,
-  parse, verifyAddress,
+  parse, slowLine, verifyAddress,
 } from './support';
 
 // A citizen's whole way on the demo portal, delivered through a real SMTP server: write,
@@ -332,43 +332,48 @@ test('sending shows how far encryption and upload have come', async ({ page }) =
   ]);
 });
 
-test('closing the tab while the upload runs sends nothing, after the browser asks', async ({ page, context }) => {
-  const address = `closed-${Date.now()}@example.org`;
-  const big = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(4_000_000, 0x20), Buffer.from('\n%%EOF\n')]);
-  await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
-  await page.getByLabel('Ihr Name').fill('Erika Mustermann');
-  await verifyAddress(page, address);
-  await page.getByLabel('Betreff').fill('Abgebrochen');
-  await page.getByLabel('Ihre Nachricht', { exact: true }).fill('Dieser Tab wird geschlossen.');
-  await page.getByLabel('Anhänge (freiwillig)').setInputFiles([
-    { name: 'Bauplan.pdf', mimeType: 'application/pdf', buffer: big },
-  ]);
-  // A slow line (200 KB/s up): the upload takes half a minute.
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('Network.enable');
-  await cdp.send('Network.emulateNetworkConditions', {
-    offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 200_000,
-  });
-  const uploads: string[] = [];
-  page.on('request', (request) => {
-    if (request.url().includes('/api/submissions/')) uploads.push(request.url());
-  });
-  await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
-  await expect(page.getByText('Die verschlüsselte Nachricht wird hochgeladen …')).toBeVisible();
-  await expect.poll(() => uploads.length).toBe(1);
-  // Leaving now: the browser asks first (the citizen stays, here), then the tab closes anyway.
-  const asked = page.waitForEvent('dialog');
-  await page.close({ runBeforeUnload: true });
-  const dialog = await asked;
-  expect(dialog.type()).toBe('beforeunload');
-  await dialog.dismiss();
-  await page.close();
-  // Nothing reaches the authority or the citizen, and nothing waits in the queue: the half
-  // upload was never accepted, and its part on disk is gone.
-  await new Promise((r) => setTimeout(r, 3000));
-  const sent = delivered().filter((mail) => mail.data.includes(address) && !/^ {4}\d{6}\r?$/m.test(mail.data));
-  expect(sent).toEqual([]);
-  const queue = path.join(dataDir, 'queue');
-  const waiting = fs.readdirSync(queue, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
-  expect(waiting.map((e) => e.name)).toEqual([]);
+test('closing the tab while the upload runs sends nothing, after the browser asks', async ({ page, baseURL }) => {
+  // The portal behind a slow line (200 KB/s up): the upload takes half a minute.
+  const line = await slowLine(Number(new URL(baseURL!).port), 200_000);
+  try {
+    const address = `closed-${Date.now()}@example.org`;
+    const big = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(4_000_000, 0x20), Buffer.from('\n%%EOF\n')]);
+    await page.goto(`${line.origin}/kontakt/landratsamt-musterhausen/gewerbeamt`);
+    await page.getByLabel('Ihr Name').fill('Erika Mustermann');
+    await verifyAddress(page, address);
+    await page.getByLabel('Betreff').fill('Abgebrochen');
+    await page.getByLabel('Ihre Nachricht', { exact: true }).fill('Dieser Tab wird geschlossen.');
+    await page.getByLabel('Anhänge (freiwillig)').setInputFiles([
+      { name: 'Bauplan.pdf', mimeType: 'application/pdf', buffer: big },
+    ]);
+    await expect(page.locator('.attached li')).toHaveCount(1);
+    await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
+    // Mid-upload: the bar has moved, and the portal has had well under the 5.5 MB upload.
+    await expect
+      .poll(() => page.locator('#upload-progress').getAttribute('value').then(Number), { timeout: 20_000 })
+      .toBeGreaterThan(0);
+    expect(line.forwarded()).toBeLessThan(3_000_000);
+    // Leaving now: the browser asks first (the citizen stays, here), then the tab closes anyway.
+    const asked = page.waitForEvent('dialog');
+    await page.close({ runBeforeUnload: true });
+    const dialog = await asked;
+    expect(dialog.type()).toBe('beforeunload');
+    await dialog.dismiss();
+    await page.close();
+    // What was on its way arrives; then the line is quiet (the browser's idle connections
+    // end with its context).
+    line.hurry();
+    await page.context().close();
+    await line.closed();
+    // Nothing reaches the authority or the citizen, and nothing waits in the queue: the half
+    // upload was refused, and its part on disk is gone.
+    await new Promise((r) => setTimeout(r, 1000));
+    const sent = delivered().filter((mail) => mail.data.includes(address) && !/^ {4}\d{6}\r?$/m.test(mail.data));
+    expect(sent).toEqual([]);
+    const queue = path.join(dataDir, 'queue');
+    const waiting = fs.readdirSync(queue, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    expect(waiting.map((e) => e.name)).toEqual([]);
+  } finally {
+    line.close();
+  }
 });

@@ -1,6 +1,7 @@
 import { expect, Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 
 // What the journeys share: the files they attach, the real SMTP server's mailbox (aiosmtpd,
@@ -127,4 +128,52 @@ export async function freshStart(page: Page) {
       sessionStorage.setItem('postsiegel-test', '1');
     }
   });
+}
+
+/** A TCP proxy on 127.0.0.1 in front of the portal that passes what the browser sends at
+ * `bytesPerSecond` (answers at full speed): a slow line, so that a test can act mid-upload.
+ * `hurry()` lifts the limit, `closed()` waits until every connection through it has ended. */
+export async function slowLine(targetPort: number, bytesPerSecond: number) {
+  const sockets = new Set<net.Socket>();
+  let rate = bytesPerSecond;
+  let forwarded = 0;
+  let open = 0;
+  let onIdle: (() => void) | undefined;
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    open += 1;
+    upstream.pipe(client);
+    client.on('data', (chunk: Buffer) => {
+      client.pause();
+      upstream.write(chunk);
+      forwarded += chunk.length;
+      setTimeout(() => client.resume(), (chunk.length / rate) * 1000);
+    });
+    // The browser hanging up ends the request towards the portal, as on a real line: what
+    // was sent arrives, the rest never does.
+    client.on('end', () => upstream.end());
+    client.on('close', () => {
+      upstream.end();
+      open -= 1;
+      if (open === 0) onIdle?.();
+    });
+    upstream.on('close', () => client.destroy());
+    client.on('error', () => upstream.end());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    /** Bytes passed on to the portal so far. */
+    forwarded: () => forwarded,
+    hurry: () => {
+      rate = Number.MAX_SAFE_INTEGER;
+    },
+    closed: () => new Promise<void>((resolve) => (open === 0 ? resolve() : (onIdle = resolve))),
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
 }
