@@ -32,21 +32,46 @@ fn current_path() -> String {
 
 /// The current route, following links and the browser's back and forward buttons.
 #[derive(Clone, Copy)]
-pub struct Location(RwSignal<String>);
+pub struct Location {
+    path: RwSignal<String>,
+    /// A message is being sent: the page stays until its receipt shows.
+    held: RwSignal<bool>,
+}
 
 impl Location {
     pub fn start() -> Location {
         let path = RwSignal::new(current_path());
-        let listener =
-            window_event_listener(leptos::ev::popstate, move |_| path.set(current_path()));
+        let held = RwSignal::new(false);
+        let listener = window_event_listener(leptos::ev::popstate, move |_| {
+            if held.get_untracked() {
+                // Back (or forward) while sending: undo it, or the page with the upload
+                // would go and the receipt with it, while the message still leaves.
+                let here = format!(
+                    "{}{}",
+                    path.get_untracked(),
+                    window().location().search().unwrap_or_default()
+                );
+                if let Ok(history) = window().history() {
+                    let _ = history.push_state_with_url(&JsValue::NULL, "", Some(&here));
+                }
+            } else {
+                path.set(current_path());
+            }
+        });
         on_cleanup(move || listener.remove());
-        Location(path)
+        Location { path, held }
+    }
+
+    /// While `held`, the browser's back and forward buttons leave the page as it is.
+    pub fn hold(self, held: bool) {
+        self.held.set(held);
     }
 
     /// The route, changing only when it does (a link to the page shown rebuilds nothing,
     /// so nothing typed is lost).
     pub fn route(self) -> Memo<Route> {
-        Memo::new(move |_| Route::of(&self.0.get()))
+        let path = self.path;
+        Memo::new(move |_| Route::of(&path.get()))
     }
 
     /// Moves to `href` without loading the page again; the query (`?embed=1`) stays.
@@ -57,7 +82,7 @@ impl Location {
             let _ = history.push_state_with_url(&JsValue::NULL, "", Some(&url));
         }
         window().scroll_to_with_x_and_y(0.0, 0.0);
-        self.0.set(href.to_owned());
+        self.path.set(href.to_owned());
         // The new page starts at its content, for keyboards and screen readers alike.
         if let Some(main) = document().get_element_by_id("main") {
             use wasm_bindgen::JsCast;

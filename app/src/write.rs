@@ -207,6 +207,7 @@ pub fn Write(page: FormPage) -> impl IntoView {
     let token: RwSignal<Option<Token>> = RwSignal::new(remembered);
     let remember = RwSignal::new(false);
     let sending = RwSignal::new(false);
+    let location = expect_context::<crate::routes::Location>();
     let progress = RwSignal::new(Progress::Checking);
     let send_error: RwSignal<Option<String>> = RwSignal::new(None);
     let accepted: RwSignal<Option<Sent>> = RwSignal::new(None);
@@ -395,6 +396,7 @@ pub fn Write(page: FormPage) -> impl IntoView {
             return;
         }
         let page = page.get_value();
+        location.hold(true);
         sending.set(true);
         progress.set(Progress::Checking);
         send_error.set(None);
@@ -434,6 +436,7 @@ pub fn Write(page: FormPage) -> impl IntoView {
                 stored_page.set_value(fresh);
             }
             sending.set(false);
+            location.hold(false);
             match result {
                 Ok((receipt, entity)) => {
                     accepted.set(Some(Sent {

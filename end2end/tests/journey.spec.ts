@@ -377,3 +377,35 @@ test('closing the tab while the upload runs sends nothing, after the browser ask
     line.close();
   }
 });
+
+test('the Back button during the upload keeps the page until the receipt shows', async ({ page, baseURL }) => {
+  // A slow line (1 MB/s up), so that the upload of some 3 MB takes a few seconds.
+  const line = await slowLine(Number(new URL(baseURL!).port), 1_000_000);
+  try {
+    const big = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(2_000_000, 0x20), Buffer.from('\n%%EOF\n')]);
+    // From the search to the form, inside the app: Back would lead to the search.
+    await page.goto(`${line.origin}/`);
+    await page.getByLabel('Behörde oder Amt suchen').fill('Gewerbeamt Musterhausen');
+    await page.getByRole('link', { name: 'Landratsamt Musterhausen – Gewerbeamt' }).click();
+    await page.getByLabel('Ihr Name').fill('Erika Mustermann');
+    await verifyAddress(page, `back-${Date.now()}@example.org`);
+    await page.getByLabel('Betreff').fill('Zurück');
+    await page.getByLabel('Ihre Nachricht', { exact: true }).fill('Nicht weg, bevor es da ist.');
+    await page.getByLabel('Anhänge (freiwillig)').setInputFiles([
+      { name: 'Bauplan.pdf', mimeType: 'application/pdf', buffer: big },
+    ]);
+    await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
+    await expect
+      .poll(() => page.locator('#upload-progress').getAttribute('value').then(Number), { timeout: 20_000 })
+      .toBeGreaterThan(0);
+    await page.evaluate(() => history.back());
+    // Still the form, and then its receipt.
+    await expect(page.getByRole('heading', { name: 'Ihre Nachricht ist eingegangen' })).toBeVisible({ timeout: 20_000 });
+    await expect(page).toHaveURL(/\/kontakt\/landratsamt-musterhausen\/gewerbeamt$/);
+    // Afterwards Back works as ever.
+    await page.evaluate(() => history.back());
+    await expect(page.getByLabel('Behörde oder Amt suchen')).toBeVisible();
+  } finally {
+    line.close();
+  }
+});
