@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{self, Failure, FormPage, SearchResult};
+use crate::browser::focus;
 use crate::display::{Display, use_display};
 use crate::i18n::{self, Lang, Language, format, text, use_lang};
 use crate::routes::{Link, Location, Route, set_title};
@@ -19,10 +20,7 @@ pub fn App() -> impl IntoView {
     // "#main" for a page of its own.
     let skip = |event: leptos::ev::MouseEvent| {
         event.prevent_default();
-        if let Some(main) = document().get_element_by_id("main") {
-            use wasm_bindgen::JsCast;
-            let _ = main.unchecked_into::<web_sys::HtmlElement>().focus();
-        }
+        focus("#main");
     };
     let location = Location::start();
     provide_context(location);

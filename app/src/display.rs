@@ -4,6 +4,8 @@
 
 use leptos::prelude::*;
 
+use crate::browser::storage;
+
 const KEY: &str = "postsiegel-display";
 
 #[derive(Clone, Copy)]
@@ -12,10 +14,6 @@ pub struct Display {
     pub high_contrast: RwSignal<bool>,
     /// Framed by an authority's site: compact, and never leads to another form.
     pub embedded: bool,
-}
-
-fn storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok().flatten()
 }
 
 impl Display {

@@ -6,6 +6,8 @@ use std::sync::LazyLock;
 
 use leptos::prelude::*;
 
+use crate::browser::storage;
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Lang {
     De,
@@ -65,9 +67,7 @@ pub fn use_lang() -> RwSignal<Lang> {
 
 /// The language chosen earlier in this browser, else the browser's, else German.
 pub fn initial() -> Lang {
-    let stored = web_sys::window()
-        .and_then(|w| w.local_storage().ok().flatten())
-        .and_then(|s| s.get_item("postsiegel-lang").ok().flatten());
+    let stored = storage().and_then(|s| s.get_item("postsiegel-lang").ok().flatten());
     match stored.as_deref() {
         Some("en") => Lang::En,
         Some("de") => Lang::De,
@@ -77,12 +77,13 @@ pub fn initial() -> Lang {
 
 /// Remembers the choice and tells assistive technology the page's language.
 pub fn apply(lang: Lang) {
-    if let Some(window) = web_sys::window() {
-        if let Ok(Some(storage)) = window.local_storage() {
-            let _ = storage.set_item("postsiegel-lang", lang.code());
-        }
-        if let Some(root) = window.document().and_then(|d| d.document_element()) {
-            let _ = root.set_attribute("lang", lang.code());
-        }
+    if let Some(storage) = storage() {
+        let _ = storage.set_item("postsiegel-lang", lang.code());
+    }
+    if let Some(root) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
+        let _ = root.set_attribute("lang", lang.code());
     }
 }

@@ -2,6 +2,7 @@ use leptos::prelude::*;
 
 mod api;
 mod app;
+mod browser;
 mod display;
 mod i18n;
 mod routes;

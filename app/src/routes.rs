@@ -84,10 +84,7 @@ impl Location {
         window().scroll_to_with_x_and_y(0.0, 0.0);
         self.path.set(href.to_owned());
         // The new page starts at its content, for keyboards and screen readers alike.
-        if let Some(main) = document().get_element_by_id("main") {
-            use wasm_bindgen::JsCast;
-            let _ = main.unchecked_into::<web_sys::HtmlElement>().focus();
-        }
+        crate::browser::focus("#main");
     }
 }
 

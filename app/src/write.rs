@@ -8,6 +8,7 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsValue;
 
 use crate::api::{self, Accepted, FormPage, Refusal, Token};
+use crate::browser::{focus, storage};
 use crate::display::use_display;
 use crate::i18n::{Lang, format, text, use_lang};
 
@@ -27,19 +28,6 @@ struct Sent {
     copy_url: String,
 }
 
-/// Moves the keyboard focus to the first element matching `selector`.
-fn focus(selector: &str) {
-    use wasm_bindgen::JsCast;
-    if let Some(element) = document()
-        .query_selector(selector)
-        .ok()
-        .flatten()
-        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
-    {
-        let _ = element.focus();
-    }
-}
-
 /// A `blob:` URL for the entity; it lives as long as the page.
 fn copy_of(entity: &[u8]) -> Option<String> {
     let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(entity));
@@ -51,10 +39,6 @@ fn copy_of(entity: &[u8]) -> Option<String> {
 
 fn files_of(list: &web_sys::FileList) -> Vec<web_sys::File> {
     (0..list.length()).filter_map(|i| list.get(i)).collect()
-}
-
-fn storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok().flatten()
 }
 
 fn token_key(slug: &str) -> String {

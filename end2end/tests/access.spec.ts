@@ -1,7 +1,7 @@
 import { test, expect, Page } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
 import * as path from 'node:path';
-import { FILES, freshStart, verifyAddress } from './support';
+import { freshStart, readyToSend } from './support';
 
 // WCAG 2.1 AA on every page in both languages, checked by axe-core; the same pages at 320 CSS
 // px (reflow: nothing scrolls sideways, axe again) and at 200 % zoom (a 1280 px window at
@@ -106,12 +106,7 @@ for (const lang of ['de', 'en']) {
 }
 
 test('the receipt and the status page pass axe in both languages', async ({ page }) => {
-  await page.goto('/kontakt/stadt-beispielstadt');
-  await page.getByLabel('Ihr Name').fill('Erika Mustermann');
-  await verifyAddress(page, `access-${Date.now()}@example.org`);
-  await page.getByLabel('Betreff').fill('Barrierefrei');
-  await page.getByLabel('Ihre Nachricht', { exact: true }).fill('Prüfung der Empfangsseite.');
-  await page.getByLabel('Anhänge (freiwillig)').setInputFiles(FILES);
+  await readyToSend(page, '/kontakt/stadt-beispielstadt');
   await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
   await expect(page.locator('.receipt-number')).toBeVisible();
   for (const lang of ['de', 'en']) {

@@ -1,17 +1,11 @@
 import { test, expect } from '@playwright/test';
+import { freshStart } from './support';
 
 // The citizen's way in, on the demo directory the server generates: search as you type,
 // a form's recipient, a form that is not offered, German and English.
 
-test.beforeEach(async ({ page }) => {
-  // Every test starts in German, whatever an earlier one chose.
-  await page.addInitScript(() => {
-    if (!sessionStorage.getItem('postsiegel-test')) {
-      localStorage.clear();
-      sessionStorage.setItem('postsiegel-test', '1');
-    }
-  });
-});
+// Every test starts in German, whatever an earlier one chose.
+test.beforeEach(async ({ page }) => freshStart(page));
 
 test('search as you type leads to the form, which names its recipient', async ({ page }) => {
   await page.goto('/');

@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import {
-  EXE, FILES, PDF, PNG, codeFor, contentOf, dataDir, decrypt, delivered, freshStart, mailFor,
-  parse, slowLine, verifyAddress,
+  EXE, FILES, PDF, PNG, bigPdf, codeFor, contentOf, dataDir, decrypt, delivered, freshStart,
+  mailFor, parse, readyToSend, slowLine, verifyAddress,
 } from './support';
 
 // A citizen's whole way on the demo portal, delivered through a real SMTP server: write,
@@ -232,28 +232,13 @@ test('a file over the budget is refused next to the field, and the others stay',
   await expect(page.locator('#files-hint')).toHaveText(
     'Erlaubt: PDF, JPEG, PNG, Word (DOCX), OpenDocument (ODT). Die Dateien werden mit Ihrer Nachricht verschlüsselt.',
   );
-  const big = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(8_000_000, 0x20), Buffer.from('\n%%EOF\n')]);
-  await page.getByLabel('Anhänge (freiwillig)').setInputFiles([
-    FILES[0],
-    { name: 'Bauplan groß.pdf', mimeType: 'application/pdf', buffer: big },
-  ]);
+  await page.getByLabel('Anhänge (freiwillig)').setInputFiles([FILES[0], bigPdf('Bauplan groß.pdf', 8_000_000)]);
   await expect(page.locator('#files-error')).toContainText('Bauplan groß.pdf');
   await expect(page.locator('#files-error')).toContainText(/zu groß/);
   await expect(page.locator('.attached li')).toHaveCount(1);
   await expect(page.locator('.attached li')).toContainText('Gewerbeanmeldung Müller.pdf');
   await expect(page.locator('#files-budget')).toContainText(/0,0 von 7,3 MB belegt/);
 });
-
-/** Fills the form completely, the address confirmed, so that only sending is left. */
-async function readyToSend(page: import('@playwright/test').Page, form: string) {
-  await page.goto(form);
-  await page.getByLabel('Ihr Name').fill('Erika Mustermann');
-  await verifyAddress(page, `failclosed-${Date.now()}@example.org`);
-  await page.getByLabel('Betreff').fill('Vertraulich');
-  await page.getByLabel('Ihre Nachricht', { exact: true }).fill('Darf nie unverschlüsselt gehen.');
-  await page.getByLabel('Anhänge (freiwillig)').setInputFiles(FILES);
-  await expect(page.locator('.attached li')).toHaveCount(2);
-}
 
 test('when the browser refuses to encrypt, the form says so and nothing is uploaded', async ({ page }) => {
   await page.addInitScript(() => {
@@ -306,16 +291,7 @@ test('sending shows how far encryption and upload have come', async ({ page }) =
       }
     }).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
   });
-  const big = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(5_000_000, 0x20), Buffer.from('\n%%EOF\n')]);
-  await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt');
-  await page.getByLabel('Ihr Name').fill('Erika Mustermann');
-  await verifyAddress(page, `progress-${Date.now()}@example.org`);
-  await page.getByLabel('Betreff').fill('Großer Anhang');
-  await page.getByLabel('Ihre Nachricht', { exact: true }).fill('Mit Bauplan.');
-  await page.getByLabel('Anhänge (freiwillig)').setInputFiles([
-    { name: 'Bauplan.pdf', mimeType: 'application/pdf', buffer: big },
-  ]);
-  await expect(page.locator('.attached li')).toHaveCount(1);
+  await readyToSend(page, '/kontakt/landratsamt-musterhausen/gewerbeamt', [bigPdf('Bauplan.pdf', 5_000_000)]);
   await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
   await expect(page.getByRole('heading', { name: 'Ihre Nachricht ist eingegangen' })).toBeVisible();
   const seen = await page.evaluate(() => (window as any).progressSeen);
@@ -336,17 +312,9 @@ test('closing the tab while the upload runs sends nothing, after the browser ask
   // The portal behind a slow line (200 KB/s up): the upload takes half a minute.
   const line = await slowLine(Number(new URL(baseURL!).port), 200_000);
   try {
-    const address = `closed-${Date.now()}@example.org`;
-    const big = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(4_000_000, 0x20), Buffer.from('\n%%EOF\n')]);
-    await page.goto(`${line.origin}/kontakt/landratsamt-musterhausen/gewerbeamt`);
-    await page.getByLabel('Ihr Name').fill('Erika Mustermann');
-    await verifyAddress(page, address);
-    await page.getByLabel('Betreff').fill('Abgebrochen');
-    await page.getByLabel('Ihre Nachricht', { exact: true }).fill('Dieser Tab wird geschlossen.');
-    await page.getByLabel('Anhänge (freiwillig)').setInputFiles([
-      { name: 'Bauplan.pdf', mimeType: 'application/pdf', buffer: big },
+    const address = await readyToSend(page, `${line.origin}/kontakt/landratsamt-musterhausen/gewerbeamt`, [
+      bigPdf('Bauplan.pdf', 4_000_000),
     ]);
-    await expect(page.locator('.attached li')).toHaveCount(1);
     await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
     // Mid-upload: the bar has moved, and the portal has had well under the 5.5 MB upload.
     await expect
@@ -382,7 +350,6 @@ test('the Back button during the upload keeps the page until the receipt shows',
   // A slow line (1 MB/s up), so that the upload of some 3 MB takes a few seconds.
   const line = await slowLine(Number(new URL(baseURL!).port), 1_000_000);
   try {
-    const big = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(2_000_000, 0x20), Buffer.from('\n%%EOF\n')]);
     // From the search to the form, inside the app: Back would lead to the search.
     await page.goto(`${line.origin}/`);
     await page.getByLabel('Behörde oder Amt suchen').fill('Gewerbeamt Musterhausen');
@@ -391,9 +358,7 @@ test('the Back button during the upload keeps the page until the receipt shows',
     await verifyAddress(page, `back-${Date.now()}@example.org`);
     await page.getByLabel('Betreff').fill('Zurück');
     await page.getByLabel('Ihre Nachricht', { exact: true }).fill('Nicht weg, bevor es da ist.');
-    await page.getByLabel('Anhänge (freiwillig)').setInputFiles([
-      { name: 'Bauplan.pdf', mimeType: 'application/pdf', buffer: big },
-    ]);
+    await page.getByLabel('Anhänge (freiwillig)').setInputFiles([bigPdf('Bauplan.pdf', 2_000_000)]);
     await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
     await expect
       .poll(() => page.locator('#upload-progress').getAttribute('value').then(Number), { timeout: 20_000 })

@@ -24,6 +24,12 @@ export const PNG = Buffer.from(
 // A Windows program, whatever its name says.
 export const EXE = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(200, 0x90)]);
 
+/** A PDF of about `size` bytes (spaces inside), to fill budgets and make uploads take time. */
+export function bigPdf(name: string, size: number) {
+  const buffer = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(size, 0x20), Buffer.from('\n%%EOF\n')]);
+  return { name, mimeType: 'application/pdf', buffer };
+}
+
 export const FILES = [
   { name: 'Gewerbeanmeldung Müller.pdf', mimeType: 'application/pdf', buffer: PDF },
   { name: 'Grundriss Büro – EG.png', mimeType: 'image/png', buffer: PNG },
@@ -118,6 +124,24 @@ export async function verifyAddress(page: Page, address: string) {
   await page.getByLabel('Bestätigungscode').fill(await codeFor(address));
   await page.getByRole('button', { name: 'Code bestätigen' }).click();
   await expect(page.getByText(`Bestätigt: ${address}`)).toBeVisible();
+}
+
+/** Fills the form at `url` completely, the address confirmed, so that only sending is left;
+ * returns the address. */
+export async function readyToSend(
+  page: Page,
+  url: string,
+  files: { name: string; mimeType: string; buffer: Buffer }[] = FILES,
+): Promise<string> {
+  const address = `ready-${Date.now()}@example.org`;
+  await page.goto(url);
+  await page.getByLabel('Ihr Name').fill('Erika Mustermann');
+  await verifyAddress(page, address);
+  await page.getByLabel('Betreff').fill('Vertraulich');
+  await page.getByLabel('Ihre Nachricht', { exact: true }).fill('Darf nie unverschlüsselt gehen.');
+  await page.getByLabel('Anhänge (freiwillig)').setInputFiles(files);
+  await expect(page.locator('.attached li')).toHaveCount(files.length);
+  return address;
 }
 
 /** Starts every test in German with default display settings, whatever an earlier one chose. */

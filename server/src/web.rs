@@ -93,20 +93,22 @@ pub fn content_security_policy(script_hashes: &[String]) -> String {
 /// anything else, nobody. Without `embed=1` the app would offer the way to the search and
 /// so to other authorities' forms inside the frame. Origins were checked on import
 /// (`import::is_embed_origin`) and are checked again here, as this goes into a header.
-pub fn framing(path: &str, query: Option<&str>, catalog: &Catalog) -> String {
+/// The catalog is read only for such a page, not for every asset.
+pub fn framing(path: &str, query: Option<&str>, catalog: impl FnOnce() -> Arc<Catalog>) -> String {
     let embedded = query.is_some_and(|q| q.split('&').any(|pair| pair == "embed=1"));
     let origins = path
         .strip_prefix("/kontakt/")
         .filter(|_| embedded)
         .map(|slug| slug.trim_end_matches('/'))
-        .and_then(|slug| catalog.form(slug))
-        .map(|page| {
-            let allowed = page.embed.allowed_origins.iter();
+        .and_then(|slug| {
+            let catalog = catalog();
+            let allowed = &catalog.form(slug)?.embed.allowed_origins;
             let checked: Vec<&str> = allowed
+                .iter()
                 .filter(|o| is_embed_origin(o))
                 .map(String::as_str)
                 .collect();
-            checked.join(" ")
+            Some(checked.join(" "))
         })
         .unwrap_or_default();
     if origins.is_empty() {
@@ -203,7 +205,7 @@ async fn security_headers(
     } else {
         "no-cache"
     };
-    let framing = framing(path, request.uri().query(), &api.catalog());
+    let framing = framing(path, request.uri().query(), || api.catalog());
     let csp = format!("{}; {framing}", frontend.csp);
     let mut response = next.run(request).await;
     let headers = response.headers_mut();

@@ -138,16 +138,20 @@ pub struct VerifiedSignature {
 }
 
 impl VerifiedSignature {
+    fn new(signed: &[u8], issuer_key: &[u8]) -> VerifiedSignature {
+        VerifiedSignature {
+            signed: Sha256::digest(signed).into(),
+            issuer_key: Sha256::digest(issuer_key).into(),
+        }
+    }
+
     fn of(signed: &[u8], issuer: &Certificate) -> Option<VerifiedSignature> {
         let key = issuer
             .tbs_certificate
             .subject_public_key_info
             .to_der()
             .ok()?;
-        Some(VerifiedSignature {
-            signed: Sha256::digest(signed).into(),
-            issuer_key: Sha256::digest(key).into(),
-        })
+        Some(VerifiedSignature::new(signed, &key))
     }
 }
 
@@ -169,10 +173,7 @@ pub struct EcdsaSignature {
 impl EcdsaSignature {
     /// What to put into [`CheckContext::verified_elsewhere`] once this verified.
     pub fn verified(&self) -> VerifiedSignature {
-        VerifiedSignature {
-            signed: Sha256::digest(&self.signed).into(),
-            issuer_key: Sha256::digest(&self.issuer_key).into(),
-        }
+        VerifiedSignature::new(&self.signed, &self.issuer_key)
     }
 }
 
