@@ -94,10 +94,7 @@ fn decrypt_gpgsm(der: &[u8], issued: &Issued) -> Vec<u8> {
             &issued.dir.join(ca).to_string_lossy(),
         ]));
     }
-    run(&mut gpgsm(&[
-        "--import",
-        &issued.p12_path().to_string_lossy(),
-    ]));
+    import_p12_into_gpgsm(issued, &gpgsm);
     let output = gpgsm(&["--decrypt", &input])
         .stdin(std::process::Stdio::null())
         .output()
@@ -116,6 +113,30 @@ fn decrypt_gpgsm(der: &[u8], issued: &Issued) -> Vec<u8> {
         "gpgsm: {stderr}"
     );
     output.stdout
+}
+
+/// Imports the recipient's key, making its PKCS#12 file again when gpgsm refuses it
+/// (see `Issued::remake_p12`): three refusals in a row would be a real failure.
+fn import_p12_into_gpgsm(issued: &Issued, gpgsm: &dyn Fn(&[&str]) -> Command) {
+    let mut p12 = issued.p12_path();
+    let mut refusals = Vec::new();
+    while refusals.len() < 3 {
+        let output = gpgsm(&["--import", &p12.to_string_lossy()])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        if output.status.success() {
+            return;
+        }
+        assert!(
+            stderr.contains("error parsing or decrypting the PKCS#12 file"),
+            "gpgsm --import: {stderr}"
+        );
+        refusals.push(stderr);
+        p12 = issued.remake_p12();
+    }
+    panic!("gpgsm refused three fresh PKCS#12 files: {refusals:#?}");
 }
 
 fn decrypt_nss(der: &[u8], issued: &Issued) -> Vec<u8> {
