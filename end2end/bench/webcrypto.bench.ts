@@ -23,7 +23,12 @@ async function rendererPeakKb(browser: Browser): Promise<number> {
   let peak = 0;
   for (const process of info.processInfo) {
     if (process.type !== 'renderer') continue;
-    const status = fs.readFileSync(`/proc/${process.id}/status`, 'utf8');
+    let status: string;
+    try {
+      status = fs.readFileSync(`/proc/${process.id}/status`, 'utf8');
+    } catch {
+      continue; // a spare renderer that ended meanwhile
+    }
     const match = status.match(/VmHWM:\s+(\d+) kB/);
     if (match) peak = Math.max(peak, Number(match[1]));
   }

@@ -88,6 +88,8 @@ const PAGES: { name: string; open: (page: Page) => Promise<void> }[] = [
 
 for (const lang of ['de', 'en']) {
   test(`every page passes axe in ${lang === 'de' ? 'German' : 'English'}, reflows at 320 px and at 200 % zoom`, async ({ page }) => {
+    // Seven pages, each checked and photographed twice: some 20 s on a busy machine.
+    test.setTimeout(120_000);
     await page.addInitScript((chosen) => localStorage.setItem('postsiegel-lang', chosen), lang);
     for (const { name, open } of PAGES) {
       await page.setViewportSize({ width: 1280, height: 900 });

@@ -35,17 +35,19 @@ fn encrypt_to(
     encrypt(&recipients, algorithms, content, &mut OsRng).unwrap()
 }
 
-/// The code from the last code mail in the spool.
+/// The code from the code mail in the spool, which it takes away: each call expects exactly
+/// one new code mail (modification times are too coarse to tell mails a moment apart).
 fn last_code(portal: &Portal) -> String {
     let spool = portal.data.path().join("spool");
-    let mut mails: Vec<_> = std::fs::read_dir(&spool)
+    let mails: Vec<_> = std::fs::read_dir(&spool)
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("code-"))
-        .map(|e| (e.metadata().unwrap().modified().unwrap(), e.path()))
+        .map(|e| e.path())
         .collect();
-    mails.sort();
-    let text = std::fs::read_to_string(&mails.last().unwrap().1).unwrap();
+    assert_eq!(mails.len(), 1, "one new code mail expected: {mails:?}");
+    let text = std::fs::read_to_string(&mails[0]).unwrap();
+    std::fs::remove_file(&mails[0]).unwrap();
     text.lines()
         .map(str::trim)
         .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))

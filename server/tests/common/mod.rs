@@ -236,7 +236,7 @@ pub async fn serve_with(
     if let Some(config) = config {
         command.arg("--config").arg(config);
     }
-    let server = Server {
+    let mut server = Server {
         child: command.spawn().unwrap(),
         base: format!("http://127.0.0.1:{port}"),
         log,
@@ -246,6 +246,12 @@ pub async fn serve_with(
         .await
         .is_err()
     {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            panic!(
+                "the server ended ({status}) before answering: {}",
+                std::fs::read_to_string(&server.log).unwrap_or_default()
+            );
+        }
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "the server did not start: {}",
