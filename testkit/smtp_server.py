@@ -1,6 +1,6 @@
 """A real SMTP server (aiosmtpd) for Postsiegel's relay tests; started by testkit::smtp.
 
-    smtp_server.py FOLDER PORT [--user U --password P] [--starttls CERT KEY] [--until-killed] [--quiet]
+    smtp_server.py FOLDER PORT [--user U --password P] [--starttls CERT KEY | --tls CERT KEY] [--until-killed] [--quiet]
 
 Listens on 127.0.0.1:PORT and prints `ready` once it does. Each accepted message becomes
 FOLDER/messages/<n>.eml (the DATA bytes as received, dot-unstuffed) and then <n>.json
@@ -127,6 +127,11 @@ async def serve(args):
     if args.starttls:
         tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls_context.load_cert_chain(*args.starttls)
+    # Implicit TLS (port 465): the listening socket itself talks TLS.
+    implicit_tls = None
+    if args.tls:
+        implicit_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        implicit_tls.load_cert_chain(*args.tls)
     options = dict(
         hostname="postsiegel-test-smtp",  # not socket.getfqdn(), which may ask DNS
         tls_context=tls_context,
@@ -141,7 +146,7 @@ async def serve(args):
         )
     try:
         server = await loop.create_server(
-            lambda: SMTP(handler, **options), "127.0.0.1", args.port
+            lambda: SMTP(handler, **options), "127.0.0.1", args.port, ssl=implicit_tls
         )
     except OSError as error:
         # testkit retries another port on exactly these words.
@@ -168,6 +173,7 @@ def main():
     parser.add_argument("--user")
     parser.add_argument("--password")
     parser.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     parser.add_argument("--until-killed", action="store_true")
     parser.add_argument("--quiet", action="store_true", help="log warnings only")
     args = parser.parse_args()

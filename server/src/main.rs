@@ -169,6 +169,9 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
         signature_len: signer.as_ref().map(|s| s.signature_len()).transpose()?,
         retention_days: config.relay.retention_days,
     };
+    if let Some(ldap) = &config.ldap {
+        ldap.check()?;
+    }
     let catalog = Arc::new(RwLock::new(Arc::new(Catalog::empty(&settings))));
     let discovery = Arc::new(Discovery::new(
         store,

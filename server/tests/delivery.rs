@@ -308,7 +308,7 @@ async fn deliver_one(portal: &Portal, smtp: &SmtpServer) -> usize {
 }
 
 #[tokio::test]
-async fn authentication_and_starttls_are_used_when_configured() {
+async fn authentication_starttls_and_implicit_tls_are_used_when_configured() {
     let smtp = SmtpServer::with_auth("portal", "geheim");
     let mut config = smtp_config(&smtp);
     config.username = Some("portal".into());
@@ -325,6 +325,17 @@ async fn authentication_and_starttls_are_used_when_configured() {
     config.extra_roots = Some(roots.path().to_owned());
     let portal = smtp_portal(&config).await;
     assert_eq!(deliver_one(&portal, &smtp).await, 1);
+
+    // Implicit TLS, as on port 465.
+    let implicit = SmtpServer::with_implicit_tls();
+    let implicit_roots = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(implicit_roots.path(), implicit.ca_pem()).unwrap();
+    let mut tls_config = smtp_config(&implicit);
+    tls_config.host = "localhost".into();
+    tls_config.security = SmtpSecurity::Tls;
+    tls_config.extra_roots = Some(implicit_roots.path().to_owned());
+    let portal = smtp_portal(&tls_config).await;
+    assert_eq!(deliver_one(&portal, &implicit).await, 1);
 
     // Without the authority's CA the TLS handshake fails: nothing is sent in clear instead.
     config.extra_roots = None;

@@ -258,6 +258,7 @@ async fn certificates_found_in_ldap_make_the_form_and_their_ldap_crl_is_checked(
         bind_password: None,
         refresh_minutes: 60,
         timeout_seconds: 5,
+        extra_roots: None,
     };
     let world = world_with(crl_server().await, &crl_url, Some(ldap), false).await;
     let now = unix_now();

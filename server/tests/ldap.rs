@@ -49,6 +49,7 @@ fn config(slapd: &Slapd) -> LdapConfig {
         bind_password: None,
         refresh_minutes: 60,
         timeout_seconds: 5,
+        extra_roots: None,
     }
 }
 
@@ -291,6 +292,38 @@ async fn a_base_dn_that_does_not_exist_is_a_search_error() {
     assert!(matches!(error, LdapError::Search { .. }), "{error}");
 }
 
+#[tokio::test]
+async fn ldaps_works_with_the_directory_ca_configured_and_only_then() {
+    let slapd = Slapd::with_tls();
+    slapd.add(&mailbox_entry(
+        &dn(&slapd, "Poststelle"),
+        POSTSTELLE,
+        &[&MATERIAL.poststelle],
+    ));
+    let mut config = config(&slapd);
+    config.url = slapd.ldaps_url();
+    config.extra_roots = Some(slapd.tls_certificate());
+    config.check().unwrap();
+    let asked = mailboxes(&[POSTSTELLE]);
+    assert_eq!(
+        found(&lookup_certificates(&config, &asked).await.unwrap()),
+        pairs(&[(POSTSTELLE, &MATERIAL.poststelle)])
+    );
+
+    // The system's roots alone do not know the directory's CA: no lookup in clear instead.
+    config.extra_roots = None;
+    let error = lookup_certificates(&config, &asked).await.unwrap_err();
+    assert!(matches!(error, LdapError::Connect { .. }), "{error}");
+
+    // A roots file that holds no certificate is named as such, not as a TLS failure.
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    config.extra_roots = Some(empty.path().to_owned());
+    let error = lookup_certificates(&config, &asked).await.unwrap_err();
+    assert!(matches!(error, LdapError::ExtraRoots { .. }), "{error}");
+    // The portal says so at start, before any lookup.
+    assert!(matches!(config.check(), Err(LdapError::ExtraRoots { .. })));
+}
+
 /// A port nothing listens on: a free port, released again.
 fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -309,6 +342,7 @@ async fn a_directory_that_is_not_there_is_a_connect_error() {
         bind_password: None,
         refresh_minutes: 60,
         timeout_seconds: 2,
+        extra_roots: None,
     };
     let started = Instant::now();
     let error = lookup_certificates(&config, &mailboxes(&[POSTSTELLE]))
@@ -338,6 +372,7 @@ async fn a_directory_that_never_answers_fails_within_the_timeout() {
         bind_password: None,
         refresh_minutes: 60,
         timeout_seconds: 1,
+        extra_roots: None,
     };
     let started = Instant::now();
     let error = lookup_certificates(&config, &mailboxes(&[POSTSTELLE]))

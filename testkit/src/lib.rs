@@ -390,3 +390,34 @@ pub fn unix(date: &str) -> u64 {
         .unix_duration()
         .as_secs()
 }
+
+/// A self-signed server certificate (`CA:FALSE`, so that rustls accepts it as the end
+/// entity it trusts) for `localhost` and `127.0.0.1`; returns the paths of cert and key.
+pub fn tls_server_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    std::fs::write(
+        dir.join("tls.cnf"),
+        "\
+[req]
+distinguished_name = dn
+x509_extensions = ext
+prompt = no
+[dn]
+CN = localhost
+[ext]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost,IP:127.0.0.1
+subjectKeyIdentifier = hash
+",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "req", "-x509", "-new", "-nodes", "-newkey", "rsa:2048", "-sha256", "-days", "2",
+            "-config", "tls.cnf", "-keyout", "tls.key", "-out", "tls.pem",
+        ],
+    );
+    (dir.join("tls.pem"), dir.join("tls.key"))
+}

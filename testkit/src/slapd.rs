@@ -5,7 +5,7 @@
 //! folder, so tests run in parallel without seeing each other's entries.
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,8 @@ const STARTUP_LIMIT: Duration = Duration::from_secs(10);
 pub struct Slapd {
     process: Child,
     port: u16,
+    /// The `ldaps://` port, when started [`Slapd::with_tls`].
+    tls_port: Option<u16>,
     dir: tempfile::TempDir,
 }
 
@@ -31,25 +33,28 @@ impl Slapd {
     /// Starts slapd on a free port of 127.0.0.1 with an empty directory under
     /// [`Slapd::base_dn`] that anyone may read, and waits until it accepts connections.
     pub fn start() -> Slapd {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("db")).unwrap();
-        std::fs::write(dir.path().join("slapd.conf"), config(dir.path())).unwrap();
-        // The port is free when asked but may be taken before slapd binds it: try again.
-        let mut attempts = 0;
-        let (process, port) = loop {
-            attempts += 1;
-            let port = free_port();
-            match spawn(dir.path(), port) {
-                Ok(process) => break (process, port),
-                Err(log) if log.contains("Address already in use") && attempts < 5 => continue,
-                Err(log) => panic!("slapd did not start on port {port}:\n{log}"),
-            }
-        };
-        let slapd = Slapd { process, port, dir };
-        slapd.add(&format!(
-            "dn: {SUFFIX}\nobjectClass: organization\no: Freistaat Demo\n"
-        ));
-        slapd
+        launch(false)
+    }
+
+    /// Like [`Slapd::start`], and also listening for `ldaps://` with a self-signed
+    /// certificate for `localhost` and `127.0.0.1` ([`Slapd::tls_certificate`]).
+    pub fn with_tls() -> Slapd {
+        launch(true)
+    }
+
+    /// `ldaps://localhost:<port>`
+    ///
+    /// Panics unless started [`Slapd::with_tls`].
+    pub fn ldaps_url(&self) -> String {
+        let port = self
+            .tls_port
+            .expect("this slapd has no TLS: start it with_tls()");
+        format!("ldaps://localhost:{port}")
+    }
+
+    /// The PEM certificate of the `ldaps://` listener: what a client must trust.
+    pub fn tls_certificate(&self) -> PathBuf {
+        self.dir.path().join("tls.pem")
     }
 
     /// `ldap://127.0.0.1:<port>`
@@ -106,7 +111,50 @@ impl Drop for Slapd {
     }
 }
 
-fn config(dir: &Path) -> String {
+fn launch(tls: bool) -> Slapd {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("db")).unwrap();
+    let tls_lines = if tls {
+        let (cert, key) = crate::tls_server_certificate(dir.path());
+        format!(
+            "TLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+            cert.display(),
+            key.display()
+        )
+    } else {
+        String::new()
+    };
+    std::fs::write(
+        dir.path().join("slapd.conf"),
+        config(dir.path(), &tls_lines),
+    )
+    .unwrap();
+    // The ports are free when asked but may be taken before slapd binds them: try again.
+    let mut attempts = 0;
+    let (process, port, tls_port) = loop {
+        attempts += 1;
+        let port = free_port();
+        let tls_port = tls.then(free_port);
+        match spawn(dir.path(), port, tls_port) {
+            Ok(process) => break (process, port, tls_port),
+            Err(log) if log.contains("Address already in use") && attempts < 5 => continue,
+            Err(log) => panic!("slapd did not start on port {port}:\n{log}"),
+        }
+    };
+    let slapd = Slapd {
+        process,
+        port,
+        tls_port,
+        dir,
+    };
+    slapd.add(&format!(
+        "dn: {SUFFIX}\nobjectClass: organization\no: Freistaat Demo\n"
+    ));
+    slapd
+}
+
+/// `global` goes where slapd expects global directives (TLS), before the database.
+fn config(dir: &Path, global: &str) -> String {
     let dir = dir.display();
     format!(
         "\
@@ -116,7 +164,7 @@ include {SCHEMA_DIR}/inetorgperson.schema
 pidfile {dir}/slapd.pid
 modulepath {MODULE_DIR}
 moduleload back_mdb
-database mdb
+{global}database mdb
 suffix \"{SUFFIX}\"
 rootdn \"{ROOT_DN}\"
 rootpw {ROOT_PASSWORD}
@@ -137,15 +185,19 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts slapd in the foreground (`-d`) and waits until its port accepts connections;
+/// Starts slapd in the foreground (`-d`) and waits until its ports accept connections;
 /// `Err` carries slapd's log if it exits or does not listen in time.
-fn spawn(dir: &Path, port: u16) -> Result<Child, String> {
+fn spawn(dir: &Path, port: u16, tls_port: Option<u16>) -> Result<Child, String> {
     let log_path = dir.join(format!("slapd-{port}.log"));
     let log = std::fs::File::create(&log_path).unwrap();
+    let mut urls = format!("ldap://127.0.0.1:{port}/");
+    if let Some(tls_port) = tls_port {
+        urls.push_str(&format!(" ldaps://127.0.0.1:{tls_port}/"));
+    }
     let mut process = Command::new("/usr/sbin/slapd")
         .arg("-f")
         .arg(dir.join("slapd.conf"))
-        .args(["-h", &format!("ldap://127.0.0.1:{port}/"), "-d", "none"])
+        .args(["-h", &urls, "-d", "none"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
@@ -157,7 +209,8 @@ fn spawn(dir: &Path, port: u16) -> Result<Child, String> {
         if let Some(status) = process.try_wait().unwrap() {
             return Err(format!("slapd exited with {status}:\n{}", read_log()));
         }
-        if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+        let listening = |port: u16| TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok();
+        if listening(port) && tls_port.is_none_or(listening) {
             return Ok(process);
         }
         if started.elapsed() > STARTUP_LIMIT {

@@ -13,8 +13,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::openssl;
-
 // Embedded, not found by path: a cargo target folder shared by several clones would
 // otherwise point every test binary at whichever clone built it last.
 const SCRIPT: &str = include_str!("../smtp_server.py");
@@ -62,6 +60,7 @@ struct Options {
     port: Option<u16>,
     auth: Option<(String, String)>,
     starttls: bool,
+    implicit_tls: bool,
 }
 
 impl SmtpServer {
@@ -96,17 +95,26 @@ impl SmtpServer {
         })
     }
 
+    /// A server that talks TLS from the first byte (as on port 465) with the same kind of
+    /// certificate as [`SmtpServer::with_starttls`].
+    pub fn with_implicit_tls() -> SmtpServer {
+        launch(Options {
+            implicit_tls: true,
+            ..Options::default()
+        })
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
 
     /// The PEM certificate a client must trust to talk TLS to this server.
     ///
-    /// Panics unless the server was made with [`SmtpServer::with_starttls`].
+    /// Panics unless the server was made with TLS.
     pub fn ca_pem(&self) -> Vec<u8> {
         self.ca_pem
             .clone()
-            .expect("this SMTP server has no TLS: make it with SmtpServer::with_starttls()")
+            .expect("this SMTP server has no TLS: make it with_starttls() or with_implicit_tls()")
     }
 
     /// Changes how the server answers from its next command on, even mid-session.
@@ -229,9 +237,14 @@ fn launch(options: Options) -> SmtpServer {
             password.into(),
         ]);
     }
-    let ca_pem = options.starttls.then(|| {
-        let (cert, key) = self_signed_certificate(dir.path());
-        arguments.extend(["--starttls".into(), cert.clone().into(), key.into()]);
+    let tls = match (options.starttls, options.implicit_tls) {
+        (true, _) => Some("--starttls"),
+        (false, true) => Some("--tls"),
+        (false, false) => None,
+    };
+    let ca_pem = tls.map(|flag| {
+        let (cert, key) = crate::tls_server_certificate(dir.path());
+        arguments.extend([flag.into(), cert.clone().into(), key.into()]);
         std::fs::read(cert).unwrap()
     });
     // A free port may be taken before the server binds it: try another.
@@ -300,37 +313,6 @@ fn spawn(dir: &Path, port: u16, arguments: &[std::ffi::OsString]) -> Result<Chil
             Err(format!("{why}\n{log}"))
         }
     }
-}
-
-/// A self-signed server certificate (`CA:FALSE`, so that rustls accepts it as the end
-/// entity it trusts) for `localhost` and `127.0.0.1`; returns the paths of cert and key.
-fn self_signed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    std::fs::write(
-        dir.join("tls.cnf"),
-        "\
-[req]
-distinguished_name = dn
-x509_extensions = ext
-prompt = no
-[dn]
-CN = localhost
-[ext]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost,IP:127.0.0.1
-subjectKeyIdentifier = hash
-",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "req", "-x509", "-new", "-nodes", "-newkey", "rsa:2048", "-sha256", "-days", "2",
-            "-config", "tls.cnf", "-keyout", "tls.key", "-out", "tls.pem",
-        ],
-    );
-    (dir.join("tls.pem"), dir.join("tls.key"))
 }
 
 /// Reads the `<n>.json` that the server writes: `mail_from` and `rcpt_tos`.

@@ -6,6 +6,8 @@
 //! network step has a deadline, and one unreadable certificate does not hide the others.
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use der::Decode;
@@ -34,6 +36,10 @@ pub struct LdapConfig {
     /// For connecting and for each operation, so that a stalled directory cannot stall us.
     #[serde(default = "default_timeout_seconds")]
     pub timeout_seconds: u64,
+    /// PEM certificates to trust for an `ldaps://` directory besides the system's: state
+    /// PKIs often serve their directory under their own CA.
+    #[serde(default)]
+    pub extra_roots: Option<PathBuf>,
 }
 
 fn default_refresh_minutes() -> u64 {
@@ -54,6 +60,7 @@ impl std::fmt::Debug for LdapConfig {
             .field("bind_password", &self.bind_password.as_ref().map(|_| "…"))
             .field("refresh_minutes", &self.refresh_minutes)
             .field("timeout_seconds", &self.timeout_seconds)
+            .field("extra_roots", &self.extra_roots)
             .finish()
     }
 }
@@ -62,6 +69,15 @@ impl LdapConfig {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_seconds)
     }
+
+    /// What can be checked without the directory, for a clear error at start rather than
+    /// at every refresh: the extra roots.
+    pub fn check(&self) -> Result<(), LdapError> {
+        if let Some(path) = &self.extra_roots {
+            tls_config(path)?;
+        }
+        Ok(())
+    }
 }
 
 /// The ldap3 causes are boxed: they are large and these errors travel through every `?`.
@@ -69,6 +85,8 @@ impl LdapConfig {
 pub enum LdapError {
     #[error("{url} is not a usable LDAP URL: {reason}")]
     BadUrl { url: String, reason: String },
+    #[error("the directory's extra roots {}: {reason}", path.display())]
+    ExtraRoots { path: PathBuf, reason: String },
     #[error("connecting to {url}: {source}")]
     Connect {
         url: String,
@@ -132,7 +150,7 @@ pub async fn lookup_certificates(
         return Ok(Vec::new());
     }
     let timeout = config.timeout();
-    let mut ldap = connect(&config.url, timeout).await?;
+    let mut ldap = connect(&config.url, timeout, config.extra_roots.as_deref()).await?;
     let found = lookup_on(&mut ldap, config, &wanted, timeout).await;
     unbind(&mut ldap, timeout).await;
     found
@@ -203,7 +221,8 @@ async fn lookup_on(
 /// is read. The bytes are returned as stored; the caller parses and checks them.
 pub async fn fetch_crl(url: &str, timeout: Duration) -> Result<Vec<u8>, LdapError> {
     let point = DistributionPoint::parse(url)?;
-    let mut ldap = connect(&point.server, timeout).await?;
+    // CRLs come from wherever certificates point, over ldap or http: the system's roots.
+    let mut ldap = connect(&point.server, timeout, None).await?;
     let crl = read_crl(&mut ldap, &point, timeout).await;
     unbind(&mut ldap, timeout).await;
     crl
@@ -255,13 +274,49 @@ fn check_scheme(url: &str) -> Result<(), LdapError> {
     }
 }
 
-async fn connect(url: &str, timeout: Duration) -> Result<Ldap, LdapError> {
-    let settings = LdapConnSettings::new().set_conn_timeout(timeout);
+async fn connect(
+    url: &str,
+    timeout: Duration,
+    extra_roots: Option<&Path>,
+) -> Result<Ldap, LdapError> {
+    let mut settings = LdapConnSettings::new().set_conn_timeout(timeout);
+    if let Some(path) = extra_roots {
+        settings = settings.set_config(tls_config(path)?);
+    }
     let (connection, ldap) = LdapConnAsync::with_settings(settings, url)
         .await
         .map_err(|source| connect_error(url, source))?;
     ldap3::drive!(connection);
     Ok(ldap)
+}
+
+/// The system's roots and those in `path`, as ldap3 would use the system's alone.
+fn tls_config(path: &Path) -> Result<Arc<rustls::ClientConfig>, LdapError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let error = |reason: String| LdapError::ExtraRoots {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    // A system without a readable store still trusts what it was told to.
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    let mut added = 0;
+    for certificate in CertificateDer::pem_file_iter(path).map_err(|e| error(e.to_string()))? {
+        let certificate = certificate.map_err(|e| error(e.to_string()))?;
+        roots.add(certificate).map_err(|e| error(e.to_string()))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(error("no PEM certificate in it".into()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| error(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 fn connect_error(url: &str, source: ldap3::LdapError) -> LdapError {
