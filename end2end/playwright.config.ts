@@ -13,8 +13,14 @@ const smtpPort = port + 1;
 const python = process.env.POSTSIEGEL_PYTHON ?? path.join(cacheDir, 'venv', 'bin', 'python');
 const smtpScript = path.resolve(__dirname, '..', 'testkit', 'smtp_server.py');
 // One data folder for the run: the config is loaded again in each worker, which inherits
-// this variable from the runner, so that tests can read the server's spool.
-process.env.E2E_POSTSIEGEL_DATA ??= fs.mkdtempSync(path.join(os.tmpdir(), 'postsiegel-e2e-'));
+// this variable from the runner, so that tests can read the server's spool. The last run's
+// folder stays for a look after a failure; older ones go.
+if (!process.env.E2E_POSTSIEGEL_DATA) {
+  const runs = path.join(__dirname, 'test-data');
+  fs.rmSync(runs, { recursive: true, force: true });
+  fs.mkdirSync(runs, { recursive: true });
+  process.env.E2E_POSTSIEGEL_DATA = fs.mkdtempSync(path.join(runs, 'run-'));
+}
 const dataDir = process.env.E2E_POSTSIEGEL_DATA;
 process.env.E2E_SMTP_DIR ??= path.join(dataDir, 'smtp');
 const smtpDir = process.env.E2E_SMTP_DIR;

@@ -252,6 +252,23 @@ async fn start_relay(
     };
     let wake = Arc::new(tokio::sync::Notify::new());
     let queue_folder = config.data_dir.join("queue");
+    let queue = Queue {
+        store: store.clone(),
+        folder: queue_folder.clone(),
+        mail_from: config.mail_from.clone(),
+        public_url: config.public_url(),
+        max_queue_bytes: config.relay.max_queue_bytes,
+        wake: wake.clone(),
+        dkim,
+        signer,
+    };
+    let swept = queue.sweep().await.context("sweeping the queue folder")?;
+    if swept > 0 {
+        tracing::info!(
+            swept,
+            "removed what an interrupted run left in the queue folder"
+        );
+    }
     tokio::spawn(
         Worker {
             store: store.clone(),
@@ -269,16 +286,7 @@ async fn start_relay(
             secret,
             store: store.clone(),
         },
-        queue: Queue {
-            store,
-            folder: queue_folder,
-            mail_from: config.mail_from.clone(),
-            public_url: config.public_url(),
-            max_queue_bytes: config.relay.max_queue_bytes,
-            wake,
-            dkim,
-            signer,
-        },
+        queue,
         limits: config.relay.limits.clone(),
         client_key: ClientKey {
             trusted_proxies: config.relay.trusted_proxies.clone().into(),

@@ -530,3 +530,73 @@ async fn a_full_queue_refuses_new_messages_and_finished_ones_are_forgotten_after
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
     assert_eq!(gone.json()["code"], "status_not_found");
 }
+
+#[tokio::test]
+async fn a_citizen_who_hangs_up_once_the_upload_is_complete_still_has_it_accepted_and_receipted() {
+    use std::task::Poll;
+    let portal = portal(|_| {}, None).await;
+    let token = verify(&portal, TRADE).await;
+    let der = encrypt_to(
+        &[certificate(&portal, "lra-gewerbeamt.pem")],
+        Algorithms::default(),
+        b"Content-Type: text/plain\r\n\r\nKurz vor dem Funkloch.\r\n",
+    );
+    // A body that says when the portal has read all of it.
+    let (finished, body_read) = tokio::sync::oneshot::channel::<()>();
+    let (mut finished, mut data) = (Some(finished), Some(bytes::Bytes::from(der)));
+    let body = futures_util::stream::poll_fn(move |_| {
+        if let Some(data) = data.take() {
+            return Poll::Ready(Some(Ok::<_, std::io::Error>(data)));
+        }
+        if let Some(finished) = finished.take() {
+            let _ = finished.send(());
+        }
+        Poll::Ready(None)
+    });
+    let request = Request::post(format!("/api/submissions/{TRADE}"))
+        .header("content-type", "application/pkcs7-mime")
+        .header(TOKEN_HEADER, &token)
+        .body(Body::from_stream(body))
+        .unwrap();
+    let answer = tower::ServiceExt::oneshot(portal.app.clone(), request);
+    // The connection drops then: the request's future is dropped before it answers.
+    tokio::select! {
+        _ = answer => panic!("answered before the test could hang up"),
+        _ = body_read => {}
+    }
+
+    // The message is accepted all the same: its mail and its record, or neither.
+    let queue = portal.data.path().join("queue");
+    let started = std::time::Instant::now();
+    let receipt = loop {
+        let receipts: Vec<String> = walk(&queue)
+            .iter()
+            .filter_map(|p| {
+                p.file_name()?
+                    .to_str()?
+                    .strip_suffix(".eml")
+                    .map(str::to_owned)
+            })
+            .collect();
+        if let [receipt] = receipts.as_slice()
+            && portal.store.submission(receipt).await.unwrap().is_some()
+        {
+            break receipt.clone();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "queue {receipts:?}, no record"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    // Delivered, and the citizen, who never saw the answer, gets the receipt by mail.
+    portal.worker.work(now()).await.unwrap();
+    let spool = portal.data.path().join("spool");
+    assert!(spool.join(format!("{receipt}.eml")).exists());
+    let receipted = walk(&spool).iter().any(|p| {
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        text.contains(&format!("To: {CITIZEN}")) && text.contains(&receipt)
+    });
+    assert!(receipted, "no receipt mail to the citizen");
+    nothing_queued(&portal).await;
+}

@@ -24,6 +24,7 @@ use crate::mail;
 use crate::store::{NewSubmission, OutboxMail, Store};
 
 /// What the relay needs to accept and queue.
+#[derive(Clone)]
 pub struct Queue {
     pub store: Store,
     /// `<data_dir>/queue`: finished mails by receipt number, and `incoming/` uploads.
@@ -56,6 +57,18 @@ impl Drop for Incoming {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+/// What acceptance needs once the upload is complete; owned, for a task of its own.
+struct Commit {
+    incoming: Incoming,
+    kind: EnvelopeKind,
+    received: u64,
+    form_slug: String,
+    mailbox: String,
+    reply_to: Option<String>,
+    verified: Option<Verified>,
+    now: u64,
 }
 
 fn refuse(status: StatusCode, code: &'static str) -> ApiError {
@@ -164,45 +177,96 @@ impl Queue {
         drop(file);
         check_trailer(&incoming.0, &inspection)?;
 
-        // Accepted: make the mail, sync it, record it, and answer.
+        // The whole upload is here. What follows runs to its end even if the client hangs
+        // up meanwhile (the request's future is then dropped): a mail file without its
+        // record would never be delivered nor deleted. A citizen who misses the answer gets
+        // the receipt by mail.
+        let queue = self.clone();
+        let commit = Commit {
+            incoming,
+            kind: inspection.kind,
+            received,
+            form_slug: form.slug.clone(),
+            mailbox: delivery.mailbox.clone(),
+            reply_to: verified
+                .filter(|_| policy.reply_to_verified)
+                .map(|v| v.address.clone()),
+            verified: verified.cloned(),
+            now,
+        };
+        tokio::spawn(async move { queue.commit(commit).await })
+            .await
+            .map_err(internal)?
+    }
+
+    /// Makes the mail, syncs it, records it: accepted.
+    async fn commit(&self, commit: Commit) -> Result<Accepted, ApiError> {
+        let Commit {
+            incoming,
+            kind,
+            received,
+            form_slug,
+            mailbox,
+            reply_to,
+            verified,
+            now,
+        } = commit;
         let receipt = receipt_number(now);
         let mut random = [0u8; 16];
         OsRng.fill_bytes(&mut random);
         let message_id = mail::message_id(&receipt, &random, &self.mail_from);
-        let envelope = mail::Envelope {
-            from: &self.mail_from,
-            to: &delivery.mailbox,
-            reply_to: verified
-                .filter(|_| policy.reply_to_verified)
-                .map(|v| v.address.as_str()),
-            receipt: &receipt,
-            date: now,
-            message_id: &message_id,
-            authenticated: inspection.kind == EnvelopeKind::AuthEnvelopedData,
-        };
         let mail_path = self.folder.join(format!("{receipt}.eml"));
-        let mail_bytes = write_mail_file(
-            &incoming.0,
-            &mail_path,
-            &envelope,
-            self.dkim.as_deref(),
-            self.signer.as_deref(),
-            now,
-        )
-        .map_err(internal)?;
+        let mail_bytes = {
+            let (mail_path, receipt, message_id, to) = (
+                mail_path.clone(),
+                receipt.clone(),
+                message_id.clone(),
+                mailbox.clone(),
+            );
+            let (mail_from, dkim, signer) = (
+                self.mail_from.clone(),
+                self.dkim.clone(),
+                self.signer.clone(),
+            );
+            // Reading and writing up to twice the upload, and syncing: not on the runtime.
+            tokio::task::spawn_blocking(move || {
+                let envelope = mail::Envelope {
+                    from: &mail_from,
+                    to: &to,
+                    reply_to: reply_to.as_deref(),
+                    receipt: &receipt,
+                    date: now,
+                    message_id: &message_id,
+                    authenticated: kind == EnvelopeKind::AuthEnvelopedData,
+                };
+                write_mail_file(
+                    &incoming.0,
+                    &mail_path,
+                    &envelope,
+                    dkim.as_deref(),
+                    signer.as_deref(),
+                    now,
+                )
+            })
+            .await
+            .map_err(internal)?
+            .map_err(internal)?
+        };
         let status_token = random_id();
-        let receipt_mail = verified.map(|v| self.receipt_mail(&receipt, &status_token, v));
+        let receipt_mail = verified
+            .as_ref()
+            .map(|v| self.receipt_mail(&receipt, &status_token, v));
         let recorded = self
             .store
             .insert_submission(
                 &NewSubmission {
                     receipt: &receipt,
                     status_token_hash: &token_hash(&status_token),
-                    form_slug: &form.slug,
-                    mailbox: &delivery.mailbox,
+                    form_slug: &form_slug,
+                    mailbox: &mailbox,
                     message_id: &message_id,
                     mail_bytes,
-                    citizen_address: verified.map(|v| v.address.as_str()),
+                    citizen_address: verified.as_ref().map(|v| v.address.as_str()),
                     accepted_at: now,
                 },
                 receipt_mail.as_ref(),
@@ -219,6 +283,44 @@ impl Queue {
             receipt,
             status_token,
         })
+    }
+
+    /// Run at start, before any upload: removes what an interrupted acceptance or delivery
+    /// left in the queue folder (uploads, partial mails, mails without a queued record), so
+    /// that nothing stays there longer than the retention allows. Returns how many files.
+    pub async fn sweep(&self) -> Result<usize, crate::store::StoreError> {
+        let mut removed = 0;
+        let Ok(entries) = std::fs::read_dir(&self.folder) else {
+            return Ok(0);
+        };
+        let mut remove = |path: &Path| {
+            if std::fs::remove_file(path).is_ok() {
+                removed += 1;
+            }
+        };
+        if let Ok(uploads) = std::fs::read_dir(self.folder.join("incoming")) {
+            for upload in uploads.flatten() {
+                remove(&upload.path());
+            }
+        }
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".eml.partial") {
+                remove(&path);
+            } else if let Some(receipt) = name.strip_suffix(".eml") {
+                let queued = self
+                    .store
+                    .submission(receipt)
+                    .await?
+                    .is_some_and(|s| s.state == crate::store::SubmissionState::Queued);
+                if !queued {
+                    tracing::warn!(receipt, "removing a queued mail without a queued record");
+                    remove(&path);
+                }
+            }
+        }
+        Ok(removed)
     }
 
     fn status_url(&self, status_token: &str) -> String {
