@@ -6,7 +6,7 @@ import * as path from 'node:path';
 // scripts/setup.sh (build_webbench) and served as static files.
 const cacheDir = process.env.POSTSIEGEL_CACHE ?? path.join(os.homedir(), '.cache', 'postsiegel');
 const pageDir = process.env.POSTSIEGEL_WEBBENCH_DIR ?? path.join(cacheDir, 'target', 'webbench');
-const port = Number(process.env.POSTSIEGEL_WEBBENCH_PORT ?? 18490);
+const port = Number(process.env.POSTSIEGEL_WEBBENCH_PORT || 18490);
 
 export default defineConfig({
   testDir: './bench',

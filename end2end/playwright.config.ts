@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 const cacheDir = process.env.POSTSIEGEL_CACHE ?? path.join(os.homedir(), '.cache', 'postsiegel');
 const serverBin =
   process.env.POSTSIEGEL_BIN ?? path.join(cacheDir, 'target', 'debug', 'postsiegel');
-const port = Number(process.env.POSTSIEGEL_TEST_PORT ?? 18480);
+const port = Number(process.env.POSTSIEGEL_TEST_PORT || 18480);
 // A real SMTP server (aiosmtpd, testkit/smtp_server.py) receives what the portal delivers.
 const smtpPort = port + 1;
 const python = process.env.POSTSIEGEL_PYTHON ?? path.join(cacheDir, 'venv', 'bin', 'python');

@@ -351,7 +351,7 @@ test('closing the tab while the upload runs sends nothing, after the browser ask
       fs
         .readdirSync(queue, { recursive: true, withFileTypes: true })
         .filter((e) => e.isFile())
-        .map((e) => path.join(e.parentPath, e.name))
+        .map((e) => path.join(e.parentPath ?? e.path, e.name)) // parentPath: Node 20.12 on
         .filter((file) => file.includes(`${path.sep}incoming${path.sep}`) || mentions(file, address));
     await expect.poll(waiting, { timeout: 10_000 }).toEqual([]);
     const sent = delivered().filter((mail) => mail.data.includes(address) && !/^ {4}\d{6}\r?$/m.test(mail.data));

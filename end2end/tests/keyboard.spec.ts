@@ -36,7 +36,7 @@ test('a citizen finds the form, writes, confirms the address and sends by keyboa
   // Each answer redraws the hits: wait for the last one before moving the focus there.
   const lastAnswer = page.waitForResponse((r) => r.url().includes('Gewerbeamt%20Musterhausen'));
   await page.keyboard.type('Gewerbeamt Musterhausen');
-  await lastAnswer;
+  await (await lastAnswer).finished();
   const hit = page.getByRole('link', { name: 'Landratsamt Musterhausen – Gewerbeamt' });
   await expect(hit).toBeVisible();
   await tabTo(page, hit);

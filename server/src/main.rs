@@ -131,6 +131,7 @@ async fn import(config: Config, file: &std::path::Path, dry_run: bool) -> anyhow
 }
 
 async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
+    let _lock = lock_data_dir(&config.data_dir)?;
     let mut frontend = web::Frontend::load(&config.dist_dir)?;
     let store = Store::open(&config.data_dir).await?;
     let demo_folder = config.data_dir.join("demo");
@@ -229,6 +230,29 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     Ok(())
+}
+
+/// One portal per data folder, for as long as the process lives: the queue's start-up
+/// sweep and the worker take what they find there as theirs.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("postsiegel.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another postsiegel already serves from {}; one data folder serves one portal",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
 }
 
 /// The verification, the queue, and the worker that delivers from it.

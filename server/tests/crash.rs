@@ -127,6 +127,28 @@ async fn killed_while_smtp_is_down_it_delivers_exactly_once_after_the_restart_an
     for leftover in &leftovers {
         assert!(!leftover.exists(), "{} is still there", leftover.display());
     }
+    // A second portal on the same data folder would sweep away the first one's uploads: it
+    // does not start.
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_postsiegel"))
+        .current_dir(dir.path())
+        .env_remove("POSTSIEGEL_CONFIG")
+        .env(
+            "POSTSIEGEL_BIND",
+            format!("127.0.0.1:{}", common::free_port()),
+        )
+        .env("POSTSIEGEL_DIST_DIR", dir.path().join("dist"))
+        .env("POSTSIEGEL_DATA_DIR", dir.path().join("data"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another postsiegel already serves"),
+        "{stderr}"
+    );
     let received = smtp.wait_for(1, Duration::from_secs(30));
     assert_eq!(received[0].rcpt_tos, [MAILBOX]);
     let receipt = accepted["receipt"].as_str().unwrap();

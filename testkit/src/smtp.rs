@@ -238,7 +238,8 @@ fn launch(options: Options) -> SmtpServer {
         ]);
     }
     let tls = match (options.starttls, options.implicit_tls) {
-        (true, _) => Some("--starttls"),
+        (true, true) => panic!("STARTTLS or implicit TLS, not both"),
+        (true, false) => Some("--starttls"),
         (false, true) => Some("--tls"),
         (false, false) => None,
     };

@@ -221,7 +221,7 @@ async fn lookup_on(
 /// is read. The bytes are returned as stored; the caller parses and checks them.
 pub async fn fetch_crl(url: &str, timeout: Duration) -> Result<Vec<u8>, LdapError> {
     let point = DistributionPoint::parse(url)?;
-    // CRLs come from wherever certificates point, over ldap or http: the system's roots.
+    // CRLs are signed; `crl.rs` fetches them over plain ldap:// and http:// only.
     let mut ldap = connect(&point.server, timeout, None).await?;
     let crl = read_crl(&mut ldap, &point, timeout).await;
     unbind(&mut ldap, timeout).await;

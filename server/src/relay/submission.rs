@@ -290,20 +290,22 @@ impl Queue {
     /// that nothing stays there longer than the retention allows. Returns how many files.
     pub async fn sweep(&self) -> Result<usize, crate::store::StoreError> {
         let mut removed = 0;
-        let Ok(entries) = std::fs::read_dir(&self.folder) else {
-            return Ok(0);
+        let mut remove = |path: &Path| match std::fs::remove_file(path) {
+            Ok(()) => removed += 1,
+            Err(e) => tracing::warn!(file = %path.display(), "cannot remove a leftover: {e}"),
         };
-        let mut remove = |path: &Path| {
-            if std::fs::remove_file(path).is_ok() {
-                removed += 1;
+        let listing = |folder: &Path| match std::fs::read_dir(folder) {
+            Ok(entries) => entries.flatten().collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                tracing::error!(folder = %folder.display(), "cannot read the queue folder: {e}");
+                Vec::new()
             }
         };
-        if let Ok(uploads) = std::fs::read_dir(self.folder.join("incoming")) {
-            for upload in uploads.flatten() {
-                remove(&upload.path());
-            }
+        for upload in listing(&self.folder.join("incoming")) {
+            remove(&upload.path());
         }
-        for entry in entries.flatten() {
+        for entry in listing(&self.folder) {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.ends_with(".eml.partial") {
@@ -418,6 +420,23 @@ fn write_mail_file(
     now: u64,
 ) -> std::io::Result<u64> {
     let partial = path.with_extension("eml.partial");
+    let written = write_mail_file_via(ciphertext, path, &partial, envelope, dkim, signer, now);
+    if written.is_err() {
+        // A full disk would otherwise keep a half mail per refused upload.
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
+}
+
+fn write_mail_file_via(
+    ciphertext: &Path,
+    path: &Path,
+    partial: &Path,
+    envelope: &mail::Envelope,
+    dkim: Option<&Dkim>,
+    signer: Option<&PortalSigner>,
+    now: u64,
+) -> std::io::Result<u64> {
     let open = || -> std::io::Result<_> {
         Ok(std::io::BufReader::with_capacity(
             57 * 1024,
@@ -458,7 +477,7 @@ fn write_mail_file(
         }
         None => Vec::new(),
     };
-    let output = std::fs::File::create(&partial)?;
+    let output = std::fs::File::create(partial)?;
     let mut writer = std::io::BufWriter::with_capacity(78 * 1024, &output);
     writer.write_all(&dkim_line)?;
     writer.write_all(&header)?;
@@ -467,7 +486,7 @@ fn write_mail_file(
     drop(writer);
     output.sync_all()?;
     let size = output.metadata()?.len();
-    std::fs::rename(&partial, path)?;
+    std::fs::rename(partial, path)?;
     std::fs::File::open(path.parent().expect("the queue folder"))?.sync_all()?;
     Ok(size)
 }
