@@ -307,6 +307,21 @@ async fn deliver_one(portal: &Portal, smtp: &SmtpServer) -> usize {
     to(&smtp.received(), TRADE_MAILBOX).len()
 }
 
+/// Talks TLS to `server` by the name its certificate carries, trusting that certificate
+/// (from the returned file, which must live as long as the configuration is used).
+fn tls_config(
+    server: &SmtpServer,
+    security: SmtpSecurity,
+) -> (SmtpConfig, tempfile::NamedTempFile) {
+    let roots = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(roots.path(), server.ca_pem()).unwrap();
+    let mut config = smtp_config(server);
+    config.host = "localhost".into();
+    config.security = security;
+    config.extra_roots = Some(roots.path().to_owned());
+    (config, roots)
+}
+
 #[tokio::test]
 async fn authentication_starttls_and_implicit_tls_are_used_when_configured() {
     let smtp = SmtpServer::with_auth("portal", "geheim");
@@ -317,24 +332,14 @@ async fn authentication_starttls_and_implicit_tls_are_used_when_configured() {
     assert_eq!(deliver_one(&portal, &smtp).await, 1);
 
     let smtp = SmtpServer::with_starttls();
-    let roots = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(roots.path(), smtp.ca_pem()).unwrap();
-    let mut config = smtp_config(&smtp);
-    config.host = "localhost".into();
-    config.security = SmtpSecurity::Starttls;
-    config.extra_roots = Some(roots.path().to_owned());
+    let (mut config, _roots) = tls_config(&smtp, SmtpSecurity::Starttls);
     let portal = smtp_portal(&config).await;
     assert_eq!(deliver_one(&portal, &smtp).await, 1);
 
     // Implicit TLS, as on port 465.
     let implicit = SmtpServer::with_implicit_tls();
-    let implicit_roots = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(implicit_roots.path(), implicit.ca_pem()).unwrap();
-    let mut tls_config = smtp_config(&implicit);
-    tls_config.host = "localhost".into();
-    tls_config.security = SmtpSecurity::Tls;
-    tls_config.extra_roots = Some(implicit_roots.path().to_owned());
-    let portal = smtp_portal(&tls_config).await;
+    let (implicit_config, _implicit_roots) = tls_config(&implicit, SmtpSecurity::Tls);
+    let portal = smtp_portal(&implicit_config).await;
     assert_eq!(deliver_one(&portal, &implicit).await, 1);
 
     // Without the authority's CA the TLS handshake fails: nothing is sent in clear instead.

@@ -50,10 +50,11 @@ pub struct Accepted {
     pub status_url: String,
 }
 
-/// Removes an incoming file however the upload ends.
-struct Incoming(PathBuf);
+/// A working file, removed however the work on it ends: an upload coming in, a mail being
+/// written (once renamed into place, there is nothing left to remove).
+struct Transient(PathBuf);
 
-impl Drop for Incoming {
+impl Drop for Transient {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
@@ -61,7 +62,7 @@ impl Drop for Incoming {
 
 /// What acceptance needs once the upload is complete; owned, for a task of its own.
 struct Commit {
-    incoming: Incoming,
+    incoming: Transient,
     kind: EnvelopeKind,
     received: u64,
     form_slug: String,
@@ -122,7 +123,7 @@ impl Queue {
 
         let incoming_dir = self.folder.join("incoming");
         std::fs::create_dir_all(&incoming_dir).map_err(internal)?;
-        let incoming = Incoming(incoming_dir.join(format!("{}.der", random_id())));
+        let incoming = Transient(incoming_dir.join(format!("{}.der", random_id())));
         let mut file = std::fs::File::create(&incoming.0).map_err(internal)?;
         let mut prefix: Vec<u8> = Vec::new();
         let mut inspection: Option<Inspection> = None;
@@ -223,15 +224,11 @@ impl Queue {
                 message_id.clone(),
                 mailbox.clone(),
             );
-            let (mail_from, dkim, signer) = (
-                self.mail_from.clone(),
-                self.dkim.clone(),
-                self.signer.clone(),
-            );
+            let queue = self.clone();
             // Reading and writing up to twice the upload, and syncing: not on the runtime.
             tokio::task::spawn_blocking(move || {
                 let envelope = mail::Envelope {
-                    from: &mail_from,
+                    from: &queue.mail_from,
                     to: &to,
                     reply_to: reply_to.as_deref(),
                     receipt: &receipt,
@@ -243,8 +240,8 @@ impl Queue {
                     &incoming.0,
                     &mail_path,
                     &envelope,
-                    dkim.as_deref(),
-                    signer.as_deref(),
+                    queue.dkim.as_deref(),
+                    queue.signer.as_deref(),
                     now,
                 )
             })
@@ -419,24 +416,7 @@ fn write_mail_file(
     signer: Option<&PortalSigner>,
     now: u64,
 ) -> std::io::Result<u64> {
-    let partial = path.with_extension("eml.partial");
-    let written = write_mail_file_via(ciphertext, path, &partial, envelope, dkim, signer, now);
-    if written.is_err() {
-        // A full disk would otherwise keep a half mail per refused upload.
-        let _ = std::fs::remove_file(&partial);
-    }
-    written
-}
-
-fn write_mail_file_via(
-    ciphertext: &Path,
-    path: &Path,
-    partial: &Path,
-    envelope: &mail::Envelope,
-    dkim: Option<&Dkim>,
-    signer: Option<&PortalSigner>,
-    now: u64,
-) -> std::io::Result<u64> {
+    let partial = Transient(path.with_extension("eml.partial"));
     let open = || -> std::io::Result<_> {
         Ok(std::io::BufReader::with_capacity(
             57 * 1024,
@@ -477,7 +457,7 @@ fn write_mail_file_via(
         }
         None => Vec::new(),
     };
-    let output = std::fs::File::create(partial)?;
+    let output = std::fs::File::create(&partial.0)?;
     let mut writer = std::io::BufWriter::with_capacity(78 * 1024, &output);
     writer.write_all(&dkim_line)?;
     writer.write_all(&header)?;
@@ -486,7 +466,7 @@ fn write_mail_file_via(
     drop(writer);
     output.sync_all()?;
     let size = output.metadata()?.len();
-    std::fs::rename(partial, path)?;
+    std::fs::rename(&partial.0, path)?;
     std::fs::File::open(path.parent().expect("the queue folder"))?.sync_all()?;
     Ok(size)
 }
