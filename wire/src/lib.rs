@@ -1,0 +1,28 @@
+//! The JSON that the app and the server exchange, defined once (lldap's way): the server
+//! serialises these types, the app and the tests deserialise the very same ones. No I/O,
+//! no HTTP client or server; it builds for wasm32 and natively.
+//!
+//! With the feature `openapi` every type also describes itself for `/api/openapi.json`.
+
+mod error;
+mod forms;
+mod named;
+mod relay;
+
+pub use error::{ErrorBody, ErrorCode, ErrorParams};
+pub use forms::{
+    AuthorityInfo, Contact, Delivery, Embed, FormKind, FormPage, Health, PolicyInfo, Portal,
+    Privacy, PublishedCertificate, Reason, ReasonParams, RejectedCertificate, SearchHit,
+    SearchResult, UnitInfo, UnitKind, ViaAuthority,
+};
+pub use relay::{
+    Accepted, CodeConfirmation, CodeRequest, CodeSent, DeliveryState, Failure, FailureCode, Status,
+    Token,
+};
+
+/// The request header that carries the verification token with an upload (a header, not a
+/// cookie, so that embedded forms work).
+pub const TOKEN_HEADER: &str = "x-postsiegel-verification";
+
+/// The media type of an upload: the DER bytes of the encrypted message.
+pub const UPLOAD_CONTENT_TYPE: &str = "application/pkcs7-mime";

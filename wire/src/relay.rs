@@ -1,0 +1,98 @@
+//! Verification, uploads and their status.
+
+use serde::{Deserialize, Serialize};
+
+/// Asks for a code to the citizen's address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CodeRequest {
+    /// The form's slug (`authority` or `authority/unit`).
+    pub form: String,
+    pub address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CodeSent {
+    /// How long the code is valid.
+    pub valid_seconds: u64,
+}
+
+/// The code the citizen typed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CodeConfirmation {
+    pub form: String,
+    pub address: String,
+    pub code: String,
+    /// Remember the address for 30 days (off unless the citizen ticks it).
+    #[serde(default)]
+    pub remember: bool,
+}
+
+/// Proof that the citizen confirmed the address, for one form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Token {
+    /// Send it in the `X-Postsiegel-Verification` header with the submission.
+    pub token: String,
+    /// Seconds since the Unix epoch.
+    pub expires_at: u64,
+    pub address: String,
+}
+
+/// The answer to an accepted upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Accepted {
+    /// e.g. `2026-7K3M-Q9TX`: what the citizen quotes.
+    pub receipt: String,
+    /// Opens the status page; at least 128 random bits. Only its hash is stored.
+    pub status_token: String,
+    pub status_url: String,
+}
+
+/// Where a message is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Status {
+    pub receipt: String,
+    pub state: DeliveryState,
+    /// RFC 3339.
+    pub accepted_at: String,
+    /// When it was handed to the mailbox, or when it failed.
+    pub finished_at: Option<String>,
+    pub failure: Option<Failure>,
+}
+
+crate::named::named_enum! {
+    /// Where a message is.
+    pub enum DeliveryState {
+        /// Waiting for delivery.
+        Queued = "queued",
+        /// Handed to the authority's mailbox (never "read").
+        Delivered = "delivered",
+        /// Not delivered, for good.
+        Failed = "failed",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Failure {
+    pub code: FailureCode,
+    /// The mail server's answer, for the authority's IT.
+    pub detail: String,
+}
+
+crate::named::named_enum! {
+    /// Why a message was not delivered.
+    pub enum FailureCode {
+        /// The mail server refused it for good.
+        DeliveryRefused = "delivery_refused",
+        /// Not delivered within the delivery deadline (48 hours by default).
+        DeliveryTimedOut = "delivery_timed_out",
+        /// The queued mail could not be read on the server.
+        DeliveryLost = "delivery_lost",
+    }
+}
