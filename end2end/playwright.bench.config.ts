@@ -4,9 +4,9 @@ import * as path from 'node:path';
 
 // The browser benchmark (scripts/bench; once, small, in scripts/test). The page is built by
 // scripts/setup.sh (build_webbench) and served as static files.
-const cacheDir = process.env.POSTSIEGEL_CACHE ?? path.join(os.homedir(), '.cache', 'postsiegel');
-const pageDir = process.env.POSTSIEGEL_WEBBENCH_DIR ?? path.join(cacheDir, 'target', 'webbench');
-const port = Number(process.env.POSTSIEGEL_WEBBENCH_PORT || 18490);
+const cacheDir = process.env.POSTSIEGEL_DEV_CACHE ?? path.join(os.homedir(), '.cache', 'postsiegel');
+const pageDir = process.env.POSTSIEGEL_DEV_WEBBENCH_DIR ?? path.join(cacheDir, 'target', 'webbench');
+const port = Number(process.env.POSTSIEGEL_DEV_WEBBENCH_PORT || 18490);
 
 export default defineConfig({
   testDir: './bench',

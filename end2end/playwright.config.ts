@@ -4,13 +4,13 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 
 // The server binary the test command built (same cargo profile as the native tests).
-const cacheDir = process.env.POSTSIEGEL_CACHE ?? path.join(os.homedir(), '.cache', 'postsiegel');
+const cacheDir = process.env.POSTSIEGEL_DEV_CACHE ?? path.join(os.homedir(), '.cache', 'postsiegel');
 const serverBin =
-  process.env.POSTSIEGEL_BIN ?? path.join(cacheDir, 'target', 'debug', 'postsiegel');
-const port = Number(process.env.POSTSIEGEL_TEST_PORT || 18480);
+  process.env.POSTSIEGEL_DEV_BIN ?? path.join(cacheDir, 'target', 'debug', 'postsiegel');
+const port = Number(process.env.POSTSIEGEL_DEV_TEST_PORT || 18480);
 // A real SMTP server (aiosmtpd, testkit/smtp_server.py) receives what the portal delivers.
 const smtpPort = port + 1;
-const python = process.env.POSTSIEGEL_PYTHON ?? path.join(cacheDir, 'venv', 'bin', 'python');
+const python = process.env.POSTSIEGEL_DEV_PYTHON ?? path.join(cacheDir, 'venv', 'bin', 'python');
 const smtpScript = path.resolve(__dirname, '..', 'testkit', 'smtp_server.py');
 // One data folder for the run: the config is loaded again in each worker, which inherits
 // this variable from the runner, so that tests can read the server's spool. The last run's

@@ -1,13 +1,16 @@
 # Shared by scripts/run, scripts/test and scripts/bench: finds or installs every tool the
 # project needs, pinned, and installs nothing that is already there. Source it; don't run it.
 #
-# Everything lands under one cache folder outside the clone (POSTSIEGEL_CACHE, default
+# Everything lands under one cache folder outside the clone (POSTSIEGEL_DEV_CACHE, default
 # ~/.cache/postsiegel): tools, the cargo target folder, the npm cache.
+#
+# The scripts' and tests' own variables are named POSTSIEGEL_DEV_*: the server ignores that
+# prefix (every other POSTSIEGEL_* variable is configuration, and a misspelt one stops it).
 
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CACHE=${POSTSIEGEL_CACHE:-$HOME/.cache/postsiegel}
+CACHE=${POSTSIEGEL_DEV_CACHE:-$HOME/.cache/postsiegel}
 TOOLS=$CACHE/tools
 export CARGO_TARGET_DIR=$CACHE/target
 export npm_config_cache=$CACHE/npm
@@ -126,7 +129,7 @@ ensure_aiosmtpd() {
       "${requirements[@]}" || die "pip could not install ${requirements[*]}"
     printf '%s' "${requirements[*]}" >"$stamp"
   fi
-  export POSTSIEGEL_PYTHON=$venv/bin/python
+  export POSTSIEGEL_DEV_PYTHON=$venv/bin/python
 }
 
 ensure_test_tools() {
@@ -149,10 +152,66 @@ build_webbench() {
     --outfile="$out/pkijs.bundle.js" --log-level=warning)
   openssl x509 -in "$ROOT/smime/tests/fixtures/browser-test.pem" -outform DER \
     -out "$out/recipient.der"
-  export POSTSIEGEL_WEBBENCH_DIR=$out
+  export POSTSIEGEL_DEV_WEBBENCH_DIR=$out
 }
 
 build_app() {
   say "building the app (trunk build --release)"
   (cd "$ROOT" && trunk build --release)
+}
+
+# The benchmarks, in the one order both commands run them: `scripts/bench` measures,
+# `scripts/test` runs each once, small (POSTSIEGEL_DEV_BENCH_SMOKE=1), so that a smoke run
+# takes the path of a measurement, the environment each step leaves behind included.
+BENCHMARKS=(bench_encryption bench_search bench_relay bench_browser bench_startup)
+
+smoke() { [ -n "${POSTSIEGEL_DEV_BENCH_SMOKE:-}" ]; }
+
+# Output to keep: bench-results/NAME when measuring, the log only in a smoke run.
+keep() { # name
+  if smoke; then cat; else tee "$ROOT/bench-results/$1"; fi
+}
+
+bench_encryption() {
+  say "S/MIME core, natively: our encryption beside openssl cms -encrypt (criterion)"
+  if smoke; then
+    cargo test -p postsiegel-smime --bench encrypt --quiet
+  else
+    cargo bench -p postsiegel-smime --bench encrypt \
+      && python3 "$ROOT/scripts/criterion_summary.py" "$CARGO_TARGET_DIR/criterion/encrypt" \
+      | keep native-encrypt.txt
+  fi
+}
+
+# A benchmark of the server's (benches/NAME.rs), which reads the smoke switch itself.
+bench_server() { # name, what it measures
+  say "$2"
+  if smoke; then
+    cargo test -p postsiegel-server --bench "$1" --quiet
+  else
+    cargo bench -p postsiegel-server --bench "$1" | keep "$1.txt"
+  fi
+}
+
+bench_search() {
+  bench_server search "Search as you type over 10,000 units, through HTTP (target: p95 under 50 ms)"
+}
+
+bench_relay() {
+  bench_server relay \
+    "The relay: accepted 100 KB submissions per second, and peak memory with 20 x 25 MB uploads"
+}
+
+bench_browser() {
+  say "Encryption in the browser: ours beside WebCrypto AES-CBC alone and PKI.js (Playwright, Chromium)"
+  build_webbench || return 1
+  (cd "$ROOT/end2end" && npx playwright test -c playwright.bench.config.ts) | keep webcrypto.txt
+}
+
+bench_startup() {
+  say "Start-up: the app's download (gzip) and navigation to an interactive form (Playwright, Chromium)"
+  cargo build --quiet -p postsiegel-server --bin postsiegel || return 1
+  build_app || return 1
+  (cd "$ROOT/end2end" && POSTSIEGEL_DEV_BIN=$CARGO_TARGET_DIR/debug/postsiegel \
+    npx playwright test -c playwright.startup.config.ts) | keep startup.txt
 }

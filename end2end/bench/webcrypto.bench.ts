@@ -2,12 +2,12 @@
 // WebCrypto AES-CBC alone (the ceiling) and PKI.js (the fair peer), in one run, each timing
 // from the same MIME entity in an ArrayBuffer to a ready Blob. Memory: the peak resident
 // memory of a fresh renderer per measurement, minus that of a fresh renderer that only
-// built the input. POSTSIEGEL_BENCH_SMOKE=1: once, 1 MB, as the test command runs it.
+// built the input. POSTSIEGEL_DEV_BENCH_SMOKE=1: once, 1 MB, as the test command runs it.
 import { test, expect, chromium, type Browser } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-const SMOKE = !!process.env.POSTSIEGEL_BENCH_SMOKE;
+const SMOKE = !!process.env.POSTSIEGEL_DEV_BENCH_SMOKE;
 const PAYLOADS = SMOKE ? [1_000_000] : [1_000_000, 25_000_000];
 const RUNS = SMOKE ? 1 : 5;
 const METHODS = ['ours', 'webcrypto', 'pkijs'] as const;
@@ -100,6 +100,6 @@ test('encryption speed and memory: ours, WebCrypto alone, PKI.js', async ({ base
     report.push({ payload, entityBytes, mimeMs: mime, baselinePeakMb: baselineKb / 1000, rows });
   }
   console.log(lines.join('\n'));
-  const out = process.env.POSTSIEGEL_BENCH_OUT;
+  const out = process.env.POSTSIEGEL_DEV_BENCH_OUT;
   if (out) fs.writeFileSync(path.join(out, 'webcrypto.json'), JSON.stringify(report, null, 2));
 });

@@ -2,13 +2,13 @@
 // gzip as the portal serves them) and the time from navigation to an interactive form on
 // loopback, in a fresh browser each time. The reference in the same run: the time until the
 // static page shell itself is parsed (DOMContentLoaded), so the ratio says what the app adds.
-// POSTSIEGEL_BENCH_SMOKE=1: one run, as the test command runs it.
+// POSTSIEGEL_DEV_BENCH_SMOKE=1: one run, as the test command runs it.
 import { test, expect, chromium } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 
-const SMOKE = !!process.env.POSTSIEGEL_BENCH_SMOKE;
+const SMOKE = !!process.env.POSTSIEGEL_DEV_BENCH_SMOKE;
 const RUNS = SMOKE ? 1 : 15;
 const FORM = '/kontakt/landratsamt-musterhausen/gewerbeamt';
 // The issue's budget for the app's WebAssembly and JavaScript together, gzip.
@@ -80,7 +80,7 @@ test('the app downloads small and the form is interactive soon after navigation'
       `${report.interactive_ms_max.toFixed(0)} ms); the page shell alone ${report.shell_dom_content_loaded_ms_median.toFixed(0)} ms ` +
       `(x${report.interactive_to_shell_ratio.toFixed(1)})`,
   );
-  const out = process.env.POSTSIEGEL_BENCH_OUT;
+  const out = process.env.POSTSIEGEL_DEV_BENCH_OUT;
   if (out) fs.writeFileSync(path.join(out, 'startup.json'), JSON.stringify(report, null, 2));
   // A size, not a timing: it holds or not on any machine.
   expect(gzip).toBeLessThan(BUDGET);

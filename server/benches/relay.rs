@@ -3,8 +3,8 @@
 //! second in the same run, and the server's peak resident memory while 20 uploads of 25 MB
 //! each arrive at once, beside its peak before them.
 //!
-//! `POSTSIEGEL_BENCH_SMOKE=1` runs it once, small, as the test command does. Writes
-//! `relay.json` into `POSTSIEGEL_BENCH_OUT` when that names a folder.
+//! `POSTSIEGEL_DEV_BENCH_SMOKE=1` runs it once, small, as the test command does. Writes
+//! `relay.json` into `POSTSIEGEL_DEV_BENCH_OUT` when that names a folder.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -18,7 +18,7 @@ use postsiegel_server::directory::demo;
 const FORM: &str = "vg-talheim";
 
 fn main() {
-    let smoke = std::env::var_os("POSTSIEGEL_BENCH_SMOKE").is_some();
+    let smoke = std::env::var_os("POSTSIEGEL_DEV_BENCH_SMOKE").is_some();
     tokio::runtime::Runtime::new().unwrap().block_on(run(smoke));
 }
 
@@ -58,7 +58,7 @@ fn proc_kb(pid: u32, field: &str) -> f64 {
 /// needs no verification; rate limits out of the way (they are not what is measured).
 async fn start(dir: &Path) -> Portal {
     let data = dir.join("data");
-    let demo = demo::ensure(&data, postsiegel_server::directory::refresh::unix_now()).unwrap();
+    let demo = demo::ensure(&data, postsiegel_server::clock::unix_now()).unwrap();
     let directory = std::fs::read_to_string(demo.directory_file())
         .unwrap()
         .replace(
@@ -264,7 +264,7 @@ async fn run(smoke: bool) {
         },
         if peak < 200.0 { "met" } else { "MISSED" }
     );
-    if let Some(folder) = std::env::var_os("POSTSIEGEL_BENCH_OUT") {
+    if let Some(folder) = std::env::var_os("POSTSIEGEL_DEV_BENCH_OUT") {
         let json = serde_json::json!({
             "accepted_100kb_per_second": accepted_per_second,
             "health_per_second": health_per_second,

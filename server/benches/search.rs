@@ -2,19 +2,21 @@
 //! citizen's browser sees for each keystroke, p50/p95/p99, beside `/api/health` measured in
 //! the same run as the reference (these machines are noisy).
 //!
-//! `POSTSIEGEL_BENCH_SMOKE=1` runs it once, small (1,000 units, a few keystrokes), as the
-//! test command does. Writes `bench-results/search.json` when `POSTSIEGEL_BENCH_OUT` names
+//! `POSTSIEGEL_DEV_BENCH_SMOKE=1` runs it once, small (1,000 units, a few keystrokes), as the
+//! test command does. Writes `bench-results/search.json` when `POSTSIEGEL_DEV_BENCH_OUT` names
 //! a folder.
 
 use std::time::{Duration, Instant};
 
-use postsiegel_server::api::ApiState;
 use postsiegel_server::directory::catalog::{Catalog, Settings};
 use postsiegel_server::directory::demo;
-use postsiegel_server::directory::model::{Authority, FormPolicy, Imprint, Unit, UnitKind};
 use postsiegel_server::directory::pki::{Pki, PkiConfig};
-use postsiegel_server::store::{Directory, StoredCertificate};
-use postsiegel_server::web::{Frontend, router};
+use postsiegel_server::http::ApiState;
+use postsiegel_server::http::router;
+use postsiegel_server::http::web::Frontend;
+use postsiegel_server::model::{
+    Authority, Directory, FormPolicy, Imprint, StoredCertificate, Unit, UnitKind,
+};
 
 const KINDS: [&str; 4] = ["Landratsamt", "Stadt", "Gemeinde", "Markt"];
 const PLACES: [&str; 20] = [
@@ -68,7 +70,7 @@ const UNITS: [&str; 25] = [
 ];
 
 fn main() {
-    let smoke = std::env::var_os("POSTSIEGEL_BENCH_SMOKE").is_some();
+    let smoke = std::env::var_os("POSTSIEGEL_DEV_BENCH_SMOKE").is_some();
     let authorities = if smoke { 40 } else { 400 };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(run(authorities, smoke));
@@ -76,7 +78,7 @@ fn main() {
 
 async fn run(authority_count: usize, smoke: bool) {
     let data = tempfile::tempdir().unwrap();
-    let now = postsiegel_server::directory::refresh::unix_now();
+    let now = postsiegel_server::clock::unix_now();
     let demo = demo::ensure(data.path(), now).unwrap();
     let mut authorities = Vec::new();
     let mut mailboxes = Vec::new();
@@ -231,7 +233,7 @@ async fn run(authority_count: usize, smoke: bool) {
             "MISSED"
         }
     );
-    if let Some(folder) = std::env::var_os("POSTSIEGEL_BENCH_OUT") {
+    if let Some(folder) = std::env::var_os("POSTSIEGEL_DEV_BENCH_OUT") {
         let json = serde_json::json!({
             "forms": authority_count + units,
             "units": units,

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::directory::ldap::LdapConfig;
 use crate::directory::pki::PkiConfig;
+use crate::relay::limits::Limits;
+use crate::relay::transport::SmtpConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,57 +56,6 @@ pub struct Config {
     pub signing: Option<crate::relay::signing::SigningConfig>,
 }
 
-/// How the relay reaches the mail server.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SmtpConfig {
-    pub host: String,
-    #[serde(default = "default_smtp_port")]
-    pub port: u16,
-    /// `starttls` (the default), `tls` (implicit, port 465) or `none` (only on a trusted
-    /// network, such as a relay on the same host).
-    #[serde(default)]
-    pub security: SmtpSecurity,
-    #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default)]
-    pub password: Option<String>,
-    /// PEM certificates to trust besides the system's (an authority's internal CA).
-    #[serde(default)]
-    pub extra_roots: Option<PathBuf>,
-    #[serde(default = "default_smtp_timeout")]
-    pub timeout_seconds: u64,
-}
-
-impl std::fmt::Debug for SmtpConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("security", &self.security)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "…"))
-            .finish()
-    }
-}
-
-fn default_smtp_port() -> u16 {
-    587
-}
-
-fn default_smtp_timeout() -> u64 {
-    60
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SmtpSecurity {
-    #[default]
-    Starttls,
-    Tls,
-    None,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RelayConfig {
@@ -117,7 +68,7 @@ pub struct RelayConfig {
     /// Client addresses of reverse proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Rate limits per client address.
-    pub limits: crate::relay::limits::Limits,
+    pub limits: Limits,
 }
 
 impl Default for RelayConfig {
@@ -127,7 +78,7 @@ impl Default for RelayConfig {
             delivery_hours: 48,
             max_queue_bytes: 5_000_000_000,
             trusted_proxies: Vec::new(),
-            limits: crate::relay::limits::Limits::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -164,22 +115,19 @@ impl Config {
     /// Defaults, then the file (when given), then the environment. A named file that does not
     /// exist is an error: a typo in a path must not silently start a server on defaults.
     pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
-        // The scripts' own variables share the prefix but are not configuration.
-        let not_config = [
-            "config",
-            "log",
-            "cache",
-            "bin",
-            "test_port",
-            "bench_smoke",
-            "bench_out",
-            "python",
-        ];
-        // POSTSIEGEL_PKI__CRL_FILES sets pki.crl_files.
-        Self::load_from(
-            file,
-            Env::prefixed("POSTSIEGEL_").ignore(&not_config).split("__"),
-        )
+        // POSTSIEGEL_PKI__CRL_FILES sets pki.crl_files. Not configuration: the command
+        // line's POSTSIEGEL_CONFIG, the log filter POSTSIEGEL_LOG, and everything under
+        // POSTSIEGEL_DEV_, which belongs to the scripts and tests (a rule, not a list, so that
+        // a new script variable cannot be taken for a misspelt setting).
+        Self::load_from(file, Self::environment("POSTSIEGEL_"))
+    }
+
+    /// The configuration's share of the environment variables that start with `prefix`.
+    fn environment(prefix: &str) -> Env {
+        Env::prefixed(prefix)
+            .ignore(&["config", "log"])
+            .filter(|key| !key.starts_with("dev_"))
+            .split("__")
     }
 
     fn load_from(file: Option<&Path>, env: Env) -> Result<Config, Box<figment::Error>> {
@@ -224,6 +172,21 @@ mod tests {
             assert_eq!(config.bind, "0.0.0.0:9443".parse().unwrap());
             assert_eq!(config.data_dir, PathBuf::from("/srv/p"));
             assert_eq!(config.dist_dir, PathBuf::from("/srv/dist"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_scripts_variables_are_not_configuration_but_a_misspelt_setting_is_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PSX_DEV_WEBBENCH_DIR", "/tmp/webbench");
+            jail.set_env("PSX_LOG", "debug");
+            jail.set_env("PSX_REFRESH_SECONDS", "5");
+            let config = Config::load_from(None, Config::environment("PSX_")).unwrap();
+            assert_eq!(config.refresh_seconds, 5);
+            jail.set_env("PSX_REFRESH_SECOND", "5");
+            let err = Config::load_from(None, Config::environment("PSX_")).unwrap_err();
+            assert!(err.to_string().contains("refresh_second"), "{err}");
             Ok(())
         });
     }

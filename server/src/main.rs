@@ -7,25 +7,22 @@ use clap::{Parser, Subcommand};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing_subscriber::EnvFilter;
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use postsiegel_server::api::ApiState;
-use postsiegel_server::directory::catalog::{Catalog, Settings};
+use postsiegel_server::clock::unix_now;
+use postsiegel_server::compose::{self, RelayParts};
+use postsiegel_server::config::Config;
+use postsiegel_server::directory::catalog::{Catalog, SharedCatalog};
 use postsiegel_server::directory::crl::CrlCache;
 use postsiegel_server::directory::refresh::Discovery;
 use postsiegel_server::directory::{demo, expiry, import, pki::Pki};
-use postsiegel_server::relay::Relay;
+use postsiegel_server::http::{self, web};
 use postsiegel_server::relay::dkim::Dkim;
-use postsiegel_server::relay::limits::{ClientKey, UnverifiedLimiter};
 use postsiegel_server::relay::secret::Secret;
 use postsiegel_server::relay::signing::PortalSigner;
-use postsiegel_server::relay::submission::Queue;
 use postsiegel_server::relay::transport::Transport;
-use postsiegel_server::relay::verification::Verifier;
-use postsiegel_server::relay::worker::Worker;
 use postsiegel_server::store::{Source, Store};
-use postsiegel_server::{config::Config, web};
 
 #[derive(Parser)]
 #[command(
@@ -79,15 +76,9 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-fn now() -> anyhow::Result<u64> {
-    Ok(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs())
-}
-
 async fn expiring(config: Config, days: u64) -> anyhow::Result<()> {
     let store = Store::open(&config.data_dir).await?;
-    let now = now()?;
+    let now = unix_now();
     let directory = store.directory().await?;
     for stored in expiry::expiring(&directory.certificates, now, days) {
         let end = smime::certificate::not_after(&stored.certificate);
@@ -109,7 +100,7 @@ async fn expiring(config: Config, days: u64) -> anyhow::Result<()> {
 async fn import(config: Config, file: &std::path::Path, dry_run: bool) -> anyhow::Result<()> {
     let pki = Pki::load(&config.pki).context("loading the trust configuration (pki)")?;
     let store = Store::open(&config.data_dir).await?;
-    let now = now()?;
+    let now = unix_now();
     let before = import::offers(&store.directory().await?, &pki, now);
     let directory = import::load(file)?;
     let after = import::offers(&directory, &pki, now);
@@ -142,7 +133,7 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
         && (demo_folder.is_dir() || store.directory().await?.authorities.is_empty());
     let mut pki = config.pki.clone();
     if demo {
-        let generated = demo::ensure(&config.data_dir, now()?).context("making the demo")?;
+        let generated = demo::ensure(&config.data_dir, unix_now()).context("making the demo")?;
         let directory = import::load(&generated.directory_file())?;
         store.replace_directory(&directory, Source::Import).await?;
         pki = generated.pki(&config.pki);
@@ -161,19 +152,11 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
         Some(signing) => Some(Arc::new(PortalSigner::load(signing)?)),
         None => None,
     };
-    let settings = Settings {
-        public_url: config.public_url(),
-        mail_from: config.mail_from.clone(),
-        extra_header_bytes: dkim
-            .as_ref()
-            .map_or(0, |d| d.header_len_bound(&config.mail_from)),
-        signature_len: signer.as_ref().map(|s| s.signature_len()).transpose()?,
-        retention_days: config.relay.retention_days,
-    };
+    let settings = compose::catalog_settings(&config, dkim.as_deref(), signer.as_deref())?;
     if let Some(ldap) = &config.ldap {
         ldap.check()?;
     }
-    let catalog = Arc::new(RwLock::new(Arc::new(Catalog::empty(&settings))));
+    let catalog = SharedCatalog::new(Catalog::empty(&settings));
     let discovery = Arc::new(Discovery::new(
         store,
         pki,
@@ -191,7 +174,7 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
         tracing::warn!(%error, "LDAP lookup failed at start; retrying on schedule");
     }
     let store = discovery.store.clone();
-    let first = discovery.refresh(now()?).await?;
+    let first = discovery.refresh(unix_now()).await?;
     tracing::info!(offered = first.offered, "forms judged");
     tokio::spawn(
         discovery
@@ -209,16 +192,8 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
             tracing::info_span!("http", method = %request.method(), route)
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
-    let relay = start_relay(&config, store, dkim, signer).await?;
-    let app = web::router(
-        frontend,
-        ApiState {
-            catalog,
-            demo,
-            relay: Some(relay),
-        },
-    )
-    .layer(trace);
+    let relay = start_relay(&config, catalog, store, dkim, signer).await?;
+    let app = http::router(frontend, compose::api_state(&config, demo, relay)).layer(trace);
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
@@ -255,68 +230,43 @@ fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     }
 }
 
-/// The verification, the queue, and the worker that delivers from it.
+/// The relay, with its queue swept of what an interrupted run left and its worker started.
 async fn start_relay(
     config: &Config,
+    catalog: SharedCatalog,
     store: Store,
     dkim: Option<Arc<Dkim>>,
     signer: Option<Arc<PortalSigner>>,
-) -> anyhow::Result<Arc<Relay>> {
-    let secret = Secret::load_or_create(&config.data_dir).context("the server's secret")?;
-    let transport = match &config.smtp {
-        Some(smtp) => Transport::smtp(smtp)?,
-        None => {
-            let spool = config.data_dir.join("spool");
-            tracing::info!(
-                "no SMTP server configured: mails are written to {}",
-                spool.display()
-            );
-            Transport::Spool(spool)
-        }
-    };
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let queue_folder = config.data_dir.join("queue");
-    let queue = Queue {
-        store: store.clone(),
-        folder: queue_folder.clone(),
-        mail_from: config.mail_from.clone(),
-        public_url: config.public_url(),
-        max_queue_bytes: config.relay.max_queue_bytes,
-        wake: wake.clone(),
+) -> anyhow::Result<Arc<postsiegel_server::relay::Relay>> {
+    let transport = compose::transport(config)?;
+    if let Transport::Spool(spool) = &transport {
+        tracing::info!(
+            "no SMTP server configured: mails are written to {}",
+            spool.display()
+        );
+    }
+    let parts = RelayParts {
+        secret: Secret::load_or_create(&config.data_dir).context("the server's secret")?,
+        store,
+        transport,
         dkim,
         signer,
     };
-    let swept = queue.sweep().await.context("sweeping the queue folder")?;
+    let relayed = compose::relay(config, catalog, parts);
+    let swept = relayed
+        .relay
+        .queue
+        .sweep()
+        .await
+        .context("sweeping the queue folder")?;
     if swept > 0 {
         tracing::info!(
             swept,
             "removed what an interrupted run left in the queue folder"
         );
     }
-    tokio::spawn(
-        Worker {
-            store: store.clone(),
-            transport,
-            queue_folder: queue_folder.clone(),
-            mail_from: config.mail_from.clone(),
-            delivery_hours: config.relay.delivery_hours,
-            retention_days: config.relay.retention_days,
-            wake: wake.clone(),
-        }
-        .run(),
-    );
-    Ok(Arc::new(Relay {
-        verifier: Verifier {
-            secret,
-            store: store.clone(),
-        },
-        queue,
-        limits: config.relay.limits.clone(),
-        client_key: ClientKey {
-            trusted_proxies: config.relay.trusted_proxies.clone().into(),
-        },
-        unverified: UnverifiedLimiter::new(config.relay.limits.unverified_submissions),
-    }))
+    tokio::spawn(relayed.worker.run());
+    Ok(relayed.relay)
 }
 
 async fn shutdown_signal() {

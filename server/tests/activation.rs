@@ -3,9 +3,8 @@
 use postsiegel_server::directory::activation::{
     Checks, Unavailable, ViaAuthority, authority_form, unit_form,
 };
-use postsiegel_server::directory::model::{
-    Authority, FormPolicy, Imprint, MailboxCertificate, Revocation, Unit, UnitKind,
-};
+use postsiegel_server::directory::pki::{MailboxCertificate, Revocation};
+use postsiegel_server::model::{Authority, FormPolicy, Imprint, Unit, UnitKind};
 use testkit::{Issued, Leaf, Pki, unix};
 
 const CENTRAL: &str = "poststelle@lra-test.example";

@@ -416,3 +416,129 @@ fn urlencode(text: &str) -> String {
         })
         .collect()
 }
+
+/// Every endpoint that takes a JSON body, from the OpenAPI description: its path and the
+/// schema of its body (resolved).
+fn json_endpoints(doc: &Value) -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in methods.as_object().unwrap() {
+            let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+            if schema.is_null() {
+                continue;
+            }
+            assert_eq!(method, "post", "{path}");
+            let name = schema["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+            found.push((path.clone(), doc["components"]["schemas"][name].clone()));
+        }
+    }
+    found
+}
+
+/// A body of the right shape for `schema`: every property, of its type.
+fn well_formed(schema: &Value) -> serde_json::Map<String, Value> {
+    schema["properties"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, property)| {
+            let value = match property["type"].as_str() {
+                Some("boolean") => Value::Bool(false),
+                Some("integer") => Value::from(1),
+                _ => Value::from("x"),
+            };
+            (name.clone(), value)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_json_endpoint_refuses_a_wrong_body_in_the_api_shape_with_a_code_of_its_own() {
+    let portal = portal().await;
+    let (_, doc) = json(&portal.app, "/api/openapi.json").await;
+    let endpoints = json_endpoints(&doc);
+    let paths: Vec<&str> = endpoints.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["/api/verification/code", "/api/verification/confirm"]
+    );
+    for (path, schema) in &endpoints {
+        let required = schema["required"][0].as_str().unwrap();
+        let mut wrong_type = well_formed(schema);
+        wrong_type.insert(required.to_owned(), Value::Array(Vec::new()));
+        let mut missing = well_formed(schema);
+        missing.remove(required);
+        let cases: [(&str, String, StatusCode, &str, Option<&str>); 5] = [
+            (
+                "application/json",
+                "{\"form\": ".into(),
+                StatusCode::BAD_REQUEST,
+                "json_malformed",
+                None,
+            ),
+            (
+                "application/json",
+                Value::Object(wrong_type).to_string(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "json_wrong_type",
+                Some(required),
+            ),
+            (
+                "application/json; charset=utf-8",
+                Value::Object(missing).to_string(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "json_missing_field",
+                Some(required),
+            ),
+            (
+                "text/plain",
+                Value::Object(well_formed(schema)).to_string(),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "json_wrong_content_type",
+                None,
+            ),
+            (
+                "application/json",
+                format!("{{\"form\": \"{}\"}}", "x".repeat(20_000)),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request_too_large",
+                None,
+            ),
+        ];
+        for (content_type, body, status, code, field) in cases {
+            let answer = common::send(
+                &portal.app,
+                axum::http::Request::post(path.as_str())
+                    .header("content-type", content_type)
+                    .body(axum::body::Body::from(body))
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(answer.status, status, "{path} {code}");
+            assert_eq!(
+                answer.headers[header::CONTENT_TYPE],
+                "application/json",
+                "{path} {code}"
+            );
+            let error = answer.json();
+            assert_eq!(error["code"], code, "{path}");
+            assert_eq!(error["field"].as_str(), field, "{path} {code}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn errors_no_handler_wrote_have_the_api_shape_too() {
+    let portal = portal().await;
+    for (uri, status, code) in [
+        (
+            "/api/verification/code",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        ("/api/gibt-es-nicht", StatusCode::NOT_FOUND, "not_found"),
+    ] {
+        let answer = json(&portal.app, uri).await;
+        assert_eq!((answer.0, answer.1["code"].as_str()), (status, Some(code)));
+    }
+}

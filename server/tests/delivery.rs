@@ -17,10 +17,10 @@ use smime::envelope::{Algorithms, Recipient, encrypt};
 use smime::mime::{Attachment, Message, compose};
 
 use common::{Portal, get, now, portal, portal_signing, post_json, send};
-use postsiegel_server::config::{SmtpConfig, SmtpSecurity};
 use postsiegel_server::relay::transport::Transport;
-use postsiegel_server::relay::verification::TOKEN_HEADER;
+use postsiegel_server::relay::transport::{SmtpConfig, SmtpSecurity};
 use testkit::smtp::{Behaviour, Received, SmtpServer};
+use wire::TOKEN_HEADER;
 
 const TRADE: &str = "landratsamt-musterhausen/gewerbeamt";
 const TRADE_MAILBOX: &str = "gewerbeamt@lra-musterhausen.example";

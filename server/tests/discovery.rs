@@ -4,20 +4,21 @@
 //! is not offered and the operator is told.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use der::EncodePem;
 
-use postsiegel_server::directory::catalog::{Catalog, Settings};
+use postsiegel_server::clock::unix_now;
+use postsiegel_server::directory::catalog::{Catalog, Settings, SharedCatalog};
 use postsiegel_server::directory::crl::CrlCache;
 use postsiegel_server::directory::ldap::LdapConfig;
-use postsiegel_server::directory::model::{Authority, FormPolicy, Imprint};
 use postsiegel_server::directory::pki::PkiConfig;
-use postsiegel_server::directory::refresh::{Discovery, unix_now};
-use postsiegel_server::store::{Directory, Source, Store, StoredCertificate};
+use postsiegel_server::directory::refresh::Discovery;
+use postsiegel_server::model::{Authority, Directory, FormPolicy, Imprint, StoredCertificate};
+use postsiegel_server::store::{Source, Store};
 use testkit::slapd::{Slapd, ca_entry, ldif_line, mailbox_entry, remove_certificate};
 use testkit::{Issued, Leaf, Pki};
 
@@ -133,7 +134,7 @@ async fn world_with(
         ldap,
         CrlCache::new(data.path(), Duration::from_secs(5), 6),
         settings.clone(),
-        Arc::new(RwLock::new(Arc::new(Catalog::empty(&settings)))),
+        SharedCatalog::new(Catalog::empty(&settings)),
         Some(OPERATOR.into()),
     );
     World {
@@ -175,11 +176,11 @@ async fn judged(world: &World, now: u64) -> Vec<String> {
     if form.available {
         return Vec::new();
     }
-    let codes = &form.reasons[0].params["certificates"][0]["codes"];
-    if codes.is_null() {
-        return vec![form.reasons[0].code.to_owned()];
+    let rejected = form.reasons[0].params.certificates.as_ref();
+    match rejected.and_then(|certificates| certificates.first()) {
+        Some(certificate) => certificate.codes.clone(),
+        None => vec![form.reasons[0].code.to_owned()],
     }
-    serde_json::from_value(codes.clone()).unwrap()
 }
 
 #[tokio::test]

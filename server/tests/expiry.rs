@@ -3,7 +3,8 @@
 use std::process::Command;
 
 use postsiegel_server::directory::expiry::{due_warnings, expiring};
-use postsiegel_server::store::{Directory, Source, Store, StoredCertificate};
+use postsiegel_server::model::{Directory, StoredCertificate};
+use postsiegel_server::store::{Source, Store};
 use testkit::{Leaf, Pki};
 
 const DAY: u64 = 86_400;

@@ -5,9 +5,10 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use postsiegel_server::api::ApiState;
 use postsiegel_server::directory::catalog::{Catalog, Settings};
-use postsiegel_server::web::{Frontend, router};
+use postsiegel_server::http::ApiState;
+use postsiegel_server::http::router;
+use postsiegel_server::http::web::Frontend;
 
 const INDEX: &str = "<!DOCTYPE html><html><head>\
 <link rel=\"modulepreload\" href=\"/postsiegel-app-0123456789abcdef.js\">\
@@ -84,7 +85,7 @@ async fn the_csp_allows_exactly_the_served_inline_loader() {
         .to_str()
         .unwrap()
         .to_owned();
-    let hashes = postsiegel_server::web::inline_script_hashes(INDEX);
+    let hashes = postsiegel_server::http::web::inline_script_hashes(INDEX);
     assert_eq!(hashes.len(), 1);
     assert!(
         csp.contains(&format!(
@@ -174,7 +175,7 @@ async fn a_demo_portal_says_so_on_every_page_within_the_same_policy() {
             "{uri}: {page}"
         );
         // The banner is markup, not script: the loader's hash still matches.
-        let hash = &postsiegel_server::web::inline_script_hashes(&page)[0];
+        let hash = &postsiegel_server::http::web::inline_script_hashes(&page)[0];
         assert!(csp.contains(hash.as_str()), "{uri}");
     }
     let (plain, _dist) = app();

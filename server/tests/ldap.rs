@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use der::Encode;
 use postsiegel_server::directory::ldap::{LdapConfig, LdapError, fetch_crl, lookup_certificates};
-use postsiegel_server::store::StoredCertificate;
+use postsiegel_server::model::StoredCertificate;
 use testkit::slapd::{Slapd, ca_entry, mailbox_entry, remove_certificate};
 use testkit::{Leaf, Pki};
 

@@ -9,8 +9,8 @@ use rand_core::OsRng;
 use smime::envelope::{Algorithms, ContentEncryption, Envelope, KeyTransport, Recipient, encrypt};
 
 use common::{Portal, now, portal, post_json, send};
-use postsiegel_server::relay::verification::TOKEN_HEADER;
-use postsiegel_server::store::Directory;
+use postsiegel_server::model::Directory;
+use wire::TOKEN_HEADER;
 
 const TRADE: &str = "landratsamt-musterhausen/gewerbeamt";
 const CITIZEN: &str = "erika.muster@example.org";
@@ -467,48 +467,48 @@ async fn a_code_expires_after_ten_minutes_and_a_token_after_its_time() {
 
 #[tokio::test]
 async fn a_full_queue_refuses_new_messages_and_finished_ones_are_forgotten_after_the_retention() {
-    use postsiegel_server::directory::catalog::{Catalog, Settings};
-    use postsiegel_server::directory::pki::{Pki, PkiConfig};
-    use postsiegel_server::relay::submission::Queue;
-
-    let portal = portal(|_| {}, None).await;
-    let pki = Pki::load(&portal.demo.pki(&PkiConfig::default())).unwrap();
-    let settings = Settings {
-        public_url: common::PUBLIC_URL.into(),
-        mail_from: common::FROM.into(),
-        extra_header_bytes: 0,
-        signature_len: None,
-        retention_days: 30,
-    };
-    let catalog = Catalog::build(&portal.directory, &pki, &settings, now());
-    let form = catalog.form(TRADE).unwrap();
-    let queue = Queue {
-        store: portal.store.clone(),
-        folder: portal.data.path().join("queue"),
-        mail_from: common::FROM.into(),
-        public_url: common::PUBLIC_URL.into(),
-        // Room for one small upload, not for two.
-        max_queue_bytes: 800,
-        wake: Default::default(),
-        dkim: None,
-        signer: None,
-    };
-    let upload = encrypt_to(
+    // Room for one small upload, not for two.
+    let portal = common::portal_with(
+        |_| {},
+        None,
+        None,
+        None,
+        |config| {
+            config.relay.max_queue_bytes = 800;
+        },
+    )
+    .await;
+    let token = verify(&portal, TRADE).await;
+    let upload_once = encrypt_to(
         &[certificate(&portal, "lra-gewerbeamt.pem")],
         Algorithms::default(),
         b"x",
     );
-    let len = Some(upload.len() as u64);
-    let first = queue
-        .accept(form, None, len, Body::from(upload.clone()), now())
-        .await
-        .unwrap();
-    let refused = queue
-        .accept(form, None, len, Body::from(upload), now())
-        .await
-        .unwrap_err();
+    let accepted = upload(
+        &portal,
+        TRADE,
+        Some(&token),
+        "application/pkcs7-mime",
+        upload_once.clone(),
+    )
+    .await;
+    assert_eq!(
+        accepted.status,
+        StatusCode::CREATED,
+        "{:?}",
+        accepted.json()
+    );
+    let first: wire::Accepted = serde_json::from_slice(&accepted.body).unwrap();
+    let refused = upload(
+        &portal,
+        TRADE,
+        Some(&token),
+        "application/pkcs7-mime",
+        upload_once,
+    )
+    .await;
     assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(refused.code, "queue_full");
+    assert_eq!(refused.json()["code"], "queue_full");
 
     // Delivered, then kept for the retention (30 days), then forgotten.
     portal.worker.work(now()).await.unwrap();

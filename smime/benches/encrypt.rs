@@ -2,7 +2,7 @@
 //! the same run (the machines are noisy: compare the ratio, not the absolute figures).
 //!
 //! `scripts/bench` runs 1 MB and 25 MB; `scripts/test` runs each benchmark once at 1 MB as a
-//! smoke test (POSTSIEGEL_BENCH_SMOKE=1).
+//! smoke test (POSTSIEGEL_DEV_BENCH_SMOKE=1).
 
 use std::process::{Command, Stdio};
 
@@ -15,7 +15,7 @@ use smime::mime::{Attachment, Message, compose};
 const MB: usize = 1_000_000;
 
 fn sizes() -> Vec<usize> {
-    if std::env::var_os("POSTSIEGEL_BENCH_SMOKE").is_some() {
+    if std::env::var_os("POSTSIEGEL_DEV_BENCH_SMOKE").is_some() {
         vec![MB]
     } else {
         vec![MB, 25 * MB]

@@ -3,7 +3,7 @@
 //! refuse at RCPT or DATA, hold the reply) that a test may change while it runs.
 //!
 //! aiosmtpd comes from the venv that `scripts/setup.sh` (`ensure_aiosmtpd`) installs; its
-//! Python is `POSTSIEGEL_PYTHON`, else `venv/bin/python` in `POSTSIEGEL_CACHE` (default
+//! Python is `POSTSIEGEL_DEV_PYTHON`, else `venv/bin/python` in `POSTSIEGEL_DEV_CACHE` (default
 //! `~/.cache/postsiegel`).
 
 use std::io::{BufRead, BufReader};
@@ -210,12 +210,12 @@ pub fn free_port() -> u16 {
 
 /// The Python of the test venv (aiosmtpd, dkimpy).
 pub fn python() -> PathBuf {
-    if let Some(python) = std::env::var_os("POSTSIEGEL_PYTHON") {
+    if let Some(python) = std::env::var_os("POSTSIEGEL_DEV_PYTHON") {
         return python.into();
     }
     // Where scripts/setup.sh puts the venv; scripts/test runs the setup in a subshell, so
-    // its POSTSIEGEL_PYTHON does not reach the tests.
-    let cache = match std::env::var_os("POSTSIEGEL_CACHE") {
+    // its POSTSIEGEL_DEV_PYTHON does not reach the tests.
+    let cache = match std::env::var_os("POSTSIEGEL_DEV_CACHE") {
         Some(cache) => PathBuf::from(cache),
         None => Path::new(&std::env::var_os("HOME").unwrap_or_default()).join(".cache/postsiegel"),
     };
@@ -223,7 +223,7 @@ pub fn python() -> PathBuf {
     if default.exists() {
         return default;
     }
-    panic!("aiosmtpd is missing: run scripts/test (it installs it) or set POSTSIEGEL_PYTHON");
+    panic!("aiosmtpd is missing: run scripts/test (it installs it) or set POSTSIEGEL_DEV_PYTHON");
 }
 
 fn launch(options: Options) -> SmtpServer {

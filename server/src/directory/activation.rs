@@ -18,7 +18,8 @@ use smime::certificate::{
     CheckContext, check_encryption_certificate, fingerprint_hex, fingerprint_sha256,
 };
 
-use super::model::{Authority, FormPolicy, MailboxCertificate, Revocation, Unit};
+use super::pki::{MailboxCertificate, Revocation};
+use crate::model::{Authority, FormPolicy, Unit};
 
 /// What the checks run against.
 pub struct Checks<'a> {

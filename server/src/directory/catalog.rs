@@ -1,28 +1,32 @@
 //! The catalog: every form of the directory as the API publishes it, judged once at a
-//! moment, and the search over the forms that are offered.
+//! moment, the search over the forms that are offered, and each offered form as the relay
+//! needs it (parsed certificates, its policy and upload limit).
 //!
 //! It is rebuilt whenever the directory, the certificates or the revocation lists change
 //! (and at least every minute, since certificates expire by the clock), then swapped in
-//! whole: a request sees one consistent catalog.
+//! whole through its [`SharedCatalog`]: a request sees one consistent catalog.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 use der::Encode;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use smime::Certificate;
 use smime::certificate::{fingerprint_hex, fingerprint_sha256, not_after, not_before};
 pub use smime::mime::rfc3339;
-use utoipa::ToSchema;
+use wire::{
+    AuthorityInfo, Contact, Delivery, Embed, ErrorCode, FormKind, FormPage, PolicyInfo, Privacy,
+    PublishedCertificate, Reason, ReasonParams, RejectedCertificate, SearchHit, SearchResult,
+    UnitInfo,
+};
 
 use super::activation::{
     Checks, Form, Rejection, Unavailable, ViaAuthority, authority_form, unit_form,
 };
-use super::model::{Authority, FormPolicy, Unit, UnitKind};
 use super::pki::Pki;
 use crate::mail;
-use crate::store::Directory;
+use crate::model::{Authority, Directory, FormPolicy, Unit};
 
 /// What the catalog needs from the configuration.
 #[derive(Debug, Clone)]
@@ -39,149 +43,85 @@ pub struct Settings {
     pub retention_days: u64,
 }
 
-/// One form, offered or not.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct FormPage {
-    /// `authority` or `authority/unit`: stable, used in links.
+/// The catalog in use, shared by the API, the relay and the refresh that replaces it.
+#[derive(Clone)]
+pub struct SharedCatalog(Arc<RwLock<Arc<Catalog>>>);
+
+impl SharedCatalog {
+    pub fn new(catalog: Catalog) -> SharedCatalog {
+        SharedCatalog(Arc::new(RwLock::new(Arc::new(catalog))))
+    }
+
+    /// The catalog now; it stays whole while held, whatever replaces it meanwhile.
+    pub fn get(&self) -> Arc<Catalog> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn replace(&self, catalog: Arc<Catalog>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = catalog;
+    }
+}
+
+/// An offered form as the relay needs it: where its messages go, to which certificates
+/// they must be encrypted (parsed once, when the catalog is built), and what it accepts.
+#[derive(Debug, Clone)]
+pub struct OfferedForm {
+    /// `authority` or `authority/unit`.
     pub slug: String,
-    /// The name to show, e.g. "Landratsamt Musterhausen – Gewerbeamt".
-    pub title: String,
-    pub available: bool,
-    /// Why the form is not offered (empty when it is); codes the app words.
-    pub reasons: Vec<Reason>,
-    pub authority: AuthorityInfo,
-    pub unit: Option<UnitInfo>,
-    /// Other ways to reach the authority (or unit), shown when the form is not offered.
-    pub contact: Contact,
-    /// Where and to whom messages go; absent when the form is not offered.
-    pub delivery: Option<Delivery>,
-    /// What the form accepts; absent when the form is not offered.
-    pub policy: Option<PolicyInfo>,
-    /// The largest upload (DER bytes of the encrypted message) whose finished mail still
-    /// fits the mailbox's limit. The app's size budget and the relay's limit use only this.
-    pub max_upload_bytes: Option<u64>,
-    /// What an authority puts on its site.
-    pub embed: Embed,
-    /// What the privacy notice must say of the portal itself.
-    pub privacy: Privacy,
-}
-
-/// The portal's side of the privacy notice: how long it keeps what it sees in clear.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Privacy {
-    /// Receipt number and delivery status are deleted this many days after delivery; the
-    /// citizen's address as soon as the message is delivered (or has failed for good).
-    pub retention_days: u64,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Reason {
-    /// e.g. `form_not_activated`, `form_no_valid_certificate`.
-    pub code: &'static str,
-    #[schema(value_type = Object)]
-    pub params: serde_json::Value,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct AuthorityInfo {
-    pub slug: String,
-    pub name: String,
-    pub street: String,
-    pub postal_code: String,
-    pub place: String,
-    pub website: Option<String>,
-    pub representative: Option<String>,
-    pub content_responsible: Option<String>,
-    pub data_protection_officer: Option<String>,
-    pub vat_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct UnitInfo {
-    pub slug: String,
-    pub name: String,
-    /// `trade_office`, `registration_office`, `department`, `branch` or `other`.
-    #[schema(value_type = String)]
-    pub kind: UnitKind,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Contact {
-    pub name: String,
-    pub street: String,
-    pub postal_code: String,
-    pub place: String,
-    pub phone: Option<String>,
-    /// An ordinary (unencrypted) address.
-    pub email: Option<String>,
-    pub website: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Delivery {
-    /// The mailbox that receives the messages.
+    /// The mailbox that receives its messages.
     pub mailbox: String,
-    /// Set when a unit's messages go to its authority's mailbox: `no_own_address`,
-    /// `central_address` or `own_certificates_fail`.
-    pub via_authority: Option<&'static str>,
-    /// Every certificate the message is encrypted to (more than one during a renewal).
-    pub certificates: Vec<PublishedCertificate>,
-    /// Intermediate CA certificates (DER, base64) for building the chain.
-    pub intermediates: Vec<String>,
-    /// The trust anchors (PEM), at a path whose name carries their hash.
-    pub trust_anchors: String,
+    /// Every certificate a message must be encrypted to, exactly.
+    pub certificates: Vec<Certificate>,
+    pub policy: FormPolicy,
+    /// The largest upload whose mail still fits the mailbox (see [`max_upload_bytes`]).
+    pub max_upload_bytes: u64,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PublishedCertificate {
-    /// The certificate, DER in base64.
-    pub der: String,
-    /// SHA-256 over the DER, hex with colons, as mail clients show it.
-    pub sha256_fingerprint: String,
-    pub subject: String,
-    pub issuer: String,
-    /// RFC 3339, UTC.
-    pub not_before: String,
-    pub not_after: String,
+/// Why a form cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    #[error("no such form")]
+    NotFound,
+    #[error("the form is not offered now")]
+    NotAvailable,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PolicyInfo {
-    /// `pdf`, `jpg`, `png`, `docx`, `odt`, `txt`.
-    #[schema(value_type = Vec<String>)]
-    pub allowed_types: Vec<smime::files::FileType>,
-    /// The mailbox's limit, as a mail size.
-    pub mailbox_limit_bytes: u64,
-    pub verify_email: bool,
-    pub reply_to_verified: bool,
-    /// `aes256-cbc` or `aes256-gcm`.
-    #[schema(value_type = String)]
-    pub content_encryption: smime::envelope::ContentEncryption,
-    /// `rsa-pkcs1v15` or `rsa-oaep-sha256`.
-    #[schema(value_type = String)]
-    pub key_transport: smime::envelope::KeyTransport,
+impl FormError {
+    pub fn code(self) -> ErrorCode {
+        match self {
+            FormError::NotFound => ErrorCode::FormNotFound,
+            FormError::NotAvailable => ErrorCode::FormNotAvailable,
+        }
+    }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Embed {
-    /// The link to the form.
-    pub link: String,
-    /// An HTML snippet that frames the form; works only on the origins the authority set.
-    pub snippet: String,
-    pub allowed_origins: Vec<String>,
+/// The longest search query, in characters.
+pub const MAX_QUERY_CHARS: usize = 100;
+/// The most hits one search answers.
+pub const MAX_SEARCH_LIMIT: usize = 50;
+
+/// Why a search was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SearchError {
+    #[error("the query is empty")]
+    Empty,
+    #[error("the query is longer than {max} characters")]
+    TooLong { max: usize },
 }
 
-/// One hit of the search.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SearchHit {
-    pub slug: String,
-    pub title: String,
-    pub place: String,
-    pub postal_code: String,
-    /// `authority`, or the unit's kind.
-    pub kind: &'static str,
-    /// The authority's name, for units.
-    pub authority: Option<String>,
+impl SearchError {
+    pub fn code(self) -> ErrorCode {
+        match self {
+            SearchError::Empty => ErrorCode::SearchQueryEmpty,
+            SearchError::TooLong { .. } => ErrorCode::SearchQueryTooLong,
+        }
+    }
 }
 
 struct SearchEntry {
@@ -204,7 +144,10 @@ pub struct TrustAnchors {
 
 pub struct Catalog {
     pub built_at: u64,
+    /// Every form, offered or not, as the API publishes it.
     forms: HashMap<String, FormPage>,
+    /// The offered ones, as the relay needs them.
+    offered_forms: HashMap<String, OfferedForm>,
     entries: Vec<SearchEntry>,
     pub trust_anchors: TrustAnchors,
     pub offered: usize,
@@ -222,13 +165,18 @@ impl Catalog {
             intermediates: &intermediates,
         };
         let mut forms = HashMap::new();
+        let mut offered_forms = HashMap::new();
         let mut entries = Vec::new();
-        for authority in &directory.authorities {
-            let page = publish.page(authority, None, authority_form(authority, &checks));
+        let mut add = |(page, offered): (FormPage, Option<OfferedForm>)| {
+            if let Some(offered) = offered {
+                offered_forms.insert(page.slug.clone(), offered);
+            }
             forms.insert(page.slug.clone(), page);
+        };
+        for authority in &directory.authorities {
+            add(publish.page(authority, None, authority_form(authority, &checks)));
             for unit in &authority.units {
-                let page = publish.page(authority, Some(unit), unit_form(authority, unit, &checks));
-                forms.insert(page.slug.clone(), page);
+                add(publish.page(authority, Some(unit), unit_form(authority, unit, &checks)));
             }
         }
         for authority in &directory.authorities {
@@ -246,6 +194,7 @@ impl Catalog {
             built_at: now,
             offered: entries.len(),
             forms,
+            offered_forms,
             entries,
             trust_anchors,
         }
@@ -261,8 +210,35 @@ impl Catalog {
         Catalog::build(&Directory::default(), &pki, settings, 0)
     }
 
+    /// A form as the API publishes it, offered or not.
     pub fn form(&self, slug: &str) -> Option<&FormPage> {
         self.forms.get(slug)
+    }
+
+    /// An offered form, for taking a message; or why there is none.
+    pub fn offered_form(&self, slug: &str) -> Result<&OfferedForm, FormError> {
+        match self.offered_forms.get(slug) {
+            Some(form) => Ok(form),
+            None if self.forms.contains_key(slug) => Err(FormError::NotAvailable),
+            None => Err(FormError::NotFound),
+        }
+    }
+
+    /// The search as citizens type: `query` checked, at most `limit` hits (default 10,
+    /// at most [`MAX_SEARCH_LIMIT`]).
+    pub fn find(&self, query: &str, limit: Option<usize>) -> Result<SearchResult, SearchError> {
+        let query = query.trim();
+        if query.is_empty() {
+            return Err(SearchError::Empty);
+        }
+        if query.chars().count() > MAX_QUERY_CHARS {
+            return Err(SearchError::TooLong {
+                max: MAX_QUERY_CHARS,
+            });
+        }
+        let limit = limit.unwrap_or(10).clamp(1, MAX_SEARCH_LIMIT);
+        let (hits, total) = self.search(query, limit);
+        Ok(SearchResult { hits, total })
     }
 
     /// Forms offered whose name, unit, place or postal code contain every word of `query`
@@ -330,7 +306,7 @@ impl Publisher<'_> {
         authority: &Authority,
         unit: Option<&Unit>,
         form: Result<Form<'_>, Vec<Unavailable>>,
-    ) -> FormPage {
+    ) -> (FormPage, Option<OfferedForm>) {
         let slug = match unit {
             Some(u) => format!("{}/{}", authority.slug, u.slug),
             None => authority.slug.clone(),
@@ -393,33 +369,43 @@ impl Publisher<'_> {
                 retention_days: self.settings.retention_days,
             },
         };
-        match form {
-            Err(reasons) => page.reasons = reasons.iter().map(reason).collect(),
-            Ok(form) => {
-                let policy = form.policy;
-                page.available = true;
-                page.max_upload_bytes = Some(max_upload_bytes(
-                    policy,
-                    &self.settings.mail_from,
-                    &form.mailbox,
-                    self.settings.extra_header_bytes,
-                    self.settings.signature_len,
-                ));
-                page.policy = Some(policy_info(policy));
-                page.delivery = Some(Delivery {
-                    via_authority: form.via_authority.as_ref().map(|via| match via {
-                        ViaAuthority::NoOwnAddress => "no_own_address",
-                        ViaAuthority::CentralAddress => "central_address",
-                        ViaAuthority::OwnCertificatesFail(_) => "own_certificates_fail",
-                    }),
-                    mailbox: form.mailbox,
-                    certificates: form.certificates.iter().map(|c| publish(c)).collect(),
-                    intermediates: self.intermediates.to_vec(),
-                    trust_anchors: format!("/trust/{}", self.trust_anchors.file_name),
-                });
+        let form = match form {
+            Err(reasons) => {
+                page.reasons = reasons.iter().map(reason).collect();
+                return (page, None);
             }
-        }
-        page
+            Ok(form) => form,
+        };
+        let policy = form.policy;
+        let max = max_upload_bytes(
+            policy,
+            &self.settings.mail_from,
+            &form.mailbox,
+            self.settings.extra_header_bytes,
+            self.settings.signature_len,
+        );
+        page.available = true;
+        page.max_upload_bytes = Some(max);
+        page.policy = Some(policy_info(policy));
+        page.delivery = Some(Delivery {
+            via_authority: form.via_authority.as_ref().map(|via| match via {
+                ViaAuthority::NoOwnAddress => wire::ViaAuthority::NoOwnAddress,
+                ViaAuthority::CentralAddress => wire::ViaAuthority::CentralAddress,
+                ViaAuthority::OwnCertificatesFail(_) => wire::ViaAuthority::OwnCertificatesFail,
+            }),
+            mailbox: form.mailbox.clone(),
+            certificates: form.certificates.iter().map(|c| publish(c)).collect(),
+            intermediates: self.intermediates.to_vec(),
+            trust_anchors: format!("/trust/{}", self.trust_anchors.file_name),
+        });
+        let offered = OfferedForm {
+            slug: page.slug.clone(),
+            mailbox: form.mailbox,
+            certificates: form.certificates.into_iter().cloned().collect(),
+            policy: policy.clone(),
+            max_upload_bytes: max,
+        };
+        (page, Some(offered))
     }
 }
 
@@ -454,25 +440,36 @@ fn policy_info(policy: &FormPolicy) -> PolicyInfo {
 }
 
 fn reason(unavailable: &Unavailable) -> Reason {
-    let rejections = |rejections: &[Rejection]| {
+    let rejected = |rejections: &[Rejection]| {
         rejections
             .iter()
-            .map(|r| serde_json::json!({ "sha256_fingerprint": r.fingerprint, "codes": r.codes }))
-            .collect::<Vec<_>>()
+            .map(|r| RejectedCertificate {
+                sha256_fingerprint: r.fingerprint.clone(),
+                codes: r.codes.iter().map(|c| (*c).to_owned()).collect(),
+            })
+            .collect()
     };
     let params = match unavailable {
-        Unavailable::ImprintIncomplete { missing } => serde_json::json!({ "missing": missing }),
+        Unavailable::ImprintIncomplete { missing } => ReasonParams {
+            missing: Some(missing.iter().map(|m| (*m).to_owned()).collect()),
+            ..ReasonParams::default()
+        },
         Unavailable::NoUsableCertificate {
             mailbox,
-            rejections: r,
-        } => serde_json::json!({ "mailbox": mailbox, "certificates": rejections(r) }),
-        Unavailable::AuthorityUnavailable(reasons) => serde_json::json!({
-            "reasons": reasons.iter().map(reason).collect::<Vec<_>>()
-        }),
-        Unavailable::NotActivated | Unavailable::NoCentralMailbox => serde_json::json!({}),
+            rejections,
+        } => ReasonParams {
+            mailbox: Some(mailbox.clone()),
+            certificates: Some(rejected(rejections)),
+            ..ReasonParams::default()
+        },
+        Unavailable::AuthorityUnavailable(reasons) => ReasonParams {
+            reasons: Some(reasons.iter().map(reason).collect()),
+            ..ReasonParams::default()
+        },
+        Unavailable::NotActivated | Unavailable::NoCentralMailbox => ReasonParams::default(),
     };
     Reason {
-        code: unavailable.code(),
+        code: unavailable.code().to_owned(),
         params,
     }
 }
@@ -544,14 +541,7 @@ fn search_entry(authority: &Authority, unit: Option<&Unit>, slug: &str) -> Searc
             },
             place: authority.place.clone(),
             postal_code: authority.postal_code.clone(),
-            kind: match unit.map(|u| u.kind) {
-                None => "authority",
-                Some(UnitKind::TradeOffice) => "trade_office",
-                Some(UnitKind::RegistrationOffice) => "registration_office",
-                Some(UnitKind::Department) => "department",
-                Some(UnitKind::Branch) => "branch",
-                Some(UnitKind::Other) => "other",
-            },
+            kind: FormKind::from(unit.map(|u| u.kind)),
             authority: unit.map(|_| authority.name.clone()),
         },
         title_len: folded_title.len(),

@@ -3,7 +3,9 @@
 
 use smime::certificate::{format_time, not_after};
 
-use crate::store::{OutboxMail, StoredCertificate};
+use crate::model::StoredCertificate;
+use crate::notices;
+use crate::store::OutboxMail;
 
 /// Days before expiry at which a mailbox is warned.
 pub const WARNING_DAYS: [u64; 3] = [60, 30, 7];
@@ -38,24 +40,13 @@ pub fn due_warnings(certificates: &[StoredCertificate], now: u64) -> Vec<OutboxM
             let fingerprint = smime::certificate::fingerprint_hex(
                 &smime::certificate::fingerprint_sha256(&c.certificate),
             );
-            let end = format_time(not_after(&c.certificate));
-            Some(OutboxMail {
-                id: format!("expiry-warning:{threshold}:{}:{fingerprint}", c.mailbox),
-                recipient: c.mailbox.clone(),
-                subject: format!(
-                    "Ihr Verschlüsselungszertifikat läuft in {left} Tagen ab (sicheres Kontaktformular)"
-                ),
-                body: format!(
-                    "Guten Tag,\r\n\r\n\
-                     das Verschlüsselungszertifikat für {mailbox} läuft am {end} ab.\r\n\
-                     Danach bietet das sichere Kontaktformular kein Formular mehr an, das an\r\n\
-                     dieses Postfach zustellt, bis ein neues Zertifikat hinterlegt ist.\r\n\r\n\
-                     Bitte beantragen Sie rechtzeitig ein neues Zertifikat bei Ihrer\r\n\
-                     Registrierungsstelle und veröffentlichen Sie es im Verzeichnisdienst.\r\n\r\n\
-                     Fingerabdruck (SHA-256): {fingerprint}\r\n",
-                    mailbox = c.mailbox,
-                ),
-            })
+            Some(notices::certificate_expiring(&notices::Expiring {
+                mailbox: &c.mailbox,
+                threshold: *threshold,
+                days_left: left,
+                end: &format_time(not_after(&c.certificate)),
+                fingerprint: &fingerprint,
+            }))
         })
         .collect()
 }

@@ -8,9 +8,8 @@ use serde::Deserialize;
 use smime::certificate::parse_certificates;
 
 use super::activation::{Checks, ViaAuthority, authority_form, unit_form};
-use super::model::Authority;
 use super::pki::Pki;
-use crate::store::{Directory, StoredCertificate};
+use crate::model::{Authority, Directory, StoredCertificate};
 
 /// The file's shape: `[[authority]]` tables (with `[[authority.units]]`) and
 /// `[[certificate]]` tables naming a mailbox and a PEM or DER file.

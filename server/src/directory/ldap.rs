@@ -15,7 +15,7 @@ use ldap3::asn1::{PL, StructureTag};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchResult, ldap_escape};
 use serde::{Deserialize, Serialize};
 
-use crate::store::StoredCertificate;
+use crate::model::StoredCertificate;
 
 /// Where a state PKI's directory is and how often to ask it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

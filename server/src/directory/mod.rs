@@ -7,6 +7,5 @@ pub mod demo;
 pub mod expiry;
 pub mod import;
 pub mod ldap;
-pub mod model;
 pub mod pki;
 pub mod refresh;

@@ -9,8 +9,7 @@ use smime::certificate::parse_certificates;
 use smime::revocation::{Status, parse_crl, status};
 use x509_cert::crl::CertificateList;
 
-use super::model::{MailboxCertificate, Revocation};
-use crate::store::StoredCertificate;
+use crate::model::StoredCertificate;
 
 /// Where the trust anchors, intermediates and CRL files are (PEM or DER files).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,4 +107,21 @@ impl Pki {
             })
             .collect()
     }
+}
+
+/// A certificate published for a mailbox, with what revocation checking knows of it.
+#[derive(Debug, Clone)]
+pub struct MailboxCertificate {
+    pub mailbox: String,
+    pub certificate: smime::Certificate,
+    pub revocation: Revocation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// A current CRL does not list it.
+    Good,
+    Revoked,
+    /// No CRL fresh enough (past nextUpdate plus the grace period): fail closed.
+    Unknown,
 }

@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use smime::certificate::{fingerprint_hex, fingerprint_sha256};
 
-use super::catalog::{Catalog, Settings};
+use super::catalog::{Catalog, Settings, SharedCatalog};
 use super::crl::CrlCache;
 use super::ldap::{self, LdapConfig};
-use super::model::Revocation;
-use super::pki::{Pki, PkiConfig, PkiError};
-use crate::api::SharedCatalog;
-use crate::store::{OutboxMail, Source, Store, StoreError};
+use super::pki::{Pki, PkiConfig, PkiError, Revocation};
+use crate::clock::unix_now;
+use crate::model::StoredCertificate;
+use crate::notices;
+use crate::store::{Source, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
@@ -97,10 +98,7 @@ impl Discovery {
         })
         .await
         .expect("building the catalog does not panic");
-        *self
-            .catalog
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = catalog.clone();
+        self.catalog.replace(catalog.clone());
         Ok(catalog)
     }
 
@@ -108,7 +106,7 @@ impl Discovery {
     /// hears of each once, in the log and (when configured) by mail.
     async fn tell_operator(
         &self,
-        certificates: &[crate::store::StoredCertificate],
+        certificates: &[StoredCertificate],
         pki: &Pki,
         now: u64,
     ) -> Result<(), RefreshError> {
@@ -134,21 +132,13 @@ impl Discovery {
                 "no current revocation list for this certificate: forms delivering to its mailbox are not offered until one is available"
             );
             if let Some(operator) = &self.operator_email {
-                mails.push(OutboxMail {
-                    id: format!("revocation-unknown:{fingerprint}:{}", now / 86_400),
-                    recipient: operator.clone(),
-                    subject: "Postsiegel: Sperrliste nicht aktuell / revocation list out of date"
-                        .into(),
-                    body: format!(
-                        "Für das Zertifikat {fingerprint} des Postfachs {} liegt keine aktuelle \
-                         Sperrliste vor (Aussteller: {}). Formulare, die an dieses Postfach \
-                         liefern, werden nicht angeboten, bis eine aktuelle Sperrliste \
-                         vorliegt.\n\nThere is no current revocation list for certificate \
-                         {fingerprint} of mailbox {}; forms delivering there are not offered \
-                         until one is available.\n",
-                        stored.mailbox, stored.certificate.tbs_certificate.issuer, stored.mailbox
-                    ),
-                });
+                mails.push(notices::revocation_unknown(
+                    operator,
+                    &fingerprint,
+                    &stored.mailbox,
+                    &stored.certificate.tbs_certificate.issuer.to_string(),
+                    now / 86_400,
+                ));
             }
         }
         if !mails.is_empty() {
@@ -187,11 +177,4 @@ impl Discovery {
             }
         }
     }
-}
-
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_secs()
 }

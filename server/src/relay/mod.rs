@@ -1,8 +1,14 @@
 //! The relay: e-mail verification, accepting ciphertext uploads, and delivering them as
 //! S/MIME mail through a durable queue.
+//!
+//! [`Relay`] is the one door the HTTP layer knocks on: each of its methods takes what the
+//! request carried, decides everything that decides whether a message is taken (the form
+//! offered, the content type, the verification, the limits, the upload itself), and
+//! answers the wire type or a [`RelayError`] with a stable code. It knows nothing of HTTP.
 
 pub mod dkim;
 pub mod limits;
+pub mod queue_folder;
 pub mod secret;
 pub mod signing;
 pub mod submission;
@@ -10,11 +16,185 @@ pub mod transport;
 pub mod verification;
 pub mod worker;
 
-/// What the API's relay routes use.
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use wire::{
+    Accepted, CodeConfirmation, CodeRequest, CodeSent, DeliveryState, ErrorCode, Failure,
+    FailureCode, Status, Token,
+};
+
+use crate::clock::unix_now;
+use crate::directory::catalog::{FormError, SharedCatalog};
+use crate::store::StoreError;
+use crate::store::submissions::{FailureKind, SubmissionState};
+use limits::UnverifiedLimiter;
+use submission::{Queue, UploadError};
+use verification::{Verifier, VerifyError};
+
+/// Verification, acceptance and status, over the catalog in use.
 pub struct Relay {
-    pub verifier: verification::Verifier,
-    pub queue: submission::Queue,
-    pub limits: limits::Limits,
-    pub client_key: limits::ClientKey,
-    pub unverified: limits::UnverifiedLimiter,
+    pub catalog: SharedCatalog,
+    pub verifier: Verifier,
+    pub queue: Queue,
+    /// Uploads to forms without verification, per client.
+    pub unverified: UnverifiedLimiter,
+}
+
+/// Why the relay refused a request.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Form(#[from] FormError),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    #[error("an upload must be application/pkcs7-mime")]
+    WrongContentType,
+    #[error("the form wants a verified address")]
+    NotVerified,
+    #[error("too many uploads without verification; wait {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    #[error("no such status (unknown, or past the retention)")]
+    StatusNotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl RelayError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RelayError::Form(e) => e.code(),
+            RelayError::Verify(e) => e.code(),
+            RelayError::Upload(e) => e.code(),
+            RelayError::WrongContentType => ErrorCode::UploadWrongContentType,
+            RelayError::NotVerified => ErrorCode::NotVerified,
+            RelayError::RateLimited { .. } => ErrorCode::RateLimited,
+            RelayError::StatusNotFound => ErrorCode::StatusNotFound,
+            RelayError::Store(_) => ErrorCode::InternalError,
+        }
+    }
+}
+
+/// An upload as it arrives: for which form, with what the request said of itself.
+pub struct Upload<S> {
+    /// The form's slug.
+    pub form: String,
+    /// The request's content type, as sent.
+    pub content_type: Option<String>,
+    /// The verification token, if any.
+    pub token: Option<String>,
+    /// The client's address (for the limit on unverified uploads).
+    pub client: IpAddr,
+    /// The length the request declared, if it did.
+    pub declared_len: Option<u64>,
+    /// The ciphertext, as it streams in.
+    pub body: S,
+}
+
+impl Relay {
+    /// Mails a code to the citizen's address, for an offered form.
+    pub async fn request_code(&self, request: &CodeRequest) -> Result<CodeSent, RelayError> {
+        let slug = self.catalog.get().offered_form(&request.form)?.slug.clone();
+        self.verifier
+            .request_code(&request.address, &slug, unix_now())
+            .await?;
+        self.queue.wake.notify_one();
+        Ok(CodeSent {
+            valid_seconds: verification::CODE_VALID_SECONDS,
+        })
+    }
+
+    /// Checks the code; a token bound to the address and the form.
+    pub async fn confirm_code(&self, request: &CodeConfirmation) -> Result<Token, RelayError> {
+        let slug = self.catalog.get().offered_form(&request.form)?.slug.clone();
+        let (token, verified) = self
+            .verifier
+            .confirm(
+                &request.address,
+                &slug,
+                &request.code,
+                request.remember,
+                unix_now(),
+            )
+            .await?;
+        Ok(Token {
+            token,
+            expires_at: verified.expires_at,
+            address: verified.address,
+        })
+    }
+
+    /// Takes an upload, or refuses it with nothing queued.
+    pub async fn submit<S, E>(&self, upload: Upload<S>) -> Result<Accepted, RelayError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+    {
+        let catalog = self.catalog.get();
+        let form = catalog.offered_form(&upload.form)?;
+        let media_type = upload
+            .content_type
+            .as_deref()
+            .and_then(|c| c.split(';').next())
+            .unwrap_or("")
+            .trim();
+        if !media_type.eq_ignore_ascii_case(wire::UPLOAD_CONTENT_TYPE) {
+            return Err(RelayError::WrongContentType);
+        }
+        let now = unix_now();
+        let verified = upload
+            .token
+            .as_deref()
+            .and_then(|token| self.verifier.check_token(token, &form.slug, now));
+        if form.policy.verify_email {
+            if verified.is_none() {
+                return Err(RelayError::NotVerified);
+            }
+        } else {
+            self.unverified
+                .check(upload.client)
+                .map_err(|retry_after| RelayError::RateLimited { retry_after })?;
+        }
+        Ok(self
+            .queue
+            .accept(
+                form,
+                verified.as_ref(),
+                upload.declared_len,
+                upload.body,
+                now,
+            )
+            .await?)
+    }
+
+    /// Where a message is, by the status token from its receipt.
+    pub async fn status(&self, token: &str) -> Result<Status, RelayError> {
+        let submission = self
+            .queue
+            .store
+            .submission_by_status_token(&submission::token_hash(token))
+            .await?
+            .ok_or(RelayError::StatusNotFound)?;
+        let time = smime::mime::rfc3339;
+        Ok(Status {
+            state: match submission.state {
+                SubmissionState::Queued => DeliveryState::Queued,
+                SubmissionState::Delivered => DeliveryState::Delivered,
+                SubmissionState::Failed => DeliveryState::Failed,
+            },
+            accepted_at: time(submission.accepted_at),
+            finished_at: submission.finished_at.map(time),
+            failure: submission.failure.map(|kind| Failure {
+                code: match kind {
+                    FailureKind::Refused => FailureCode::DeliveryRefused,
+                    FailureKind::TimedOut => FailureCode::DeliveryTimedOut,
+                    FailureKind::Lost => FailureCode::DeliveryLost,
+                },
+                detail: submission.last_error.clone().unwrap_or_default(),
+            }),
+            receipt: submission.receipt,
+        })
+    }
 }

@@ -6,29 +6,29 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::StatusCode;
-use base64::Engine;
-use futures_util::StreamExt;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use smime::envelope::ContentEncryption;
 use smime::inspect::{EnvelopeKind, INSPECT_LIMIT, InspectError, Inspection, inspect};
+use wire::{Accepted, ErrorCode};
 
 use super::dkim::{BodyHash, Dkim};
+use super::queue_folder::{QueueFile, QueueFolder};
 use super::signing::PortalSigner;
 use super::verification::{Verified, random_id};
-use crate::api::ApiError;
-use crate::directory::catalog::FormPage;
+use crate::directory::catalog::OfferedForm;
 use crate::mail;
-use crate::store::{NewSubmission, OutboxMail, Store};
+use crate::notices;
+use crate::store::Store;
+use crate::store::submissions::{NewSubmission, SubmissionState};
 
 /// What the relay needs to accept and queue.
 #[derive(Clone)]
 pub struct Queue {
     pub store: Store,
-    /// `<data_dir>/queue`: finished mails by receipt number, and `incoming/` uploads.
-    pub folder: PathBuf,
+    pub folder: QueueFolder,
     pub mail_from: String,
     pub public_url: String,
     pub max_queue_bytes: u64,
@@ -40,14 +40,56 @@ pub struct Queue {
     pub signer: Option<Arc<PortalSigner>>,
 }
 
-/// The answer to an accepted upload.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct Accepted {
-    /// e.g. `2026-7K3M-Q9TX`: what the citizen quotes.
-    pub receipt: String,
-    /// Opens the status page; at least 128 random bits. Only its hash is stored.
-    pub status_token: String,
-    pub status_url: String,
+/// Why an upload was refused. Nothing refused is queued.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("larger than the form's limit of {max_upload_bytes} bytes")]
+    TooLarge { max_upload_bytes: u64 },
+    #[error("the queue is full")]
+    QueueFull,
+    #[error("the upload broke off")]
+    Interrupted,
+    #[error("the upload is empty")]
+    Empty,
+    #[error("the upload ends before its length says")]
+    Truncated,
+    #[error("bytes after the end of the message")]
+    TrailingBytes,
+    #[error("not CMS")]
+    NotCms,
+    #[error("not DER")]
+    NotDer,
+    #[error("signed but not encrypted")]
+    SignedOnly,
+    #[error("not an encrypted CMS type")]
+    NotEncrypted,
+    #[error("not the form's content encryption")]
+    WrongAlgorithm,
+    #[error("not addressed exactly to the form's current certificates")]
+    CertificateChanged,
+    /// Logged where it happens; the client hears only that it failed.
+    #[error("the server failed: {0}")]
+    Internal(String),
+}
+
+impl UploadError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            UploadError::TooLarge { .. } => ErrorCode::UploadTooLarge,
+            UploadError::QueueFull => ErrorCode::QueueFull,
+            UploadError::Interrupted => ErrorCode::UploadInterrupted,
+            UploadError::Empty => ErrorCode::UploadEmpty,
+            UploadError::Truncated => ErrorCode::UploadTruncated,
+            UploadError::TrailingBytes => ErrorCode::UploadTrailingBytes,
+            UploadError::NotCms => ErrorCode::UploadNotCms,
+            UploadError::NotDer => ErrorCode::UploadNotDer,
+            UploadError::SignedOnly => ErrorCode::UploadSignedOnly,
+            UploadError::NotEncrypted => ErrorCode::UploadNotEncrypted,
+            UploadError::WrongAlgorithm => ErrorCode::UploadWrongAlgorithm,
+            UploadError::CertificateChanged => ErrorCode::CertificateChanged,
+            UploadError::Internal(_) => ErrorCode::InternalError,
+        }
+    }
 }
 
 /// A working file, removed however the work on it ends: an upload coming in, a mail being
@@ -72,65 +114,53 @@ struct Commit {
     now: u64,
 }
 
-fn refuse(status: StatusCode, code: &'static str) -> ApiError {
-    ApiError::new(status, code)
-}
-
-fn internal(e: impl std::fmt::Display) -> ApiError {
+fn internal(e: impl std::fmt::Display) -> UploadError {
     tracing::error!("accepting a submission failed: {e}");
-    refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+    UploadError::Internal(e.to_string())
 }
 
-fn inspection_refusal(error: &InspectError) -> ApiError {
-    let code = match error {
-        InspectError::SignedOnly => "upload_signed_only",
-        InspectError::NotEncrypted(_) => "upload_not_encrypted",
-        InspectError::Incomplete => "upload_truncated",
-        InspectError::IndefiniteLength => "upload_not_der",
+fn inspection_refusal(error: &InspectError) -> UploadError {
+    match error {
+        InspectError::SignedOnly => UploadError::SignedOnly,
+        InspectError::NotEncrypted(_) => UploadError::NotEncrypted,
+        InspectError::Incomplete => UploadError::Truncated,
+        InspectError::IndefiniteLength => UploadError::NotDer,
         InspectError::NotCms | InspectError::HeaderTooLarge | InspectError::Malformed(_) => {
-            "upload_not_cms"
+            UploadError::NotCms
         }
-    };
-    refuse(StatusCode::UNPROCESSABLE_ENTITY, code)
+    }
 }
 
 impl Queue {
-    /// Receives `body` for `form`. Nothing is queued unless everything holds.
-    pub async fn accept(
+    /// Receives `body` for `form`, whose length the client declared as `declared_len`.
+    /// Nothing is queued unless everything holds.
+    pub async fn accept<E>(
         &self,
-        form: &FormPage,
+        form: &OfferedForm,
         verified: Option<&Verified>,
         declared_len: Option<u64>,
-        body: Body,
+        mut body: impl Stream<Item = Result<Bytes, E>> + Unpin,
         now: u64,
-    ) -> Result<Accepted, ApiError> {
-        let (Some(delivery), Some(policy), Some(max)) =
-            (&form.delivery, &form.policy, form.max_upload_bytes)
-        else {
-            return Err(refuse(StatusCode::CONFLICT, "form_not_available"));
-        };
-        let too_large = || {
-            refuse(StatusCode::PAYLOAD_TOO_LARGE, "upload_too_large")
-                .param("max_upload_bytes", max.into())
+    ) -> Result<Accepted, UploadError> {
+        let max = form.max_upload_bytes;
+        let too_large = || UploadError::TooLarge {
+            max_upload_bytes: max,
         };
         if declared_len.is_some_and(|n| n > max) {
             return Err(too_large());
         }
         let queued = self.store.queued_bytes().await.map_err(internal)?;
         if queued + declared_len.unwrap_or(0) > self.max_queue_bytes {
-            return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "queue_full"));
+            return Err(UploadError::QueueFull);
         }
 
-        let incoming_dir = self.folder.join("incoming");
-        std::fs::create_dir_all(&incoming_dir).map_err(internal)?;
-        let incoming = Transient(incoming_dir.join(format!("{}.der", random_id())));
+        let incoming = Transient(self.folder.new_upload(&random_id()).map_err(internal)?);
         let mut file = std::fs::File::create(&incoming.0).map_err(internal)?;
         let mut prefix: Vec<u8> = Vec::new();
         let mut inspection: Option<Inspection> = None;
         let mut received: u64 = 0;
-        let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|_| refuse(StatusCode::BAD_REQUEST, "upload_interrupted"))?;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|_| UploadError::Interrupted)?;
             received += chunk.len() as u64;
             if received > max {
                 return Err(too_large());
@@ -138,22 +168,16 @@ impl Queue {
             if let Some(found) = &inspection
                 && received > found.total_len
             {
-                return Err(refuse(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "upload_trailing_bytes",
-                ));
+                return Err(UploadError::TrailingBytes);
             }
             if inspection.is_none() {
                 let wanted = INSPECT_LIMIT - prefix.len();
                 prefix.extend_from_slice(&chunk[..chunk.len().min(wanted)]);
                 match inspect(&prefix) {
                     Ok(found) => {
-                        self.check_addressing(&found, delivery, policy.content_encryption)?;
+                        check_addressing(&found, form)?;
                         if received > found.total_len {
-                            return Err(refuse(
-                                StatusCode::UNPROCESSABLE_ENTITY,
-                                "upload_trailing_bytes",
-                            ));
+                            return Err(UploadError::TrailingBytes);
                         }
                         inspection = Some(found);
                         prefix = Vec::new();
@@ -166,13 +190,11 @@ impl Queue {
         }
         let inspection = match inspection {
             Some(found) => found,
-            None if received == 0 => {
-                return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "upload_empty"));
-            }
+            None if received == 0 => return Err(UploadError::Empty),
             None => return Err(inspection_refusal(&inspect(&prefix).unwrap_err())),
         };
         if received < inspection.total_len {
-            return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "upload_truncated"));
+            return Err(UploadError::Truncated);
         }
         file.flush().map_err(internal)?;
         drop(file);
@@ -188,9 +210,9 @@ impl Queue {
             kind: inspection.kind,
             received,
             form_slug: form.slug.clone(),
-            mailbox: delivery.mailbox.clone(),
+            mailbox: form.mailbox.clone(),
             reply_to: verified
-                .filter(|_| policy.reply_to_verified)
+                .filter(|_| form.policy.reply_to_verified)
                 .map(|v| v.address.clone()),
             verified: verified.cloned(),
             now,
@@ -201,7 +223,7 @@ impl Queue {
     }
 
     /// Makes the mail, syncs it, records it: accepted.
-    async fn commit(&self, commit: Commit) -> Result<Accepted, ApiError> {
+    async fn commit(&self, commit: Commit) -> Result<Accepted, UploadError> {
         let Commit {
             incoming,
             kind,
@@ -216,14 +238,8 @@ impl Queue {
         let mut random = [0u8; 16];
         OsRng.fill_bytes(&mut random);
         let message_id = mail::message_id(&receipt, &random, &self.mail_from);
-        let mail_path = self.folder.join(format!("{receipt}.eml"));
         let mail_bytes = {
-            let (mail_path, receipt, message_id, to) = (
-                mail_path.clone(),
-                receipt.clone(),
-                message_id.clone(),
-                mailbox.clone(),
-            );
+            let (receipt, message_id, to) = (receipt.clone(), message_id.clone(), mailbox.clone());
             let queue = self.clone();
             // Reading and writing up to twice the upload, and syncing: not on the runtime.
             tokio::task::spawn_blocking(move || {
@@ -238,7 +254,8 @@ impl Queue {
                 };
                 write_mail_file(
                     &incoming.0,
-                    &mail_path,
+                    &queue.folder,
+                    &receipt,
                     &envelope,
                     queue.dkim.as_deref(),
                     queue.signer.as_deref(),
@@ -252,7 +269,7 @@ impl Queue {
         let status_token = random_id();
         let receipt_mail = verified
             .as_ref()
-            .map(|v| self.receipt_mail(&receipt, &status_token, v));
+            .map(|v| notices::receipt(&receipt, &self.status_url(&status_token), &v.address));
         let recorded = self
             .store
             .insert_submission(
@@ -270,7 +287,7 @@ impl Queue {
             )
             .await;
         if let Err(e) = recorded {
-            let _ = std::fs::remove_file(&mail_path);
+            let _ = std::fs::remove_file(self.folder.mail(&receipt));
             return Err(internal(e));
         }
         tracing::info!(receipt = %receipt, bytes = received, "accepted");
@@ -291,31 +308,19 @@ impl Queue {
             Ok(()) => removed += 1,
             Err(e) => tracing::warn!(file = %path.display(), "cannot remove a leftover: {e}"),
         };
-        let listing = |folder: &Path| match std::fs::read_dir(folder) {
-            Ok(entries) => entries.flatten().collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => {
-                tracing::error!(folder = %folder.display(), "cannot read the queue folder: {e}");
-                Vec::new()
-            }
-        };
-        for upload in listing(&self.folder.join("incoming")) {
-            remove(&upload.path());
-        }
-        for entry in listing(&self.folder) {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".eml.partial") {
-                remove(&path);
-            } else if let Some(receipt) = name.strip_suffix(".eml") {
-                let queued = self
-                    .store
-                    .submission(receipt)
-                    .await?
-                    .is_some_and(|s| s.state == crate::store::SubmissionState::Queued);
-                if !queued {
-                    tracing::warn!(receipt, "removing a queued mail without a queued record");
-                    remove(&path);
+        for file in self.folder.files() {
+            match file {
+                QueueFile::Upload(path) | QueueFile::PartialMail(path) => remove(&path),
+                QueueFile::Mail { receipt, path, .. } => {
+                    let queued = self
+                        .store
+                        .submission(&receipt)
+                        .await?
+                        .is_some_and(|s| s.state == SubmissionState::Queued);
+                    if !queued {
+                        tracing::warn!(receipt, "removing a queued mail without a queued record");
+                        remove(&path);
+                    }
                 }
             }
         }
@@ -325,58 +330,21 @@ impl Queue {
     fn status_url(&self, status_token: &str) -> String {
         format!("{}/status/{status_token}", self.public_url)
     }
+}
 
-    fn check_addressing(
-        &self,
-        inspection: &Inspection,
-        delivery: &crate::directory::catalog::Delivery,
-        content: ContentEncryption,
-    ) -> Result<(), ApiError> {
-        let expected = match content {
-            ContentEncryption::Aes256Cbc => EnvelopeKind::EnvelopedData,
-            ContentEncryption::Aes256Gcm => EnvelopeKind::AuthEnvelopedData,
-        };
-        if inspection.kind != expected {
-            return Err(refuse(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "upload_wrong_algorithm",
-            ));
-        }
-        let certificates: Vec<smime::Certificate> = delivery
-            .certificates
-            .iter()
-            .filter_map(|c| {
-                let der = base64::engine::general_purpose::STANDARD
-                    .decode(&c.der)
-                    .ok()?;
-                der::Decode::from_der(&der).ok()
-            })
-            .collect();
-        if !inspection.addressed_exactly_to(&certificates) {
-            return Err(refuse(StatusCode::CONFLICT, "certificate_changed"));
-        }
-        Ok(())
+/// The upload is of the form's kind and names exactly the form's certificates.
+fn check_addressing(inspection: &Inspection, form: &OfferedForm) -> Result<(), UploadError> {
+    let expected = match form.policy.algorithms.content {
+        ContentEncryption::Aes256Cbc => EnvelopeKind::EnvelopedData,
+        ContentEncryption::Aes256Gcm => EnvelopeKind::AuthEnvelopedData,
+    };
+    if inspection.kind != expected {
+        return Err(UploadError::WrongAlgorithm);
     }
-
-    /// The citizen's receipt: neutral, no authority named (the mailbox may be shared).
-    fn receipt_mail(&self, receipt: &str, status_token: &str, verified: &Verified) -> OutboxMail {
-        OutboxMail {
-            id: format!("receipt:{receipt}"),
-            recipient: verified.address.clone(),
-            subject: format!("Eingangsbestätigung {receipt}"),
-            body: format!(
-                "Ihre verschlüsselte Nachricht ist bei uns eingegangen.\n\n\
-                 Eingangsnummer: {receipt}\n\
-                 Stand der Zustellung: {}\n\n\
-                 Wir leiten sie an das Postfach der Behörde weiter. Wenn das nicht gelingt, \
-                 erhalten Sie eine weitere Nachricht.\n\n---\n\n\
-                 Your encrypted message has been received. Receipt number: {receipt}. \
-                 Delivery status: {}\n",
-                self.status_url(status_token),
-                self.status_url(status_token)
-            ),
-        }
+    if !inspection.addressed_exactly_to(&form.certificates) {
+        return Err(UploadError::CertificateChanged);
     }
+    Ok(())
 }
 
 /// The hash under which a status token is stored.
@@ -387,7 +355,7 @@ pub fn token_hash(token: &str) -> String {
         .collect()
 }
 
-fn check_trailer(path: &Path, inspection: &Inspection) -> Result<(), ApiError> {
+fn check_trailer(path: &Path, inspection: &Inspection) -> Result<(), UploadError> {
     let mut file = std::fs::File::open(path).map_err(internal)?;
     let trailer_len = inspection.trailer_len();
     std::io::Seek::seek(
@@ -401,22 +369,23 @@ fn check_trailer(path: &Path, inspection: &Inspection) -> Result<(), ApiError> {
         .map_err(internal)?;
     inspection
         .check_trailer(&trailer)
-        .map_err(|_| refuse(StatusCode::UNPROCESSABLE_ENTITY, "upload_not_cms"))
+        .map_err(|_| UploadError::NotCms)
 }
 
-/// Writes the mail for the ciphertext in `ciphertext` to `path` (via a partial file),
-/// synced with its folder, signed by the portal and with DKIM when configured. Returns its
-/// size. Each signature needs a hash of what follows it: one pass over the ciphertext per
-/// signature, then one to write.
+/// Writes the mail of `receipt` for the ciphertext in `ciphertext` into the queue folder
+/// (via a partial file), synced with its folder, signed by the portal and with DKIM when
+/// configured. Returns its size. Each signature needs a hash of what follows it: one pass
+/// over the ciphertext per signature, then one to write.
 fn write_mail_file(
     ciphertext: &Path,
-    path: &Path,
+    folder: &QueueFolder,
+    receipt: &str,
     envelope: &mail::Envelope,
     dkim: Option<&Dkim>,
     signer: Option<&PortalSigner>,
     now: u64,
 ) -> std::io::Result<u64> {
-    let partial = Transient(path.with_extension("eml.partial"));
+    let partial = Transient(folder.partial_mail(receipt));
     let open = || -> std::io::Result<_> {
         Ok(std::io::BufReader::with_capacity(
             57 * 1024,
@@ -466,8 +435,8 @@ fn write_mail_file(
     drop(writer);
     output.sync_all()?;
     let size = output.metadata()?.len();
-    std::fs::rename(&partial.0, path)?;
-    std::fs::File::open(path.parent().expect("the queue folder"))?.sync_all()?;
+    std::fs::rename(&partial.0, folder.mail(receipt))?;
+    folder.sync()?;
     Ok(size)
 }
 

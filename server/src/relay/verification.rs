@@ -10,9 +10,13 @@ use base64::Engine;
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 
+use wire::ErrorCode;
+
 use super::secret::Secret;
 use crate::mail::MAX_ADDRESS_LEN;
-use crate::store::{OutboxMail, Store, StoreError, StoredCode};
+use crate::notices;
+use crate::store::submissions::StoredCode;
+use crate::store::{Store, StoreError};
 
 pub const CODE_VALID_SECONDS: u64 = 600;
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -22,8 +26,6 @@ pub const CODES_PER_DAY: u32 = 10;
 pub const TOKEN_SECONDS: u64 = 4 * 3600;
 /// With "remember my address" ticked.
 pub const REMEMBER_SECONDS: u64 = 30 * 86_400;
-/// The request header that carries the token.
-pub const TOKEN_HEADER: &str = "x-postsiegel-verification";
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -39,6 +41,19 @@ pub enum VerifyError {
     AttemptsExhausted,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl VerifyError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            VerifyError::AddressInvalid => ErrorCode::EmailInvalid,
+            VerifyError::TooManyCodes { .. } => ErrorCode::TooManyCodes,
+            VerifyError::CodeExpired => ErrorCode::CodeExpired,
+            VerifyError::CodeWrong { .. } => ErrorCode::CodeWrong,
+            VerifyError::AttemptsExhausted => ErrorCode::CodeAttemptsExhausted,
+            VerifyError::Store(_) => ErrorCode::InternalError,
+        }
+    }
 }
 
 /// What a valid token says.
@@ -120,18 +135,7 @@ impl Verifier {
             expires_at: now + CODE_VALID_SECONDS,
             attempts: 0,
         };
-        let mail = OutboxMail {
-            id: format!("code:{}", stored.id),
-            recipient: address.clone(),
-            subject: format!("Ihr Bestätigungscode: {code}"),
-            body: format!(
-                "Ihr Bestätigungscode für das sichere Kontaktformular lautet:\n\n    {code}\n\n\
-                 Er gilt 10 Minuten. Geben Sie ihn im Formular ein, um Ihre E-Mail-Adresse \
-                 {address} zu bestätigen.\n\nWenn Sie keinen Code angefordert haben, \
-                 ignorieren Sie diese Nachricht.\n\n---\n\nYour confirmation code for the \
-                 secure contact form is {code}. It is valid for 10 minutes.\n",
-            ),
-        };
+        let mail = notices::verification_code(&stored.id, &address, &code);
         self.store
             .insert_code(&stored, &key, form, &mail, now)
             .await?;

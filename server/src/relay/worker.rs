@@ -6,20 +6,22 @@
 //! it, and its file is deleted only after that mark. A crash in between sends it again,
 //! with the same Message-ID, so the mailbox (or a human) can tell the copies apart.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, Message, header::ContentType};
 
+use super::queue_folder::{QueueFile, QueueFolder};
 use super::transport::{SendError, Transport};
-use crate::store::{OutboxMail, Store, StoreError, Submission};
+use crate::clock::unix_now;
+use crate::notices;
+use crate::store::submissions::{FailureKind, Submission, SubmissionState};
+use crate::store::{OutboxMail, Store, StoreError};
 
 pub struct Worker {
     pub store: Store,
     pub transport: Transport,
-    /// `<data_dir>/queue`
-    pub queue_folder: PathBuf,
+    pub folder: QueueFolder,
     pub mail_from: String,
     pub delivery_hours: u64,
     pub retention_days: u64,
@@ -34,13 +36,13 @@ pub fn backoff_seconds(attempts: u32) -> u64 {
 impl Worker {
     /// Runs until the process ends: whenever woken, and every few seconds.
     pub async fn run(self) {
-        let start = crate::directory::refresh::unix_now();
+        let start = unix_now();
         if let Err(error) = self.store.retry_queued_now(start).await {
             tracing::error!(%error, "making the queue due failed");
         }
         let mut last_purge = 0;
         loop {
-            let now = crate::directory::refresh::unix_now();
+            let now = unix_now();
             if let Err(error) = self.work(now).await {
                 tracing::error!(%error, "the delivery worker failed; retrying");
             }
@@ -82,15 +84,18 @@ impl Worker {
     }
 
     async fn deliver(&self, submission: &Submission, now: u64) -> Result<(), StoreError> {
-        let path = self
-            .queue_folder
-            .join(format!("{}.eml", submission.receipt));
+        let path = self.folder.mail(&submission.receipt);
         let mail = match tokio::fs::read(&path).await {
             Ok(mail) => mail,
             Err(e) => {
                 tracing::error!(receipt = %submission.receipt, "the queued mail is unreadable: {e}");
                 return self
-                    .fail(submission, "the queued mail was lost on the server", now)
+                    .fail(
+                        submission,
+                        FailureKind::Lost,
+                        "the queued mail was lost on the server",
+                        now,
+                    )
                     .await;
             }
         };
@@ -111,7 +116,8 @@ impl Worker {
             }
             Err(SendError::Permanent(reason)) => {
                 tracing::warn!(receipt = %submission.receipt, "refused for good: {reason}");
-                self.fail(submission, &reason, now).await?;
+                self.fail(submission, FailureKind::Refused, &reason, now)
+                    .await?;
                 let _ = tokio::fs::remove_file(&path).await;
             }
             Err(SendError::Temporary(reason)) => {
@@ -123,7 +129,8 @@ impl Worker {
                         "not delivered within {} hours; last answer: {reason}",
                         self.delivery_hours
                     );
-                    self.fail(submission, &reason, now).await?;
+                    self.fail(submission, FailureKind::TimedOut, &reason, now)
+                        .await?;
                     let _ = tokio::fs::remove_file(&path).await;
                 } else {
                     tracing::info!(receipt = %submission.receipt, "delivery postponed: {reason}");
@@ -140,29 +147,16 @@ impl Worker {
     async fn fail(
         &self,
         submission: &Submission,
+        kind: FailureKind,
         reason: &str,
         now: u64,
     ) -> Result<(), StoreError> {
         let notice = submission
             .citizen_address
             .as_ref()
-            .map(|address| OutboxMail {
-                id: format!("failure:{}", submission.receipt),
-                recipient: address.clone(),
-                subject: format!("Nachricht {} nicht zugestellt", submission.receipt),
-                body: format!(
-                    "Ihre verschlüsselte Nachricht mit der Eingangsnummer {receipt} konnte dem \
-                 Postfach der Behörde nicht zugestellt werden. Sie wurde gelöscht und nicht \
-                 gelesen.\n\nBitte senden Sie sie erneut über das Kontaktformular, oder \
-                 wenden Sie sich auf anderem Weg an die Behörde (Telefon, Post).\n\n---\n\n\
-                 Your encrypted message {receipt} could not be delivered to the authority's \
-                 mailbox. It has been deleted unread. Please send it again through the \
-                 contact form, or reach the authority another way (telephone, post).\n",
-                    receipt = submission.receipt
-                ),
-            });
+            .map(|address| notices::delivery_failed(&submission.receipt, address));
         self.store
-            .mark_failed(&submission.receipt, reason, notice.as_ref(), now)
+            .mark_failed(&submission.receipt, kind, reason, notice.as_ref(), now)
             .await
     }
 
@@ -218,29 +212,25 @@ impl Worker {
             .store
             .purge_before(now.saturating_sub(self.retention_days * 86_400))
             .await?;
-        if let Ok(entries) = std::fs::read_dir(&self.queue_folder) {
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let Some(receipt) = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(|n| n.strip_suffix(".eml"))
-                else {
-                    continue;
-                };
-                // A file younger than an hour may belong to an upload being recorded now.
-                let young = entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(3600));
-                let waiting = self
-                    .store
-                    .submission(receipt)
-                    .await?
-                    .is_some_and(|s| s.state == crate::store::SubmissionState::Queued);
-                if !waiting && !young {
-                    let _ = std::fs::remove_file(&path);
-                }
+        for file in self.folder.files() {
+            let QueueFile::Mail {
+                receipt,
+                path,
+                modified,
+            } = file
+            else {
+                continue;
+            };
+            // A file younger than an hour may belong to an upload being recorded now.
+            let young = modified
+                .is_some_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(3600));
+            let waiting = self
+                .store
+                .submission(&receipt)
+                .await?
+                .is_some_and(|s| s.state == SubmissionState::Queued);
+            if !waiting && !young {
+                let _ = std::fs::remove_file(&path);
             }
         }
         Ok(gone)

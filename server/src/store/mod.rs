@@ -8,10 +8,9 @@ use der::{Decode, Encode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Row, Sqlite, Transaction};
 
-use crate::directory::model::{Authority, Imprint, Unit};
+use crate::model::{Authority, Directory, Imprint, StoredCertificate, Unit};
 
-mod relay;
-pub use relay::{NewSubmission, StoredCode, Submission, SubmissionState};
+pub mod submissions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -41,40 +40,6 @@ impl Source {
             Source::Import => "import",
             Source::Ldap => "ldap",
         }
-    }
-}
-
-/// A certificate as stored for a mailbox.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredCertificate {
-    pub mailbox: String,
-    pub certificate: smime::Certificate,
-}
-
-/// The whole directory: authorities with their units, and every mailbox's certificates.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Directory {
-    pub authorities: Vec<Authority>,
-    pub certificates: Vec<StoredCertificate>,
-}
-
-impl Directory {
-    /// Every mailbox the directory names (central and units'), lower case, each once.
-    pub fn mailboxes(&self) -> Vec<String> {
-        let mut all: Vec<String> = self
-            .authorities
-            .iter()
-            .flat_map(|a| {
-                a.central_mailbox
-                    .iter()
-                    .chain(a.units.iter().filter_map(|u| u.mailbox.as_ref()))
-            })
-            .map(|m| m.trim().to_ascii_lowercase())
-            .filter(|m| !m.is_empty())
-            .collect();
-        all.sort();
-        all.dedup();
-        all
     }
 }
 

@@ -10,28 +10,27 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use postsiegel_server::api::ApiState;
-use postsiegel_server::directory::catalog::{Catalog, Settings};
+use postsiegel_server::compose::{self, RelayParts};
+use postsiegel_server::config::Config;
+use postsiegel_server::directory::catalog::{Catalog, SharedCatalog};
 use postsiegel_server::directory::demo::{self, Demo};
 use postsiegel_server::directory::import;
 use postsiegel_server::directory::pki::{Pki, PkiConfig};
-use postsiegel_server::relay::Relay;
+use postsiegel_server::http::router;
+use postsiegel_server::http::web::Frontend;
+use postsiegel_server::model::Directory;
 use postsiegel_server::relay::dkim::Dkim;
-use postsiegel_server::relay::limits::{ClientKey, Limits, UnverifiedLimiter};
 use postsiegel_server::relay::secret::Secret;
 use postsiegel_server::relay::signing::PortalSigner;
-use postsiegel_server::relay::submission::Queue;
 use postsiegel_server::relay::transport::Transport;
-use postsiegel_server::relay::verification::Verifier;
 use postsiegel_server::relay::worker::Worker;
-use postsiegel_server::store::{Directory, Store};
-use postsiegel_server::web::{Frontend, router};
+use postsiegel_server::store::Store;
 
 pub const FROM: &str = "Postsiegel <kontaktformular@portal.example>";
 pub const PUBLIC_URL: &str = "https://kontakt.example.de";
 
 pub fn now() -> u64 {
-    postsiegel_server::directory::refresh::unix_now()
+    postsiegel_server::clock::unix_now()
 }
 
 pub struct Portal {
@@ -56,9 +55,27 @@ pub async fn portal_signing(
     dkim: Option<Dkim>,
     signer: Option<PortalSigner>,
 ) -> Portal {
-    let dkim = dkim.map(Arc::new);
-    let signer = signer.map(Arc::new);
+    portal_with(adjust, transport, dkim, signer, |_| {}).await
+}
+
+/// Like [`portal_signing`], with the configuration changed by `configure`.
+pub async fn portal_with(
+    adjust: impl FnOnce(&mut Directory),
+    transport: Option<Transport>,
+    dkim: Option<Dkim>,
+    signer: Option<PortalSigner>,
+    configure: impl FnOnce(&mut Config),
+) -> Portal {
     let data = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data_dir: data.path().to_owned(),
+        dist_dir: data.path().to_owned(),
+        public_url: Some(PUBLIC_URL.into()),
+        mail_from: FROM.into(),
+        ..Config::default()
+    };
+    config.relay.max_queue_bytes = 1_000_000_000;
+    configure(&mut config);
     std::fs::write(
         data.path().join("index.html"),
         "<!DOCTYPE html><html><head></head><body></body></html>",
@@ -68,56 +85,25 @@ pub async fn portal_signing(
     let mut directory = import::load(&demo.directory_file()).unwrap();
     adjust(&mut directory);
     let pki = Pki::load(&demo.pki(&PkiConfig::default())).unwrap();
-    let settings = Settings {
-        public_url: PUBLIC_URL.into(),
-        mail_from: FROM.into(),
-        extra_header_bytes: dkim.as_ref().map_or(0, |d| d.header_len_bound(FROM)),
-        signature_len: signer.as_ref().map(|s| s.signature_len().unwrap()),
-        retention_days: 30,
-    };
-    let catalog = Catalog::build(&directory, &pki, &settings, now());
+    let settings = compose::catalog_settings(&config, dkim.as_ref(), signer.as_ref()).unwrap();
+    let catalog = SharedCatalog::new(Catalog::build(&directory, &pki, &settings, now()));
     let store = Store::open(data.path()).await.unwrap();
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let queue_folder = data.path().join("queue");
-    let worker = Worker {
+    let parts = RelayParts {
         store: store.clone(),
-        transport: transport.unwrap_or(Transport::Spool(data.path().join("spool"))),
-        queue_folder: queue_folder.clone(),
-        mail_from: FROM.into(),
-        delivery_hours: 48,
-        retention_days: 30,
-        wake: wake.clone(),
+        secret: Secret::from_bytes([7; 32]),
+        transport: transport.unwrap_or_else(|| compose::transport(&config).unwrap()),
+        dkim: dkim.map(Arc::new),
+        signer: signer.map(Arc::new),
     };
-    let relay = Relay {
-        verifier: Verifier {
-            secret: Secret::from_bytes([7; 32]),
-            store: store.clone(),
-        },
-        queue: Queue {
-            store: store.clone(),
-            folder: queue_folder,
-            mail_from: FROM.into(),
-            public_url: PUBLIC_URL.into(),
-            max_queue_bytes: 1_000_000_000,
-            wake,
-            dkim,
-            signer,
-        },
-        limits: Limits::default(),
-        client_key: ClientKey {
-            trusted_proxies: Vec::new().into(),
-        },
-        unverified: UnverifiedLimiter::new(Limits::default().unverified_submissions),
-    };
-    let mut state = ApiState::new(catalog, true);
-    state.relay = Some(Arc::new(relay));
-    let app = router(Frontend::load(data.path()).unwrap(), state);
+    let relayed = compose::relay(&config, catalog, parts);
+    let state = compose::api_state(&config, true, relayed.relay);
+    let app = router(Frontend::load(&config.dist_dir).unwrap(), state);
     Portal {
         app,
         demo,
         directory,
         store,
-        worker,
+        worker: relayed.worker,
         data,
     }
 }

@@ -3,24 +3,21 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use sha2::{Digest, Sha256};
-use tower_http::compression::CompressionLayer;
-use tower_http::services::ServeDir;
 
-use crate::api::{self, ApiState};
+use super::api::ApiState;
 use crate::directory::catalog::Catalog;
 use crate::directory::import::is_embed_origin;
 
 /// The built app, read once at start-up.
 pub struct Frontend {
-    dist_dir: PathBuf,
+    pub(super) dist_dir: PathBuf,
     index_html: String,
     /// The policy without its `frame-ancestors`, which depends on the page (see `framing`).
     csp: String,
@@ -142,31 +139,9 @@ pub fn inline_script_hashes(html: &str) -> Vec<String> {
     hashes
 }
 
-pub fn router(frontend: Frontend, api: ApiState) -> Router {
-    let frontend = Arc::new(frontend);
-    let static_files = ServeDir::new(&frontend.dist_dir)
-        .fallback(axum::routing::get(deep_link).with_state(frontend.clone()));
-    // The page itself always comes from memory (it may carry the demo banner).
-    let page = axum::routing::get(deep_link).with_state(frontend.clone());
-    Router::new()
-        .route("/", page.clone())
-        .route("/index.html", page)
-        .route(
-            "/trust/{file}",
-            axum::routing::get(trust_anchors).with_state(api.clone()),
-        )
-        .nest("/api", api::router(api.clone()))
-        .fallback_service(static_files)
-        .layer(middleware::from_fn_with_state(
-            (frontend.clone(), api.clone()),
-            security_headers,
-        ))
-        .layer(CompressionLayer::new())
-}
-
 /// Paths that name a page of the app (no file extension) get index.html, so that deep links
 /// such as `/kontakt/landratsamt-musterhausen` work; a missing file stays a 404.
-async fn deep_link(State(frontend): State<Arc<Frontend>>, request: Request) -> Response {
+pub(super) async fn deep_link(State(frontend): State<Arc<Frontend>>, request: Request) -> Response {
     let last_segment = request.uri().path().rsplit('/').next().unwrap_or("");
     if last_segment.contains('.') && last_segment != "index.html" {
         return (StatusCode::NOT_FOUND, "not found").into_response();
@@ -179,11 +154,11 @@ async fn deep_link(State(frontend): State<Arc<Frontend>>, request: Request) -> R
 }
 
 /// The trust anchors under their hashed name; any other name is gone (or never was).
-async fn trust_anchors(
+pub(super) async fn trust_anchors(
     State(api): State<ApiState>,
     axum::extract::Path(file): axum::extract::Path<String>,
 ) -> Response {
-    let catalog = api.catalog();
+    let catalog = api.catalog.get();
     if file != catalog.trust_anchors.file_name {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     }
@@ -194,7 +169,7 @@ async fn trust_anchors(
         .into_response()
 }
 
-async fn security_headers(
+pub(super) async fn security_headers(
     State((frontend, api)): State<(Arc<Frontend>, ApiState)>,
     request: Request,
     next: Next,
@@ -205,7 +180,7 @@ async fn security_headers(
     } else {
         "no-cache"
     };
-    let framing = framing(path, request.uri().query(), || api.catalog());
+    let framing = framing(path, request.uri().query(), || api.catalog.get());
     let csp = format!("{}; {framing}", frontend.csp);
     let mut response = next.run(request).await;
     let headers = response.headers_mut();

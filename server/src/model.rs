@@ -1,8 +1,46 @@
-//! The directory's data, as the import file, the database and the activation rules see it.
+//! The directory's data: authorities, their units and form policies, and the certificates
+//! of their mailboxes, as the directory file describes them and the database keeps them.
+//! Plain data, no behaviour beyond itself: the directory judges it, the store keeps it.
 
 use serde::{Deserialize, Serialize};
 use smime::envelope::Algorithms;
 use smime::files::FileType;
+/// The directory file and the API name a unit's kind alike.
+pub use wire::UnitKind;
+
+/// The whole directory: authorities with their units, and every mailbox's certificates.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Directory {
+    pub authorities: Vec<Authority>,
+    pub certificates: Vec<StoredCertificate>,
+}
+
+impl Directory {
+    /// Every mailbox the directory names (central and units'), lower case, each once.
+    pub fn mailboxes(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .authorities
+            .iter()
+            .flat_map(|a| {
+                a.central_mailbox
+                    .iter()
+                    .chain(a.units.iter().filter_map(|u| u.mailbox.as_ref()))
+            })
+            .map(|m| m.trim().to_ascii_lowercase())
+            .filter(|m| !m.is_empty())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
+/// A certificate as stored for a mailbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCertificate {
+    pub mailbox: String,
+    pub certificate: smime::Certificate,
+}
 
 /// A public authority (Behörde), such as a Landratsamt or a Gemeinde.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,16 +121,6 @@ pub struct Unit {
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UnitKind {
-    TradeOffice,
-    RegistrationOffice,
-    Department,
-    Branch,
-    Other,
-}
-
 /// What a form accepts and how it encrypts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -118,21 +146,4 @@ impl Default for FormPolicy {
             algorithms: Algorithms::default(),
         }
     }
-}
-
-/// A certificate published for a mailbox, with what revocation checking knows of it.
-#[derive(Debug, Clone)]
-pub struct MailboxCertificate {
-    pub mailbox: String,
-    pub certificate: smime::Certificate,
-    pub revocation: Revocation,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Revocation {
-    /// A current CRL does not list it.
-    Good,
-    Revoked,
-    /// No CRL fresh enough (past nextUpdate plus the grace period): fail closed.
-    Unknown,
 }

@@ -1,4 +1,5 @@
 //! The relay's tables: verification codes, submissions, and the outbox's sending state.
+//! (Apart from `store/mod.rs`, so that the directory's part stays readable on its own.)
 
 use sqlx::Row;
 
@@ -13,6 +14,31 @@ pub struct StoredCode {
     pub attempts: u32,
 }
 
+/// A value kept in a text column under one of a few names.
+trait Named: Copy + PartialEq + 'static {
+    /// What it is, for the error when a stored name is unknown.
+    const WHAT: &'static str;
+    const NAMES: &'static [(Self, &'static str)];
+
+    fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(value, _)| *value == self)
+            .map_or("", |(_, name)| name)
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        Self::NAMES
+            .iter()
+            .find(|(_, name)| *name == text)
+            .map(|(value, _)| *value)
+            .ok_or_else(|| StoreError::Corrupt {
+                what: Self::WHAT,
+                detail: text.to_owned(),
+            })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubmissionState {
     Queued,
@@ -20,26 +46,33 @@ pub enum SubmissionState {
     Failed,
 }
 
-impl SubmissionState {
-    fn as_str(self) -> &'static str {
-        match self {
-            SubmissionState::Queued => "queued",
-            SubmissionState::Delivered => "delivered",
-            SubmissionState::Failed => "failed",
-        }
-    }
+impl Named for SubmissionState {
+    const WHAT: &'static str = "submission state";
+    const NAMES: &'static [(Self, &'static str)] = &[
+        (SubmissionState::Queued, "queued"),
+        (SubmissionState::Delivered, "delivered"),
+        (SubmissionState::Failed, "failed"),
+    ];
+}
 
-    fn parse(text: &str) -> Result<SubmissionState, StoreError> {
-        match text {
-            "queued" => Ok(SubmissionState::Queued),
-            "delivered" => Ok(SubmissionState::Delivered),
-            "failed" => Ok(SubmissionState::Failed),
-            other => Err(StoreError::Corrupt {
-                what: "submission state",
-                detail: other.to_owned(),
-            }),
-        }
-    }
+/// Why a submission failed for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The mail server refused it (5xx).
+    Refused,
+    /// Not delivered within the delivery deadline.
+    TimedOut,
+    /// The queued mail could not be read on the server.
+    Lost,
+}
+
+impl Named for FailureKind {
+    const WHAT: &'static str = "failure kind";
+    const NAMES: &'static [(Self, &'static str)] = &[
+        (FailureKind::Refused, "refused"),
+        (FailureKind::TimedOut, "timed_out"),
+        (FailureKind::Lost, "lost"),
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +86,8 @@ pub struct Submission {
     pub state: SubmissionState,
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// Set once the state is `Failed`.
+    pub failure: Option<FailureKind>,
     pub accepted_at: u64,
     pub finished_at: Option<u64>,
 }
@@ -81,6 +116,11 @@ fn submission(row: &sqlx::sqlite::SqliteRow) -> Result<Submission, StoreError> {
         state: SubmissionState::parse(&state)?,
         attempts: row.try_get::<i64, _>("attempts")? as u32,
         last_error: row.try_get("last_error")?,
+        failure: row
+            .try_get::<Option<String>, _>("failure_kind")?
+            .as_deref()
+            .map(FailureKind::parse)
+            .transpose()?,
         accepted_at: row.try_get::<i64, _>("accepted_at")? as u64,
         finished_at: row
             .try_get::<Option<i64>, _>("finished_at")?
@@ -278,7 +318,7 @@ impl Store {
             "UPDATE submissions SET state = ?, finished_at = ?, citizen_address = NULL, \
              last_error = NULL WHERE receipt = ?",
         )
-        .bind(SubmissionState::Delivered.as_str())
+        .bind(SubmissionState::Delivered.name())
         .bind(now as i64)
         .bind(receipt)
         .execute(&self.pool)
@@ -310,17 +350,19 @@ impl Store {
     pub async fn mark_failed(
         &self,
         receipt: &str,
+        kind: FailureKind,
         error: &str,
         notice: Option<&OutboxMail>,
         now: u64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "UPDATE submissions SET state = ?, finished_at = ?, last_error = ?, \
-             citizen_address = NULL, attempts = attempts + 1 WHERE receipt = ?",
+            "UPDATE submissions SET state = ?, finished_at = ?, failure_kind = ?, \
+             last_error = ?, citizen_address = NULL, attempts = attempts + 1 WHERE receipt = ?",
         )
-        .bind(SubmissionState::Failed.as_str())
+        .bind(SubmissionState::Failed.name())
         .bind(now as i64)
+        .bind(kind.name())
         .bind(error)
         .bind(receipt)
         .execute(&mut *tx)

@@ -1,0 +1,114 @@
+//! The composition root: where the parts are wired together, once, for `postsiegel serve`
+//! and for the tests alike. Loading things from disk (keys, the directory) stays with the
+//! caller; what is put together from them, and how, is decided here only.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::directory::catalog::{Settings, SharedCatalog};
+use crate::http::ApiState;
+use crate::http::limits::ClientKey;
+use crate::relay::Relay;
+use crate::relay::dkim::Dkim;
+use crate::relay::limits::UnverifiedLimiter;
+use crate::relay::queue_folder::QueueFolder;
+use crate::relay::secret::Secret;
+use crate::relay::signing::{PortalSigner, SigningError};
+use crate::relay::submission::Queue;
+use crate::relay::transport::{Transport, TransportError};
+use crate::relay::verification::Verifier;
+use crate::relay::worker::Worker;
+use crate::store::Store;
+
+/// What the relay is made of, loaded by the caller.
+pub struct RelayParts {
+    pub store: Store,
+    pub secret: Secret,
+    pub transport: Transport,
+    /// Signs each relayed mail with DKIM, when configured.
+    pub dkim: Option<Arc<Dkim>>,
+    /// The portal's S/MIME signature around each relayed mail, when configured.
+    pub signer: Option<Arc<PortalSigner>>,
+}
+
+/// The relay and the worker that delivers from its queue: one store, one queue folder,
+/// one wake-up between them.
+pub struct Relayed {
+    pub relay: Arc<Relay>,
+    pub worker: Worker,
+}
+
+/// What the catalog needs to know of the mails it promises to fit into a mailbox.
+pub fn catalog_settings(
+    config: &Config,
+    dkim: Option<&Dkim>,
+    signer: Option<&PortalSigner>,
+) -> Result<Settings, SigningError> {
+    Ok(Settings {
+        public_url: config.public_url(),
+        mail_from: config.mail_from.clone(),
+        extra_header_bytes: dkim.map_or(0, |d| d.header_len_bound(&config.mail_from)),
+        signature_len: signer.map(PortalSigner::signature_len).transpose()?,
+        retention_days: config.relay.retention_days,
+    })
+}
+
+/// SMTP as configured, or the spool folder `<data_dir>/spool`.
+pub fn transport(config: &Config) -> Result<Transport, TransportError> {
+    match &config.smtp {
+        Some(smtp) => Transport::smtp(smtp),
+        None => Ok(Transport::Spool(config.data_dir.join("spool"))),
+    }
+}
+
+/// Verification, the queue and the worker, over `catalog`.
+pub fn relay(config: &Config, catalog: SharedCatalog, parts: RelayParts) -> Relayed {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let folder = QueueFolder::new(config.data_dir.join("queue"));
+    let queue = Queue {
+        store: parts.store.clone(),
+        folder: folder.clone(),
+        mail_from: config.mail_from.clone(),
+        public_url: config.public_url(),
+        max_queue_bytes: config.relay.max_queue_bytes,
+        wake: wake.clone(),
+        dkim: parts.dkim,
+        signer: parts.signer,
+    };
+    let worker = Worker {
+        store: parts.store.clone(),
+        transport: parts.transport,
+        folder,
+        mail_from: config.mail_from.clone(),
+        delivery_hours: config.relay.delivery_hours,
+        retention_days: config.relay.retention_days,
+        wake,
+    };
+    let relay = Relay {
+        catalog,
+        verifier: Verifier {
+            secret: parts.secret,
+            store: parts.store,
+        },
+        queue,
+        unverified: UnverifiedLimiter::new(config.relay.limits.unverified_submissions),
+    };
+    Relayed {
+        relay: Arc::new(relay),
+        worker,
+    }
+}
+
+/// The API's state with the relay, its rate limits and the client addresses behind the
+/// configured proxies.
+pub fn api_state(config: &Config, demo: bool, relay: Arc<Relay>) -> ApiState {
+    ApiState {
+        catalog: relay.catalog.clone(),
+        demo,
+        relay: Some(relay),
+        limits: config.relay.limits.clone(),
+        client_key: ClientKey {
+            trusted_proxies: config.relay.trusted_proxies.clone().into(),
+        },
+    }
+}

@@ -1,0 +1,295 @@
+//! The JSON API under `/api`: each handler takes what the request carries, calls the
+//! directory or the relay, and answers the wire type or an [`ApiError`]. No decision about
+//! a message is taken here; they are all the relay's.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use wire::{
+    Accepted, CodeConfirmation, CodeRequest, CodeSent, ErrorBody, ErrorCode, FormPage, Health,
+    Portal, SearchResult, Status, Token,
+};
+
+use super::error::ApiError;
+use super::json::JsonBody;
+use super::limits::ClientKey;
+use crate::directory::catalog::{Catalog, SharedCatalog};
+use crate::relay::limits::Limits;
+use crate::relay::{Relay, Upload};
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub catalog: SharedCatalog,
+    /// The portal runs on the generated demo directory.
+    pub demo: bool,
+    /// Verification, submissions and status; absent in tests of the directory alone.
+    pub relay: Option<Arc<Relay>>,
+    /// Rate limits per client (applied only with a relay).
+    pub limits: Limits,
+    pub client_key: ClientKey,
+}
+
+impl ApiState {
+    /// The directory's API alone, without a relay.
+    pub fn new(catalog: Catalog, demo: bool) -> ApiState {
+        ApiState {
+            catalog: SharedCatalog::new(catalog),
+            demo,
+            relay: None,
+            limits: Limits::default(),
+            client_key: ClientKey::default(),
+        }
+    }
+
+    fn relay(&self) -> Result<&Relay, ApiError> {
+        self.relay
+            .as_deref()
+            .ok_or_else(|| ApiError::new(ErrorCode::RelayUnavailable))
+    }
+}
+
+/// Whether the server is up.
+#[utoipa::path(get, path = "/api/health", responses((status = 200, body = Health)))]
+pub(super) async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+/// What the app needs to know about the portal itself.
+#[utoipa::path(get, path = "/api/portal", responses((status = 200, body = Portal)))]
+pub(super) async fn portal(State(state): State<ApiState>) -> Json<Portal> {
+    let catalog = state.catalog.get();
+    Json(Portal {
+        demo: state.demo,
+        forms_offered: catalog.offered,
+        trust_anchors: format!("/trust/{}", catalog.trust_anchors.file_name),
+    })
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct SearchParams {
+    /// Words of a name, unit, place or postal code; case and umlaut spelling are ignored.
+    q: Option<String>,
+    /// At most this many hits (default 10, at most 50).
+    limit: Option<usize>,
+}
+
+/// Search the forms that are offered, as the citizen types.
+#[utoipa::path(
+    get,
+    path = "/api/forms",
+    params(SearchParams),
+    responses(
+        (status = 200, body = SearchResult),
+        (status = 400, body = ErrorBody, description = "`search_query_empty`, `search_query_too_long` or `search_query_invalid`")
+    )
+)]
+pub(super) async fn search(
+    State(state): State<ApiState>,
+    params: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SearchResult>, ApiError> {
+    let Ok(Query(params)) = params else {
+        return Err(ApiError::new(ErrorCode::SearchQueryInvalid));
+    };
+    let query = params.q.unwrap_or_default();
+    Ok(Json(state.catalog.get().find(&query, params.limit)?))
+}
+
+/// An authority's form, offered or not (then with the reasons and other contact ways).
+#[utoipa::path(
+    get,
+    path = "/api/forms/{authority}",
+    params(("authority" = String, Path, description = "The authority's slug")),
+    responses(
+        (status = 200, body = FormPage),
+        (status = 404, body = ErrorBody, description = "`form_not_found`")
+    )
+)]
+pub(super) async fn authority_form(
+    State(state): State<ApiState>,
+    Path(authority): Path<String>,
+) -> Result<Json<FormPage>, ApiError> {
+    form(&state, &authority)
+}
+
+/// A unit's form: its own, or its authority's (then `delivery.via_authority` says why).
+#[utoipa::path(
+    get,
+    path = "/api/forms/{authority}/{unit}",
+    params(
+        ("authority" = String, Path, description = "The authority's slug"),
+        ("unit" = String, Path, description = "The unit's slug")
+    ),
+    responses(
+        (status = 200, body = FormPage),
+        (status = 404, body = ErrorBody, description = "`form_not_found`")
+    )
+)]
+pub(super) async fn unit_form(
+    State(state): State<ApiState>,
+    Path((authority, unit)): Path<(String, String)>,
+) -> Result<Json<FormPage>, ApiError> {
+    form(&state, &format!("{authority}/{unit}"))
+}
+
+fn form(state: &ApiState, slug: &str) -> Result<Json<FormPage>, ApiError> {
+    state
+        .catalog
+        .get()
+        .form(slug)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| ApiError::new(ErrorCode::FormNotFound))
+}
+
+/// Send a six-digit code to the citizen's address (3 per hour, 10 per day).
+#[utoipa::path(
+    post,
+    path = "/api/verification/code",
+    request_body = CodeRequest,
+    responses(
+        (status = 202, body = CodeSent),
+        (status = "4XX", body = ErrorBody, description = "`email_invalid` (400), `form_not_found` (404), `form_not_available` (409), `too_many_codes` or `rate_limited` (429); or a wrong body: `json_malformed` (400), `json_wrong_content_type` (415), `json_wrong_type` or `json_missing_field` with `field` (422)")
+    )
+)]
+pub(super) async fn request_code(
+    State(state): State<ApiState>,
+    JsonBody(request): JsonBody<CodeRequest>,
+) -> Result<(StatusCode, Json<CodeSent>), ApiError> {
+    let sent = state.relay()?.request_code(&request).await?;
+    Ok((StatusCode::ACCEPTED, Json(sent)))
+}
+
+/// Confirm the code; answers a token bound to the address and the form.
+#[utoipa::path(
+    post,
+    path = "/api/verification/confirm",
+    request_body = CodeConfirmation,
+    responses(
+        (status = 200, body = Token),
+        (status = "4XX", body = ErrorBody, description = "`code_wrong` with `attempts_left`, `code_expired` or `email_invalid` (400), `form_not_found` (404), `form_not_available` (409), `code_attempts_exhausted` or `rate_limited` (429); or a wrong body, as for the code request")
+    )
+)]
+pub(super) async fn confirm_code(
+    State(state): State<ApiState>,
+    JsonBody(request): JsonBody<CodeConfirmation>,
+) -> Result<Json<Token>, ApiError> {
+    Ok(Json(state.relay()?.confirm_code(&request).await?))
+}
+
+/// Upload a message for an authority's form: the DER bytes of the EnvelopedData (or
+/// AuthEnvelopedData), `Content-Type: application/pkcs7-mime`, at most the form's
+/// `max_upload_bytes`, addressed exactly to the form's current certificates.
+#[utoipa::path(
+    post,
+    path = "/api/submissions/{authority}",
+    params(
+        ("authority" = String, Path, description = "The authority's slug"),
+        ("X-Postsiegel-Verification" = Option<String>, Header, description = "The verification token")
+    ),
+    request_body(content = Vec<u8>, content_type = "application/pkcs7-mime"),
+    responses(
+        (status = 201, body = Accepted),
+        (status = 400, body = ErrorBody, description = "`upload_interrupted`"),
+        (status = 403, body = ErrorBody, description = "`not_verified`"),
+        (status = 404, body = ErrorBody, description = "`form_not_found`"),
+        (status = 409, body = ErrorBody, description = "`certificate_changed` (fetch the form and encrypt again) or `form_not_available`"),
+        (status = 413, body = ErrorBody, description = "`upload_too_large` (with `max_upload_bytes`)"),
+        (status = 415, body = ErrorBody, description = "`upload_wrong_content_type`"),
+        (status = 422, body = ErrorBody, description = "`upload_empty`, `upload_truncated`, `upload_trailing_bytes`, `upload_not_cms`, `upload_not_der`, `upload_signed_only`, `upload_not_encrypted`, `upload_wrong_algorithm`"),
+        (status = 429, body = ErrorBody, description = "`rate_limited`"),
+        (status = 503, body = ErrorBody, description = "`queue_full`")
+    )
+)]
+pub(super) async fn submit_to_authority(
+    State(state): State<ApiState>,
+    Path(authority): Path<String>,
+    request: Request,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    submit(&state, authority, request).await
+}
+
+/// Upload a message for a unit's form (see the authority's).
+#[utoipa::path(
+    post,
+    path = "/api/submissions/{authority}/{unit}",
+    params(
+        ("authority" = String, Path, description = "The authority's slug"),
+        ("unit" = String, Path, description = "The unit's slug"),
+        ("X-Postsiegel-Verification" = Option<String>, Header, description = "The verification token")
+    ),
+    request_body(content = Vec<u8>, content_type = "application/pkcs7-mime"),
+    responses(
+        (status = 201, body = Accepted),
+        (status = "4XX", body = ErrorBody, description = "as for the authority's form"),
+        (status = 503, body = ErrorBody, description = "`queue_full`")
+    )
+)]
+pub(super) async fn submit_to_unit(
+    State(state): State<ApiState>,
+    Path((authority, unit)): Path<(String, String)>,
+    request: Request,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    submit(&state, format!("{authority}/{unit}"), request).await
+}
+
+async fn submit(
+    state: &ApiState,
+    form: String,
+    request: Request<Body>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let relay = state.relay()?;
+    let (parts, body) = request.into_parts();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let upload = Upload {
+        content_type: header(header::CONTENT_TYPE.as_str()),
+        token: header(wire::TOKEN_HEADER),
+        declared_len: header(header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok()),
+        client: state
+            .client_key
+            .client_ip(&parts.extensions, &parts.headers),
+        body: body.into_data_stream(),
+        form,
+    };
+    let accepted = relay.submit(upload).await?;
+    Ok((StatusCode::CREATED, Json(accepted)))
+}
+
+/// Where a message is: reached with the status token from the receipt.
+#[utoipa::path(
+    get,
+    path = "/api/status/{token}",
+    params(("token" = String, Path, description = "The status token")),
+    responses(
+        (status = 200, body = Status),
+        (status = 404, body = ErrorBody, description = "`status_not_found` (unknown, or past the retention)")
+    )
+)]
+pub(super) async fn status(
+    State(state): State<ApiState>,
+    Path(token): Path<String>,
+) -> Result<Json<Status>, ApiError> {
+    Ok(Json(state.relay()?.status(&token).await?))
+}
+
+pub(super) async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound)
+}
+
+pub(super) async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed)
+}

@@ -1,0 +1,72 @@
+//! The API described as OpenAPI 3.1, served at `/api/openapi.json`: every path, and every
+//! type from the wire crate that the app and the server share.
+
+use utoipa::OpenApi;
+use wire::{
+    Accepted, AuthorityInfo, CodeConfirmation, CodeRequest, CodeSent, Contact, Delivery,
+    DeliveryState, Embed, ErrorBody, ErrorCode, ErrorParams, Failure, FailureCode, FormKind,
+    FormPage, Health, PolicyInfo, Portal, Privacy, PublishedCertificate, Reason, ReasonParams,
+    RejectedCertificate, SearchHit, SearchResult, Status, Token, UnitInfo, UnitKind, ViaAuthority,
+};
+
+use super::api::{
+    __path_authority_form, __path_confirm_code, __path_health, __path_portal, __path_request_code,
+    __path_search, __path_status, __path_submit_to_authority, __path_submit_to_unit,
+    __path_unit_form,
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Postsiegel",
+        description = "A secure contact form for public authorities: the browser encrypts, \
+                       the server relays S/MIME mail. Every error answer is an `ErrorBody` \
+                       with a stable `code`."
+    ),
+    paths(
+        health,
+        portal,
+        search,
+        authority_form,
+        unit_form,
+        request_code,
+        confirm_code,
+        submit_to_authority,
+        submit_to_unit,
+        status
+    ),
+    components(schemas(
+        ErrorBody,
+        ErrorCode,
+        ErrorParams,
+        Health,
+        Portal,
+        SearchResult,
+        SearchHit,
+        FormKind,
+        FormPage,
+        Reason,
+        ReasonParams,
+        RejectedCertificate,
+        AuthorityInfo,
+        UnitInfo,
+        UnitKind,
+        Contact,
+        Delivery,
+        ViaAuthority,
+        PublishedCertificate,
+        PolicyInfo,
+        Embed,
+        Privacy,
+        CodeRequest,
+        CodeSent,
+        CodeConfirmation,
+        Token,
+        Accepted,
+        Status,
+        DeliveryState,
+        Failure,
+        FailureCode
+    ))
+)]
+pub struct ApiDoc;
