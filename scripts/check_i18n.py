@@ -1,5 +1,6 @@
-"""Checks the app's resource files: every language has the same keys, and every key the code
-names literally (text(lang, "key"), format(lang, "key", ...)) exists. Prints what is wrong."""
+"""Checks the app's resource files: every language has the same keys, every key the code
+names literally (text(lang, "key"), format(lang, "key", ...)) exists, and every error code of
+the API has its words. Prints what is wrong."""
 import json
 import pathlib
 import re
@@ -13,11 +14,19 @@ for code, table in languages.items():
     for key in sorted(all_keys - set(table)):
         problems.append(f"{code}.json lacks {key}")
 used = set()
-for source in (root / "app/src").glob("*.rs"):
+for source in (root / "app/src").rglob("*.rs"):
     used |= set(re.findall(r'\b(?:text|format)\(\s*[\w.()]+\s*,\s*"([a-z0-9_]+)"', source.read_text()))
 for key in sorted(used - all_keys):
     problems.append(f"the code names {key}, which no resource file has")
+# Every error code the server can answer (wire/src/error.rs) is worded: `error_<code>`.
+codes = re.findall(r'^\s*[A-Z]\w* = "([a-z0-9_]+)",$', (root / "wire/src/error.rs").read_text(), re.M)
+if not codes:
+    problems.append("no error codes found in wire/src/error.rs")
+for code in codes:
+    if f"error_{code}" not in all_keys:
+        problems.append(f"the error code {code} has no words (error_{code})")
 for problem in problems:
     print(problem)
-print(f"{len(languages)} languages, {len(all_keys)} keys, {len(used)} named in the code")
+print(f"{len(languages)} languages, {len(all_keys)} keys, {len(used)} named in the code, "
+      f"{len(codes)} error codes worded")
 sys.exit(1 if problems else 0)

@@ -1,164 +1,38 @@
-//! The server's JSON API, as far as the app reads it (see `/api/openapi.json`).
+//! Talking to the server: fetch and upload helpers that turn answers into the wire crate's
+//! types (the very ones the server sends) and refusals into their stable codes.
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct SearchResult {
-    pub hits: Vec<SearchHit>,
-    pub total: usize,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct SearchHit {
-    pub slug: String,
-    pub title: String,
-    pub place: String,
-    pub postal_code: String,
-    pub kind: String,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct FormPage {
-    pub slug: String,
-    pub title: String,
-    pub unit: Option<Unit>,
-    pub policy: Option<Policy>,
-    pub max_upload_bytes: Option<u64>,
-    pub available: bool,
-    pub reasons: Vec<Reason>,
-    pub authority: Authority,
-    pub contact: Contact,
-    pub delivery: Option<Delivery>,
-    pub embed: Embed,
-    pub privacy: Privacy,
-}
-
-/// How long the portal keeps what it sees in clear.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Privacy {
-    pub retention_days: u64,
-}
-
-/// How an authority links or embeds the form on its own site.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Embed {
-    pub link: String,
-    pub snippet: String,
-    pub allowed_origins: Vec<String>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct Unit {
-    pub slug: String,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct Policy {
-    pub verify_email: bool,
-    pub allowed_types: Vec<smime::files::FileType>,
-    pub content_encryption: smime::envelope::ContentEncryption,
-    pub key_transport: smime::envelope::KeyTransport,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct Reason {
-    pub code: String,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct Authority {
-    pub name: String,
-    pub street: String,
-    pub postal_code: String,
-    pub place: String,
-    pub representative: Option<String>,
-    pub content_responsible: Option<String>,
-    pub data_protection_officer: Option<String>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct Contact {
-    pub name: String,
-    pub street: String,
-    pub postal_code: String,
-    pub place: String,
-    pub phone: Option<String>,
-    pub email: Option<String>,
-    pub website: Option<String>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct Delivery {
-    pub mailbox: String,
-    pub via_authority: Option<String>,
-    pub certificates: Vec<Certificate>,
-    pub intermediates: Vec<String>,
-    pub trust_anchors: String,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct Certificate {
-    /// DER, base64.
-    pub der: String,
-    pub subject: String,
-    pub not_after: String,
-    pub sha256_fingerprint: String,
-}
+use wire::{ErrorBody, ErrorCode, ErrorParams};
 
 /// Why a request failed: the server's stable code, or none when it could not be reached.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Failure {
-    Code(String),
+    Code(ErrorCode),
     Unreachable,
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    code: String,
-    #[serde(default)]
-    params: serde_json::Map<String, serde_json::Value>,
-}
-
-/// A refusal with its parameters (`attempts_left` …), for wording.
+/// A refusal with its parameters (`attempts_left` …), for wording; no code when the
+/// server could not be reached (or what answered was not the server).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Refusal {
-    pub code: String,
-    pub params: serde_json::Map<String, serde_json::Value>,
+    pub code: Option<ErrorCode>,
+    pub params: ErrorParams,
 }
 
 impl Refusal {
     /// No answer from the server (or none it wrote).
     fn unreachable() -> Refusal {
         Refusal {
-            code: "unreachable".into(),
+            code: None,
             params: Default::default(),
         }
     }
-}
 
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
-pub struct Token {
-    pub token: String,
-    pub address: String,
-    /// Seconds since the Unix epoch.
-    pub expires_at: u64,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct Status {
-    pub receipt: String,
-    /// `queued`, `delivered` or `failed`.
-    pub state: String,
-    pub finished_at: Option<String>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct Accepted {
-    pub receipt: String,
-    pub status_token: String,
+    pub fn is(&self, code: ErrorCode) -> bool {
+        self.code == Some(code)
+    }
 }
 
 /// POSTs `body` (JSON text or a Blob) and reads the JSON answer or the refusal.
@@ -176,7 +50,7 @@ pub async fn post<T: DeserializeOwned>(
         .map_err(|_| unreachable())?;
     if let Some(token) = token {
         headers
-            .set("x-postsiegel-verification", token)
+            .set(wire::TOKEN_HEADER, token)
             .map_err(|_| unreachable())?;
     }
     let init = web_sys::RequestInit::new();
@@ -208,11 +82,11 @@ pub async fn upload<T: DeserializeOwned>(
     let request = web_sys::XmlHttpRequest::new().map_err(|_| unreachable())?;
     request.open("POST", url).map_err(|_| unreachable())?;
     request
-        .set_request_header("content-type", "application/pkcs7-mime")
+        .set_request_header("content-type", wire::UPLOAD_CONTENT_TYPE)
         .map_err(|_| unreachable())?;
     if let Some(token) = token {
         request
-            .set_request_header("x-postsiegel-verification", token)
+            .set_request_header(wire::TOKEN_HEADER, token)
             .map_err(|_| unreachable())?;
     }
     let on_progress =
@@ -244,7 +118,7 @@ fn answer<T: DeserializeOwned>(ok: bool, text: &str) -> Result<T, Refusal> {
     if !ok {
         return Err(serde_json::from_str::<ErrorBody>(text)
             .map(|e| Refusal {
-                code: e.code,
+                code: Some(e.code),
                 params: e.params,
             })
             .unwrap_or_else(|_| unreachable()));

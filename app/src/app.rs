@@ -1,7 +1,9 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::api::{self, Failure, FormPage, SearchResult};
+use wire::{AuthorityInfo, DeliveryState, Embed, ErrorCode, FormPage, SearchResult};
+
+use crate::api::{self, Failure};
 use crate::browser::focus;
 use crate::display::{Display, use_display};
 use crate::i18n::{self, Lang, Language, format, text, use_lang};
@@ -129,7 +131,7 @@ fn Home() -> impl IntoView {
                                 .hits
                                 .into_iter()
                                 .map(|hit| {
-                                    let kind = text(lang.get(), &format!("kind_{}", hit.kind));
+                                    let kind = text(lang.get(), &format!("kind_{}", hit.kind.as_str()));
                                     view! {
                                         <li>
                                             <Link href=format!("/kontakt/{}", hit.slug)>{hit.title}</Link>
@@ -181,7 +183,7 @@ fn ContactForm(slug: String) -> impl IntoView {
     view! {
         {move || match form.get() {
             None => view! { <p>{tr(lang, "form_loading")}</p> }.into_any(),
-            Some(Err(Failure::Code(code))) if code == "form_not_found" => {
+            Some(Err(Failure::Code(ErrorCode::FormNotFound))) => {
                 view! {
                     <h1>{tr(lang, "home_title")}</h1>
                     <p class="error">{tr(lang, "form_not_found")}</p>
@@ -248,7 +250,7 @@ fn available(lang: RwSignal<Lang>, page: FormPage) -> impl IntoView {
 }
 
 /// The imprint and privacy notice every form carries, from the directory's details.
-fn imprint(lang: RwSignal<Lang>, authority: api::Authority, retention_days: u64) -> impl IntoView {
+fn imprint(lang: RwSignal<Lang>, authority: AuthorityInfo, retention_days: u64) -> impl IntoView {
     let line = |key: &'static str, value: &Option<String>| {
         value.clone().map(|value| {
             view! {
@@ -356,7 +358,7 @@ fn back_to_search(lang: RwSignal<Lang>) -> impl IntoView {
 
 /// For the authority's web team (not in a framed form): the link to put on their site, and
 /// the snippet that frames the form, with the origins allowed to do so.
-fn for_authorities(lang: RwSignal<Lang>, embed: api::Embed) -> impl IntoView {
+fn for_authorities(lang: RwSignal<Lang>, embed: Embed) -> impl IntoView {
     if use_display().embedded {
         return None;
     }
@@ -387,7 +389,7 @@ fn Status(token: String) -> impl IntoView {
     Effect::new(move |_| set_title(&text(lang.get(), "status_heading")));
     let status = LocalResource::new(move || {
         let token = token.clone();
-        async move { api::get::<api::Status>(&format!("/api/status/{token}")).await }
+        async move { api::get::<wire::Status>(&format!("/api/status/{token}")).await }
     });
     view! {
         <h1>{move || text(lang.get(), "status_heading")}</h1>
@@ -402,10 +404,12 @@ fn Status(token: String) -> impl IntoView {
                         .replace('T', " ")
                         .trim_end_matches('Z')
                         .to_owned();
-                    let state = match found.state.as_str() {
-                        "delivered" => format(lang.get(), "status_delivered", &[("time", &time)]),
-                        "failed" => text(lang.get(), "status_failed"),
-                        _ => text(lang.get(), "status_queued"),
+                    let state = match found.state {
+                        DeliveryState::Delivered => {
+                            format(lang.get(), "status_delivered", &[("time", &time)])
+                        }
+                        DeliveryState::Failed => text(lang.get(), "status_failed"),
+                        DeliveryState::Queued => text(lang.get(), "status_queued"),
                     };
                     view! {
                         <p>

@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 use leptos::prelude::*;
 
+use crate::api::Refusal;
 use crate::browser::storage;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -55,6 +56,26 @@ pub fn format(lang: Lang, key: &str, values: &[(&str, &str)]) -> String {
         out = out.replace(&format!("{{{name}}}"), value);
     }
     out
+}
+
+/// How a refusal from the server reads for the citizen: `error_<code>` with its
+/// parameters, or a plain "sending failed" for what has no words (or no code).
+pub fn refusal(lang: Lang, refusal: &Refusal) -> String {
+    let Some(code) = refusal.code else {
+        return text(lang, "error_send");
+    };
+    let key = ["error_", code.as_str()].concat();
+    let attempts = refusal
+        .params
+        .attempts_left
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    let worded = format(lang, &key, &[("attempts_left", &attempts)]);
+    if worded == key {
+        text(lang, "error_send")
+    } else {
+        worded
+    }
 }
 
 /// The language in use, shared through the component tree.

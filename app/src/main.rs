@@ -6,6 +6,7 @@ mod browser;
 mod display;
 mod i18n;
 mod routes;
+mod send;
 mod write;
 
 fn main() {

@@ -13,6 +13,8 @@ pub mod inspect;
 pub mod mime;
 pub mod revocation;
 pub mod sniff;
+#[cfg(feature = "test-support")]
+pub mod testing;
 #[cfg(target_arch = "wasm32")]
 pub mod webcrypto;
 

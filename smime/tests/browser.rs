@@ -2,10 +2,6 @@
 //! The S/MIME core in headless Chromium: encrypt, inspect, and decrypt again with the
 //! fixture's private key (RSA and AES in RustCrypto), byte for byte.
 
-use aes::cipher::{BlockDecryptMut, KeyIvInit, block_padding::Pkcs7};
-use cms::enveloped_data::{EnvelopedData, RecipientInfo};
-use der::{Decode, Encode};
-use rsa::pkcs8::DecodePrivateKey;
 use smime::certificate::{CheckContext, check_encryption_certificate, parse_certificates};
 use smime::envelope::{Algorithms, Recipient, encrypt};
 use smime::inspect::{EnvelopeKind, inspect};
@@ -59,32 +55,7 @@ fn encrypts_in_the_browser_and_decrypts_back() {
 
 /// Decrypts an EnvelopedData (AES-256-CBC, RSA PKCS#1 v1.5) with the fixture's key.
 fn decrypt_cbc(der: &[u8]) -> Vec<u8> {
-    let content_info = cms::content_info::ContentInfo::from_der(der).unwrap();
-    let enveloped = EnvelopedData::from_der(&content_info.content.to_der().unwrap()).unwrap();
-    let RecipientInfo::Ktri(ktri) = enveloped.recip_infos.0.get(0).unwrap() else {
-        panic!()
-    };
-    let key = rsa::RsaPrivateKey::from_pkcs8_pem(KEY).unwrap();
-    let content_key = key
-        .decrypt(rsa::Pkcs1v15Encrypt, ktri.enc_key.as_bytes())
-        .unwrap();
-    let info = &enveloped.encrypted_content;
-    let iv = der::asn1::OctetString::from_der(
-        &info
-            .content_enc_alg
-            .parameters
-            .as_ref()
-            .unwrap()
-            .to_der()
-            .unwrap(),
-    )
-    .unwrap();
-    let mut buffer = info.encrypted_content.as_ref().unwrap().as_bytes().to_vec();
-    let plain: &[u8] =
-        cbc::Decryptor::<aes::Aes256>::new(content_key.as_slice().into(), iv.as_bytes().into())
-            .decrypt_padded_mut::<Pkcs7>(&mut buffer)
-            .unwrap();
-    plain.to_vec()
+    smime::testing::decrypt_cbc(der, KEY)
 }
 
 #[test]

@@ -1,0 +1,364 @@
+//! Sending a message, the security-critical path, without any Leptos: the recipient
+//! certificates are checked here against the trust anchors, the MIME entity is built here,
+//! encrypted here (WebCrypto), and only the ciphertext is uploaded. Fail closed: any doubt,
+//! and nothing is sent. The page hands in what was typed and a callback for the progress.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use smime::certificate::{CheckContext, check_encryption_certificate, parse_certificates};
+use wire::{Accepted, FormPage, Token};
+
+use crate::api::{self, Refusal};
+
+/// An attachment that passed the checks.
+#[derive(Clone)]
+pub struct Attached {
+    pub name: String,
+    pub media_type: &'static str,
+    pub bytes: Arc<Vec<u8>>,
+}
+
+/// What the citizen typed.
+pub struct Typed {
+    pub attachments: Vec<Attached>,
+    pub name: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub subject: String,
+    pub reference: Option<String>,
+    pub message: String,
+}
+
+/// Where sending is; the fraction done of a step (0 to 1).
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Progress {
+    Checking,
+    Encrypting(f64),
+    Uploading(f64),
+}
+
+/// Why nothing was sent.
+#[derive(Debug)]
+pub enum Problem {
+    /// A recipient certificate did not pass the check here (or could not be read).
+    Certificate,
+    /// The browser could not encrypt.
+    Encryption,
+    /// The server refused the upload.
+    Refused(Refusal),
+}
+
+/// The ciphertext, ready to upload, and the entity it encrypts (the citizen's copy).
+pub struct Encrypted {
+    pub blob: web_sys::Blob,
+    pub entity: Vec<u8>,
+}
+
+/// The whole way: the anchors fetched, the message checked and encrypted, uploaded.
+/// Answers the receipt and the entity that was encrypted.
+pub async fn send(
+    page: &FormPage,
+    typed: &Typed,
+    token: Option<&Token>,
+    now: u64,
+    progress: impl Fn(Progress) + Clone + 'static,
+) -> Result<(Accepted, Vec<u8>), Problem> {
+    progress(Progress::Checking);
+    let delivery = page.delivery.as_ref().ok_or(Problem::Certificate)?;
+    let anchors_pem = api::get_text(&delivery.trust_anchors)
+        .await
+        .map_err(|_| Problem::Certificate)?;
+    let encrypted = encrypt(
+        page,
+        typed,
+        token.is_some(),
+        &anchors_pem,
+        now,
+        progress.clone(),
+    )
+    .await?;
+    progress(Progress::Uploading(0.0));
+    let accepted = api::upload::<Accepted>(
+        &format!("/api/submissions/{}", page.slug),
+        &encrypted.blob,
+        token.map(|t| t.token.as_str()),
+        move |sent, total| {
+            if total > 0.0 {
+                progress(Progress::Uploading(sent / total));
+            }
+        },
+    )
+    .await
+    .map_err(Problem::Refused)?;
+    Ok((accepted, encrypted.entity))
+}
+
+/// Checks the form's certificates against `anchors_pem` at `now` and encrypts the message
+/// to all of them; no network. `verified` says whether the address was confirmed.
+pub async fn encrypt(
+    page: &FormPage,
+    typed: &Typed,
+    verified: bool,
+    anchors_pem: &str,
+    now: u64,
+    progress: impl Fn(Progress),
+) -> Result<Encrypted, Problem> {
+    let delivery = page.delivery.as_ref().ok_or(Problem::Certificate)?;
+    let anchors = parse_certificates(anchors_pem.as_bytes()).map_err(|_| Problem::Certificate)?;
+    let decode = |b64: &String| {
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .ok()
+            .and_then(|der| parse_certificates(&der).ok())
+            .and_then(|mut c| c.pop())
+    };
+    let intermediates: Vec<_> = delivery.intermediates.iter().filter_map(decode).collect();
+    let certificates = delivery
+        .certificates
+        .iter()
+        .map(|published| decode(&published.der).ok_or(Problem::Certificate))
+        .collect::<Result<Vec<_>, _>>()?;
+    // ECDSA signatures in the chains are verified by WebCrypto (the app is built without
+    // Rust's ECDSA, for size); the check below trusts exactly those that held.
+    let verified_elsewhere = smime::webcrypto::verify_ecdsa_signatures(
+        &smime::certificate::ecdsa_signatures(&certificates, &anchors, &intermediates),
+    )
+    .await;
+    let mut recipients = Vec::new();
+    for certificate in certificates {
+        let verdict = check_encryption_certificate(
+            &certificate,
+            &CheckContext {
+                now,
+                mailbox: &delivery.mailbox,
+                anchors: &anchors,
+                intermediates: &intermediates,
+                verified_elsewhere: &verified_elsewhere,
+            },
+        );
+        if !verdict.is_ok() {
+            return Err(Problem::Certificate);
+        }
+        recipients.push(
+            smime::envelope::Recipient::from_certificate(&certificate)
+                .map_err(|_| Problem::Certificate)?,
+        );
+    }
+    if recipients.is_empty() {
+        return Err(Problem::Certificate);
+    }
+    let entity = compose(page, typed, verified, now);
+    let algorithms = page
+        .policy
+        .as_ref()
+        .map(|p| smime::envelope::Algorithms {
+            content: p.content_encryption,
+            key_transport: p.key_transport,
+        })
+        .unwrap_or_default();
+    progress(Progress::Encrypting(0.0));
+    let blob = smime::webcrypto::encrypt_to_blob(
+        &recipients,
+        algorithms,
+        smime::webcrypto::Content::Wasm(&entity),
+        1 << 20,
+        &mut rand_core::OsRng,
+        |done, total| progress(Progress::Encrypting(done as f64 / total.max(1) as f64)),
+    )
+    .await
+    .map_err(|_| Problem::Encryption)?;
+    Ok(Encrypted { blob, entity })
+}
+
+/// The MIME entity for what was typed, addressed to the form.
+fn compose(page: &FormPage, typed: &Typed, verified: bool, now: u64) -> Vec<u8> {
+    let attachments: Vec<smime::mime::Attachment> = typed
+        .attachments
+        .iter()
+        .map(|a| smime::mime::Attachment {
+            file_name: &a.name,
+            media_type: a.media_type,
+            content: &a.bytes,
+        })
+        .collect();
+    smime::mime::compose(&smime::mime::Message {
+        form: &page.slug,
+        unit: page.unit.as_ref().map(|u| u.slug.as_str()),
+        recipient: &page.title,
+        sender_name: &typed.name,
+        sender_email: &typed.email,
+        email_verified: verified,
+        sender_phone: typed.phone.as_deref(),
+        subject: &typed.subject,
+        reference: typed.reference.as_deref(),
+        text: &typed.message,
+        submitted_at: now,
+        attachments: &attachments,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The pipeline in a real browser: what it uploads decrypts, with the recipient's key,
+    //! to exactly the entity it reports, naming what was typed; a certificate that fails the
+    //! check here stops it before anything is encrypted.
+
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+    const CERT: &str = include_str!("../../smime/tests/fixtures/browser-test.pem");
+    const KEY: &str = include_str!("../../smime/tests/fixtures/browser-test.key.pem");
+    const MAILBOX: &str = "poststelle@browser-test.example";
+    /// 2027-01-01, within the fixture's validity.
+    const NOW: u64 = 1_798_761_600;
+
+    fn page(mailbox: &str) -> FormPage {
+        let certificate = parse_certificates(CERT.as_bytes()).unwrap().remove(0);
+        let der = der::Encode::to_der(&certificate).unwrap();
+        serde_json::from_value(serde_json::json!({
+            "slug": "browser-test",
+            "title": "Browser Test",
+            "available": true,
+            "reasons": [],
+            "authority": {
+                "slug": "browser-test", "name": "Browser Test", "street": "Weg 1",
+                "postal_code": "12345", "place": "Testort", "website": null,
+                "representative": null, "content_responsible": null,
+                "data_protection_officer": null, "vat_id": null
+            },
+            "unit": null,
+            "contact": {
+                "name": "Browser Test", "street": "Weg 1", "postal_code": "12345",
+                "place": "Testort", "phone": null, "email": null, "website": null
+            },
+            "delivery": {
+                "mailbox": mailbox,
+                "via_authority": null,
+                "certificates": [{
+                    "der": base64::engine::general_purpose::STANDARD.encode(der),
+                    "sha256_fingerprint": "", "subject": "", "issuer": "",
+                    "not_before": "", "not_after": ""
+                }],
+                "intermediates": [],
+                "trust_anchors": "/unused"
+            },
+            "policy": {
+                "allowed_types": ["pdf", "png"], "mailbox_limit_bytes": 10_000_000,
+                "verify_email": true, "reply_to_verified": true,
+                "content_encryption": "aes256-cbc", "key_transport": "rsa-pkcs1v15"
+            },
+            "max_upload_bytes": 7_000_000,
+            "embed": { "link": "", "snippet": "", "allowed_origins": [] },
+            "privacy": { "retention_days": 30 }
+        }))
+        .unwrap()
+    }
+
+    fn typed() -> Typed {
+        Typed {
+            attachments: vec![Attached {
+                name: "Grundriß.png".into(),
+                media_type: "image/png",
+                bytes: Arc::new(vec![
+                    0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 7, 7, 7,
+                ]),
+            }],
+            name: "Erika Mustermann".into(),
+            email: "erika@example.org".into(),
+            phone: None,
+            subject: "Bauantrag".into(),
+            reference: Some("AZ 12/2026".into()),
+            message: "Sehr geehrte Damen und Herren, anbei der Grundriss.".into(),
+        }
+    }
+
+    async fn bytes_of(blob: &web_sys::Blob) -> Vec<u8> {
+        let buffer = wasm_bindgen_futures::JsFuture::from(blob.array_buffer())
+            .await
+            .unwrap();
+        js_sys::Uint8Array::new(&buffer).to_vec()
+    }
+
+    /// The bodies of the entity's parts, base64 decoded: the text, the form record, the files.
+    fn decoded_parts(entity: &[u8]) -> Vec<Vec<u8>> {
+        let entity = String::from_utf8(entity.to_vec()).unwrap();
+        let boundary = "--=_postsiegel_part_boundary_=";
+        entity
+            .split(boundary)
+            .skip(1)
+            .filter(|part| !part.starts_with("--"))
+            .map(|part| {
+                let (_, body) = part.split_once("\r\n\r\n").unwrap();
+                let body: String = body.split_whitespace().collect();
+                base64::engine::general_purpose::STANDARD
+                    .decode(body)
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    async fn uploads_only_ciphertext_that_decrypts_to_what_was_typed() {
+        let steps = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let seen = steps.clone();
+        let encrypted = encrypt(&page(MAILBOX), &typed(), true, CERT, NOW, move |p| {
+            seen.borrow_mut().push(p)
+        })
+        .await
+        .unwrap();
+        let der = bytes_of(&encrypted.blob).await;
+        let certificate = parse_certificates(CERT.as_bytes()).unwrap().remove(0);
+        let inspection = smime::inspect::inspect(&der).unwrap();
+        assert!(inspection.addressed_exactly_to(std::slice::from_ref(&certificate)));
+        assert_eq!(inspection.total_len, der.len() as u64);
+        let plain = smime::testing::decrypt_cbc(&der, KEY);
+        assert_eq!(plain, encrypted.entity);
+        let parts = decoded_parts(&plain);
+        let text = String::from_utf8_lossy(&parts[0]);
+        for typed in [
+            "Erika Mustermann",
+            "erika@example.org",
+            "AZ 12/2026",
+            "anbei der Grundriss",
+        ] {
+            assert!(text.contains(typed), "{typed} missing from the text part");
+        }
+        assert_eq!(parts[2], typed().attachments[0].bytes.as_slice());
+        assert!(String::from_utf8_lossy(&plain).contains("Grundri%C3%9F.png"));
+        // Nothing readable of the message in what goes up.
+        let clear = String::from_utf8_lossy(&der);
+        assert!(!clear.contains("Erika") && !clear.contains("Bauantrag"));
+        let steps = steps.borrow();
+        assert_eq!(steps.first(), Some(&Progress::Encrypting(0.0)));
+        assert_eq!(steps.last(), Some(&Progress::Encrypting(1.0)));
+    }
+
+    #[test]
+    async fn a_certificate_that_fails_the_check_here_stops_it_before_encryption() {
+        let other_ca = include_str!("../../smime/tests/fixtures/ecdsa-chain.pem");
+        let cases = [
+            (page(MAILBOX), other_ca, NOW, "not chained to the anchors"),
+            (
+                page("wer-anders@example.org"),
+                CERT,
+                NOW,
+                "for another mailbox",
+            ),
+            (page(MAILBOX), CERT, NOW + 20 * 365 * 86_400, "expired"),
+            (page(MAILBOX), "", NOW, "no anchors at all"),
+        ];
+        for (page, anchors, now, case) in cases {
+            let encrypting = std::rc::Rc::new(std::cell::Cell::new(false));
+            let seen = encrypting.clone();
+            let result = encrypt(&page, &typed(), true, anchors, now, move |p| {
+                seen.set(seen.get() || matches!(p, Progress::Encrypting(_)))
+            })
+            .await;
+            assert!(matches!(result, Err(Problem::Certificate)), "{case}");
+            assert!(!encrypting.get(), "{case}: encryption started");
+        }
+    }
+}
