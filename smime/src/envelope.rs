@@ -15,6 +15,7 @@ use cms::content_info::CmsVersion;
 use cms::enveloped_data::{
     KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos,
 };
+use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc5911, rfc5912};
 use der::asn1::{Any, OctetString, SetOfVec};
 use der::referenced::OwnedToRef;
@@ -26,29 +27,34 @@ use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
 /// How the content is encrypted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ContentEncryption {
     /// AES-256-CBC in EnvelopedData: read by every S/MIME client.
     #[default]
-    #[serde(rename = "aes256-cbc")]
     Aes256Cbc,
     /// AES-256-GCM in AuthEnvelopedData: authenticated, but only OpenSSL reads it today.
-    #[serde(rename = "aes256-gcm")]
     Aes256Gcm,
 }
 
+crate::serde_by_name!(ContentEncryption {
+    ContentEncryption::Aes256Cbc => "aes256-cbc",
+    ContentEncryption::Aes256Gcm => "aes256-gcm",
+});
+
 /// How the content key reaches each recipient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KeyTransport {
     /// RSA PKCS#1 v1.5: read by every S/MIME client.
     #[default]
-    #[serde(rename = "rsa-pkcs1v15")]
     RsaPkcs1v15,
     /// RSA-OAEP with SHA-256 and MGF1-SHA-256: only OpenSSL reads it today.
-    #[serde(rename = "rsa-oaep-sha256")]
     RsaOaepSha256,
 }
+
+crate::serde_by_name!(KeyTransport {
+    KeyTransport::RsaPkcs1v15 => "rsa-pkcs1v15",
+    KeyTransport::RsaOaepSha256 => "rsa-oaep-sha256",
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Algorithms {
@@ -184,14 +190,14 @@ impl Envelope {
             ContentEncryption::Aes256Cbc => (
                 rfc5911::ID_ENVELOPED_DATA,
                 AlgorithmIdentifierOwned {
-                    oid: rfc5911::ID_AES_256_CBC,
+                    oid: content_encryption_oid(ContentEncryption::Aes256Cbc),
                     parameters: Some(Any::new(Tag::OctetString, content_key.iv.to_vec())?),
                 },
             ),
             ContentEncryption::Aes256Gcm => (
                 rfc5911::ID_CT_AUTH_ENVELOPED_DATA,
                 AlgorithmIdentifierOwned {
-                    oid: rfc5911::ID_AES_256_GCM,
+                    oid: content_encryption_oid(ContentEncryption::Aes256Gcm),
                     parameters: Some(Any::encode_from(&GcmParameters {
                         nonce: OctetString::new(content_key.gcm_nonce())?,
                         icv_len: GCM_TAG_LEN as u8,
@@ -317,27 +323,15 @@ fn key_trans_recipient_info(
     rng: &mut impl CryptoRngCore,
 ) -> Result<RecipientInfo, EnvelopeError> {
     let key = content_key.key.as_slice();
-    let (encrypted, key_enc_alg) = match transport {
-        KeyTransport::RsaPkcs1v15 => (
-            recipient.key.encrypt(rng, rsa::Pkcs1v15Encrypt, key),
-            // RFC 3370: the parameters of rsaEncryption are NULL.
-            AlgorithmIdentifierOwned {
-                oid: rfc5912::RSA_ENCRYPTION,
-                parameters: Some(Any::null()),
-            },
-        ),
-        KeyTransport::RsaOaepSha256 => (
+    let encrypted = match transport {
+        KeyTransport::RsaPkcs1v15 => recipient.key.encrypt(rng, rsa::Pkcs1v15Encrypt, key),
+        KeyTransport::RsaOaepSha256 => {
             recipient
                 .key
-                .encrypt(rng, rsa::Oaep::new::<sha2::Sha256>(), key),
-            AlgorithmIdentifierOwned {
-                oid: rfc5912::ID_RSAES_OAEP,
-                parameters: Some(Any::encode_from(&rsa::pkcs1::RsaOaepParams::new::<
-                    sha2::Sha256,
-                >())?),
-            },
-        ),
+                .encrypt(rng, rsa::Oaep::new::<sha2::Sha256>(), key)
+        }
     };
+    let key_enc_alg = key_transport_algorithm(transport)?;
     let encrypted = Zeroizing::new(encrypted.map_err(EnvelopeError::KeyTransport)?);
     Ok(RecipientInfo::Ktri(KeyTransRecipientInfo {
         version: CmsVersion::V0,
@@ -345,6 +339,36 @@ fn key_trans_recipient_info(
         key_enc_alg,
         enc_key: OctetString::new(encrypted.to_vec())?,
     }))
+}
+
+/// The algorithm identifier a recipient info carries for `transport`, exactly as this
+/// crate writes it (and as the relay expects it).
+// Not inlined: in the app it would be copied into the encryption's generic future.
+#[inline(never)]
+pub fn key_transport_algorithm(
+    transport: KeyTransport,
+) -> Result<AlgorithmIdentifierOwned, EnvelopeError> {
+    Ok(match transport {
+        // RFC 3370: the parameters of rsaEncryption are NULL.
+        KeyTransport::RsaPkcs1v15 => AlgorithmIdentifierOwned {
+            oid: rfc5912::RSA_ENCRYPTION,
+            parameters: Some(Any::null()),
+        },
+        KeyTransport::RsaOaepSha256 => AlgorithmIdentifierOwned {
+            oid: rfc5912::ID_RSAES_OAEP,
+            parameters: Some(Any::encode_from(&rsa::pkcs1::RsaOaepParams::new::<
+                sha2::Sha256,
+            >())?),
+        },
+    })
+}
+
+/// The content encryption algorithm's identifier for `encryption`.
+pub fn content_encryption_oid(encryption: ContentEncryption) -> ObjectIdentifier {
+    match encryption {
+        ContentEncryption::Aes256Cbc => rfc5911::ID_AES_256_CBC,
+        ContentEncryption::Aes256Gcm => rfc5911::ID_AES_256_GCM,
+    }
 }
 
 /// RFC 5084 GCMParameters. We always write the ICV length (16), which is not the default.

@@ -7,8 +7,7 @@ use std::fmt;
 use crate::sniff::{Sniffed, sniff};
 
 /// The kinds of file a form may accept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileType {
     Pdf,
     Jpg,
@@ -17,6 +16,15 @@ pub enum FileType {
     Odt,
     Txt,
 }
+
+crate::serde_by_name!(FileType {
+    FileType::Pdf => "pdf",
+    FileType::Jpg => "jpg",
+    FileType::Png => "png",
+    FileType::Docx => "docx",
+    FileType::Odt => "odt",
+    FileType::Txt => "txt",
+});
 
 impl FileType {
     pub const ALL: [FileType; 6] = [

@@ -7,8 +7,13 @@ use cms::enveloped_data::{RecipientIdentifier, RecipientInfo, RecipientInfos};
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5911;
 use der::Decode;
+use der::referenced::OwnedToRef;
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
+
+use crate::envelope::{
+    Algorithms, ContentEncryption, content_encryption_oid, key_transport_algorithm,
+};
 
 /// The relay never needs more than this to inspect an upload.
 pub const INSPECT_LIMIT: usize = 64 * 1024;
@@ -47,11 +52,37 @@ impl RecipientId {
     }
 }
 
+/// One recipient of an upload: who, and how its content key was encrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addressee {
+    pub id: RecipientId,
+    /// The key transport algorithm (absent for recipients that are not key transport).
+    pub key_transport: Option<AlgorithmIdentifierOwned>,
+    /// How long the encrypted content key is: an RSA key's modulus length.
+    pub encrypted_key_len: usize,
+}
+
+/// How an upload differs from what a form expects, seen without any private key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Mismatch {
+    #[error("encrypted with another content encryption than the form's")]
+    ContentEncryption,
+    #[error("a content key transported with another algorithm than the form's")]
+    KeyTransport,
+    /// gpgsm cannot find its key by a subject key identifier (`../shared/INTEROP.md`).
+    #[error("a recipient named by another means than issuer and serial number")]
+    RecipientId,
+    #[error("not addressed exactly to the form's certificates")]
+    Recipients,
+    #[error("an encrypted content key that no key of the named certificate can have made")]
+    KeyLength,
+}
+
 /// What an upload's first bytes say about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inspection {
     pub kind: EnvelopeKind,
-    pub recipients: Vec<RecipientId>,
+    pub recipients: Vec<Addressee>,
     /// The content encryption algorithm (AES-256-CBC or AES-256-GCM for Postsiegel's own).
     pub content_algorithm: ObjectIdentifier,
     /// The whole message's length as its outer DER header declares it.
@@ -66,10 +97,59 @@ impl Inspection {
     pub fn addressed_exactly_to(&self, certificates: &[Certificate]) -> bool {
         self.recipients
             .iter()
-            .all(|id| certificates.iter().any(|c| id.names(c)))
+            .all(|r| certificates.iter().any(|c| r.id.names(c)))
             && certificates
                 .iter()
-                .all(|c| self.recipients.iter().any(|id| id.names(c)))
+                .all(|c| self.recipients.iter().any(|r| r.id.names(c)))
+    }
+
+    /// Whether the upload is what a form with `algorithms` and `certificates` expects:
+    /// its content encryption, each recipient's key transport (parameters included) and
+    /// identifier (issuer and serial number, which every client reads), the recipients
+    /// exactly, and for each an encrypted key as long as the named certificate's RSA
+    /// modulus (a key made for another key of the same name differs).
+    pub fn check_policy(
+        &self,
+        algorithms: Algorithms,
+        certificates: &[Certificate],
+    ) -> Result<(), Mismatch> {
+        let kind = match algorithms.content {
+            ContentEncryption::Aes256Cbc => EnvelopeKind::EnvelopedData,
+            ContentEncryption::Aes256Gcm => EnvelopeKind::AuthEnvelopedData,
+        };
+        if self.kind != kind || self.content_algorithm != content_encryption_oid(algorithms.content)
+        {
+            return Err(Mismatch::ContentEncryption);
+        }
+        let transport = key_transport_algorithm(algorithms.key_transport)
+            .map_err(|_| Mismatch::KeyTransport)?;
+        if self.recipients.iter().any(|r| {
+            !r.key_transport
+                .as_ref()
+                .is_some_and(|a| same_algorithm(a, &transport))
+        }) {
+            return Err(Mismatch::KeyTransport);
+        }
+        if self
+            .recipients
+            .iter()
+            .any(|r| !matches!(r.id, RecipientId::IssuerAndSerialNumber(_)))
+        {
+            return Err(Mismatch::RecipientId);
+        }
+        if !self.addressed_exactly_to(certificates) {
+            return Err(Mismatch::Recipients);
+        }
+        for recipient in &self.recipients {
+            let fits = certificates
+                .iter()
+                .filter(|c| recipient.id.names(c))
+                .all(|c| modulus_len(c) == Some(recipient.encrypted_key_len));
+            if !fits {
+                return Err(Mismatch::KeyLength);
+            }
+        }
+        Ok(())
     }
 
     /// The bytes after the ciphertext, as many as the header announced.
@@ -105,6 +185,66 @@ impl Inspection {
         }
         Ok(())
     }
+}
+
+/// Equal algorithms; absent parameters and NULL ones count alike, as RFC 3370 allows for
+/// rsaEncryption; RSA-OAEP's parameters are compared by what they say (hash, mask
+/// generation and label), not by how they were encoded.
+fn same_algorithm(a: &AlgorithmIdentifierOwned, b: &AlgorithmIdentifierOwned) -> bool {
+    if a.oid != b.oid {
+        return false;
+    }
+    if a.oid == const_oid::db::rfc5912::ID_RSAES_OAEP {
+        return match (oaep_parameters(a), oaep_parameters(b)) {
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        };
+    }
+    nothing(&a.parameters) && nothing(&b.parameters) || a.parameters == b.parameters
+}
+
+fn nothing(parameters: &Option<der::Any>) -> bool {
+    parameters
+        .as_ref()
+        .is_none_or(|p| der::Tagged::tag(p) == der::Tag::Null)
+}
+
+/// What RSA-OAEP's parameters say: the hash, the mask generation function and its hash,
+/// the label's source and value.
+#[derive(PartialEq, Eq)]
+struct Oaep {
+    hash: ObjectIdentifier,
+    mask: ObjectIdentifier,
+    mask_hash: Option<ObjectIdentifier>,
+    label_source: ObjectIdentifier,
+    label: Vec<u8>,
+}
+
+fn oaep_parameters(algorithm: &AlgorithmIdentifierOwned) -> Option<Oaep> {
+    let der = der::Encode::to_der(algorithm.parameters.as_ref()?).ok()?;
+    let params = rsa::pkcs1::RsaOaepParams::from_der(&der).ok()?;
+    Some(Oaep {
+        hash: params.hash.oid,
+        mask: params.mask_gen.oid,
+        mask_hash: params.mask_gen.parameters.as_ref().map(|hash| hash.oid),
+        label_source: params.p_source.oid,
+        label: params
+            .p_source
+            .parameters
+            .as_ref()
+            .map(|value| value.value().to_vec())
+            .unwrap_or_default(),
+    })
+}
+
+/// The byte length of a certificate's RSA modulus.
+fn modulus_len(certificate: &Certificate) -> Option<usize> {
+    use rsa::traits::PublicKeyParts;
+    let spki = certificate
+        .tbs_certificate
+        .subject_public_key_info
+        .owned_to_ref();
+    rsa::RsaPublicKey::try_from(spki).ok().map(|key| key.size())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,7 +284,7 @@ fn inspect_prefix(prefix: &[u8]) -> Result<Inspection, InspectError> {
     if tag != 0x30 {
         return Err(InspectError::NotCms);
     }
-    let total_len = cursor.pos as u64 + content_info_len;
+    let total_len = end_of(cursor.pos, content_info_len)?;
     let (tag, oid_bytes) = cursor.tlv()?;
     if tag != 0x06 {
         return Err(InspectError::NotCms);
@@ -157,13 +297,13 @@ fn inspect_prefix(prefix: &[u8]) -> Result<Inspection, InspectError> {
         other => return Err(InspectError::NotEncrypted(other)),
     };
     let (tag, explicit_len) = cursor.header()?;
-    if tag != 0xA0 || cursor.pos as u64 + explicit_len != total_len {
+    if tag != 0xA0 || end_of(cursor.pos, explicit_len)? != total_len {
         return Err(InspectError::Malformed(
             "content is not the rest of the message",
         ));
     }
     let (tag, inner_len) = cursor.header()?;
-    if tag != 0x30 || cursor.pos as u64 + inner_len != total_len {
+    if tag != 0x30 || end_of(cursor.pos, inner_len)? != total_len {
         return Err(InspectError::Malformed("content is not one SEQUENCE"));
     }
     let (tag, _version) = cursor.tlv()?;
@@ -182,15 +322,23 @@ fn inspect_prefix(prefix: &[u8]) -> Result<Inspection, InspectError> {
         .0
         .iter()
         .map(|info| match info {
-            RecipientInfo::Ktri(ktri) => match &ktri.rid {
-                RecipientIdentifier::IssuerAndSerialNumber(id) => {
-                    RecipientId::IssuerAndSerialNumber(id.clone())
-                }
-                RecipientIdentifier::SubjectKeyIdentifier(ski) => {
-                    RecipientId::SubjectKeyIdentifier(ski.0.as_bytes().to_vec())
-                }
+            RecipientInfo::Ktri(ktri) => Addressee {
+                id: match &ktri.rid {
+                    RecipientIdentifier::IssuerAndSerialNumber(id) => {
+                        RecipientId::IssuerAndSerialNumber(id.clone())
+                    }
+                    RecipientIdentifier::SubjectKeyIdentifier(ski) => {
+                        RecipientId::SubjectKeyIdentifier(ski.0.as_bytes().to_vec())
+                    }
+                },
+                key_transport: Some(ktri.key_enc_alg.clone()),
+                encrypted_key_len: ktri.enc_key.as_bytes().len(),
             },
-            _ => RecipientId::Other,
+            _ => Addressee {
+                id: RecipientId::Other,
+                key_transport: None,
+                encrypted_key_len: 0,
+            },
         })
         .collect();
 
@@ -199,7 +347,7 @@ fn inspect_prefix(prefix: &[u8]) -> Result<Inspection, InspectError> {
     if tag != 0x30 {
         return Err(InspectError::Malformed("encrypted content info missing"));
     }
-    let eci_end = cursor.pos as u64 + eci_len;
+    let eci_end = end_of(cursor.pos, eci_len)?;
     if eci_end > total_len {
         return Err(InspectError::Malformed(
             "encrypted content overruns the message",
@@ -221,7 +369,7 @@ fn inspect_prefix(prefix: &[u8]) -> Result<Inspection, InspectError> {
         ));
     }
     let ciphertext_offset = cursor.pos as u64;
-    if ciphertext_offset + ciphertext_len != eci_end {
+    if end_of(cursor.pos, ciphertext_len)? != eci_end {
         return Err(InspectError::Malformed(
             "encrypted content length is inconsistent",
         ));
@@ -234,7 +382,9 @@ fn inspect_prefix(prefix: &[u8]) -> Result<Inspection, InspectError> {
         ciphertext_offset,
         ciphertext_len,
     };
-    if kind == EnvelopeKind::EnvelopedData && inspection.trailer_len() > INSPECT_LIMIT as u64
+    // What follows the ciphertext is small (attributes, a MAC): never more than the relay
+    // reads to inspect, so that checking it never needs more memory than that.
+    if inspection.trailer_len() > INSPECT_LIMIT as u64
         || kind == EnvelopeKind::AuthEnvelopedData && inspection.trailer_len() < 18
     {
         return Err(InspectError::Malformed(
@@ -243,6 +393,18 @@ fn inspect_prefix(prefix: &[u8]) -> Result<Inspection, InspectError> {
     }
     Ok(inspection)
 }
+
+/// Where a value of `len` bytes that starts at `pos` ends. Lengths come from the wire:
+/// an end past what any upload can be is malformed, never an overflow.
+fn end_of(pos: usize, len: u64) -> Result<u64, InspectError> {
+    (pos as u64)
+        .checked_add(len)
+        .filter(|&end| end <= MAX_MESSAGE_LEN)
+        .ok_or(InspectError::Malformed("a length beyond any upload"))
+}
+
+/// No message is longer than this (1 TB); every length is checked against it first.
+const MAX_MESSAGE_LEN: u64 = 1 << 40;
 
 /// A reader of DER headers over a prefix that may stop anywhere.
 struct Cursor<'a> {

@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod files;
 pub mod inspect;
 pub mod mime;
+pub mod names;
 pub mod revocation;
 pub mod sniff;
 #[cfg(feature = "test-support")]

@@ -153,3 +153,15 @@ fn foreign_and_malformed_uploads_are_named() {
     huge.resize(INSPECT_LIMIT + 100, 0);
     assert_eq!(inspect(&huge), Err(InspectError::HeaderTooLarge));
 }
+
+#[test]
+fn lengths_from_the_wire_never_overflow() {
+    // A length of 2^64 - 1, as an attack on the portal sent it: once a panic in debug
+    // builds, a wrapped length in release ones.
+    let mut upload = vec![0x30, 0x88, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
+    upload.extend([0u8; 32]);
+    assert!(matches!(inspect(&upload), Err(InspectError::Malformed(_))));
+    // And one that fits a u64 but no upload.
+    let huge = [0x30, 0x88, 0x01, 0, 0, 0, 0, 0, 0, 0, 0x06, 0x00];
+    assert!(matches!(inspect(&huge), Err(InspectError::Malformed(_))));
+}

@@ -58,8 +58,15 @@ crate::named::named_enum! {
         RequestTooLarge = "request_too_large",
         /// The request took too long.
         RequestTimeout = "request_timeout",
-        /// The request is malformed in a way no other code names (a path that is not UTF-8).
+        /// The request is malformed in a way no other code names (a broken request line, a
+        /// path that is not UTF-8).
         RequestInvalid = "request_invalid",
+        /// The request's URI is longer than the portal reads.
+        UriTooLong = "uri_too_long",
+        /// The request's header block is larger than the portal reads.
+        HeadersTooLarge = "headers_too_large",
+        /// This client holds as many connections as it may; close one and try again.
+        TooManyConnections = "too_many_connections",
         /// Too many requests from this client; `retry_after_seconds`.
         RateLimited = "rate_limited",
         /// Something failed on the server; nothing was accepted.
@@ -96,7 +103,11 @@ crate::named::named_enum! {
         UploadNotDer = "upload_not_der",
         UploadSignedOnly = "upload_signed_only",
         UploadNotEncrypted = "upload_not_encrypted",
+        /// Not the form's content encryption or key transport.
         UploadWrongAlgorithm = "upload_wrong_algorithm",
+        /// A recipient named like the form's certificate, with a content key that the
+        /// certificate's key cannot have made.
+        UploadWrongRecipient = "upload_wrong_recipient",
         /// The form's certificates changed: fetch the form and encrypt again.
         CertificateChanged = "certificate_changed",
         QueueFull = "queue_full",

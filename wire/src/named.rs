@@ -1,6 +1,7 @@
 //! Enums that travel as their names (`"trade_office"`), declared once: the enum, the list
-//! of all its values, each one's name, and the JSON by that table. Looking names up in a
-//! table, rather than serde's derive with its match per enum, keeps the app's download small.
+//! of all its values, each one's name, and the JSON by that table (`smime::names`, which
+//! the S/MIME core's own enums use too): a lookup rather than serde's derive with its match
+//! per enum keeps the app's download small.
 
 /// Declares `pub enum $name { $($variant = "json_name",)* }` with `ALL`, `NAMES`,
 /// `as_str`, `Display` and serde by name.
@@ -43,26 +44,9 @@ macro_rules! named_enum {
 
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                $crate::named::by_name(deserializer, $name::ALL, $name::NAMES)
+                smime::names::deserialize(deserializer, $name::ALL, $name::NAMES)
             }
         }
     };
 }
 pub(crate) use named_enum;
-
-/// Reads a name and finds its value in `all`, whose names are `names` in the same order.
-pub(crate) fn by_name<'de, D, T>(
-    deserializer: D,
-    all: &[T],
-    names: &'static [&'static str],
-) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Copy,
-{
-    let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
-    match names.iter().position(|name| *name == text) {
-        Some(index) => Ok(all[index]),
-        None => Err(serde::de::Error::unknown_variant(&text, names)),
-    }
-}

@@ -30,11 +30,15 @@ pub fn status(code: ErrorCode) -> StatusCode {
         }
         JsonWrongType | JsonMissingField | UploadEmpty | UploadTruncated | UploadTrailingBytes
         | UploadNotCms | UploadNotDer | UploadSignedOnly | UploadNotEncrypted
-        | UploadWrongAlgorithm => StatusCode::UNPROCESSABLE_ENTITY,
+        | UploadWrongAlgorithm | UploadWrongRecipient => StatusCode::UNPROCESSABLE_ENTITY,
         JsonWrongContentType | UploadWrongContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         RequestTooLarge | UploadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-        RateLimited | TooManyCodes | CodeAttemptsExhausted => StatusCode::TOO_MANY_REQUESTS,
+        UriTooLong => StatusCode::URI_TOO_LONG,
+        HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        RateLimited | TooManyCodes | CodeAttemptsExhausted | TooManyConnections => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         NotVerified => StatusCode::FORBIDDEN,
         FormNotAvailable | CertificateChanged => StatusCode::CONFLICT,
         RelayUnavailable | QueueFull => StatusCode::SERVICE_UNAVAILABLE,

@@ -10,8 +10,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
-use smime::envelope::ContentEncryption;
-use smime::inspect::{EnvelopeKind, INSPECT_LIMIT, InspectError, Inspection, inspect};
+use smime::inspect::{EnvelopeKind, INSPECT_LIMIT, InspectError, Inspection, Mismatch, inspect};
 use wire::{Accepted, ErrorCode};
 
 use super::dkim::{BodyHash, Dkim};
@@ -67,6 +66,8 @@ pub enum UploadError {
     WrongAlgorithm,
     #[error("not addressed exactly to the form's current certificates")]
     CertificateChanged,
+    #[error("a content key that does not fit the named certificate's key")]
+    WrongRecipient,
     /// Logged where it happens; the client hears only that it failed.
     #[error("the server failed: {0}")]
     Internal(String),
@@ -87,6 +88,7 @@ impl UploadError {
             UploadError::NotEncrypted => ErrorCode::UploadNotEncrypted,
             UploadError::WrongAlgorithm => ErrorCode::UploadWrongAlgorithm,
             UploadError::CertificateChanged => ErrorCode::CertificateChanged,
+            UploadError::WrongRecipient => ErrorCode::UploadWrongRecipient,
             UploadError::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -161,7 +163,7 @@ impl Queue {
         let mut received: u64 = 0;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|_| UploadError::Interrupted)?;
-            received += chunk.len() as u64;
+            received = received.saturating_add(chunk.len() as u64);
             if received > max {
                 return Err(too_large());
             }
@@ -332,19 +334,18 @@ impl Queue {
     }
 }
 
-/// The upload is of the form's kind and names exactly the form's certificates.
+/// The upload is what the form expects: its algorithms, exactly its certificates, and
+/// content keys that fit those certificates' keys.
 fn check_addressing(inspection: &Inspection, form: &OfferedForm) -> Result<(), UploadError> {
-    let expected = match form.policy.algorithms.content {
-        ContentEncryption::Aes256Cbc => EnvelopeKind::EnvelopedData,
-        ContentEncryption::Aes256Gcm => EnvelopeKind::AuthEnvelopedData,
-    };
-    if inspection.kind != expected {
-        return Err(UploadError::WrongAlgorithm);
-    }
-    if !inspection.addressed_exactly_to(&form.certificates) {
-        return Err(UploadError::CertificateChanged);
-    }
-    Ok(())
+    inspection
+        .check_policy(form.policy.algorithms, &form.certificates)
+        .map_err(|mismatch| match mismatch {
+            Mismatch::ContentEncryption | Mismatch::KeyTransport | Mismatch::RecipientId => {
+                UploadError::WrongAlgorithm
+            }
+            Mismatch::Recipients => UploadError::CertificateChanged,
+            Mismatch::KeyLength => UploadError::WrongRecipient,
+        })
 }
 
 /// The hash under which a status token is stored.
@@ -385,6 +386,7 @@ fn write_mail_file(
     signer: Option<&PortalSigner>,
     now: u64,
 ) -> std::io::Result<u64> {
+    envelope.check().map_err(std::io::Error::other)?;
     let partial = Transient(folder.partial_mail(receipt));
     let open = || -> std::io::Result<_> {
         Ok(std::io::BufReader::with_capacity(
