@@ -83,6 +83,7 @@ export default defineConfig({
       // which the per-client limit (10, then 1 every 20 s) would refuse on a fast machine.
       // The limits themselves are tested in server/tests.
       POSTSIEGEL_RELAY__LIMITS__CODES__BURST: '1000',
+      POSTSIEGEL_RELAY__LIMITS__CONFIRMATIONS__BURST: '1000',
       POSTSIEGEL_RELAY__LIMITS__SUBMISSIONS__BURST: '1000',
     },
   },

@@ -112,30 +112,56 @@ ensure_build_tools() {
   ensure_wasm_bindgen
 }
 
-# A real SMTP server for the relay's tests (testkit/smtp_server.py): aiosmtpd from PyPI, in
-# a venv of Debian's python3 (not whatever python3 comes first on PATH, so every machine
-# builds the same venv), pinned with its dependencies. A stamp records what was installed.
-ensure_aiosmtpd() {
-  # aiosmtpd: the SMTP server of the relay tests; dkimpy: an independent DKIM verifier.
-  local requirements=(aiosmtpd==1.4.6 atpublic==9.0.0 attrs==26.1.0 dkimpy==1.1.8 dnspython==2.7.0)
-  local venv=$CACHE/venv
+# cargo-fuzz for scripts/fuzz; the fuzz targets build with the nightly toolchain.
+ensure_fuzz_tools() {
+  ensure_base
+  rustup toolchain list | grep -q '^nightly' \
+    || die "scripts/fuzz needs Rust nightly: rustup toolchain install nightly"
+  if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz 0.13.2" ]; then
+    say "installing cargo-fuzz 0.13.2 (a few minutes, once)"
+    quick_install --locked cargo-fuzz --version 0.13.2
+  fi
+}
+
+# A venv of Debian's python3 (not whatever python3 comes first on PATH, so every machine
+# builds the same venv) with exactly `requirements`, dependencies pinned too. A stamp
+# records what was installed.
+ensure_venv() { # folder, module that must import, requirements...
+  local venv=$1 module=$2
+  shift 2
   local stamp=$venv/.postsiegel-requirements
-  if [ "$(cat "$stamp" 2>/dev/null)" != "${requirements[*]}" ] \
-    || ! "$venv/bin/python" -c 'import aiosmtpd' >/dev/null 2>&1; then
-    say "installing ${requirements[*]} from PyPI into the venv $venv (once)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$*" ] \
+    || ! "$venv/bin/python" -c "import $module" >/dev/null 2>&1; then
+    say "installing $* from PyPI into the venv $venv (once)"
     rm -rf "$venv"
     /usr/bin/python3 -m venv "$venv" || die "cannot create a Python venv: install python3-venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
-      "${requirements[@]}" || die "pip could not install ${requirements[*]}"
-    printf '%s' "${requirements[*]}" >"$stamp"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir "$@" \
+      || die "pip could not install $*"
+    printf '%s' "$*" >"$stamp"
   fi
-  export POSTSIEGEL_DEV_PYTHON=$venv/bin/python
+}
+
+ensure_python_tools() {
+  # aiosmtpd: the SMTP server of the relay tests; dkimpy: an independent DKIM verifier.
+  ensure_venv "$CACHE/venv" aiosmtpd \
+    aiosmtpd==1.4.6 atpublic==9.0.0 attrs==26.1.0 dkimpy==1.1.8 dnspython==2.7.0
+  export POSTSIEGEL_DEV_PYTHON=$CACHE/venv/bin/python
+  # schemathesis: the API's contract checked against the running server (tests/contract.rs).
+  ensure_venv "$CACHE/schemathesis" schemathesis \
+    schemathesis==4.32.5 anyio==4.16.0 certifi==2026.10.19.post1 charset-normalizer==3.5.3 \
+    click==8.5.1 graphql-core==3.3.2 harfile==0.6.0 hypothesis==6.170.17 \
+    hypothesis-graphql==0.13.5 idna==3.20 iniconfig==2.3.1 jsonschema_rs==0.60.3 \
+    markdown-it-py==4.3.0 MarkupSafe==3.0.4 mdurl==0.1.2 packaging==26.4 pluggy==1.7.0 \
+    Pygments==2.21.0 pyrate-limiter==4.5.1 pytest==9.2.0 PyYAML==6.0.4 requests==2.34.2 \
+    rich==15.0.0 sortedcontainers==2.4.0 typing_extensions==4.16.0 urllib3==2.8.0 \
+    Werkzeug==3.1.9
+  export POSTSIEGEL_DEV_SCHEMATHESIS=$CACHE/schemathesis/bin/schemathesis
 }
 
 ensure_test_tools() {
   ensure_build_tools
   ensure_apt "${APT_TEST[@]}"
-  ensure_aiosmtpd
+  ensure_python_tools
 }
 
 # The browser benchmark page (webbench/) into $CARGO_TARGET_DIR/webbench: our wasm, PKI.js

@@ -10,7 +10,7 @@ use crate::http::ApiState;
 use crate::http::limits::ClientKey;
 use crate::relay::Relay;
 use crate::relay::dkim::Dkim;
-use crate::relay::limits::UnverifiedLimiter;
+use crate::relay::limits::ClientLimiter;
 use crate::relay::queue_folder::QueueFolder;
 use crate::relay::secret::Secret;
 use crate::relay::signing::{PortalSigner, SigningError};
@@ -91,7 +91,7 @@ pub fn relay(config: &Config, catalog: SharedCatalog, parts: RelayParts) -> Rela
             store: parts.store,
         },
         queue,
-        unverified: UnverifiedLimiter::new(config.relay.limits.unverified_submissions),
+        unverified: ClientLimiter::new(config.relay.limits.unverified_submissions),
     };
     Relayed {
         relay: Arc::new(relay),

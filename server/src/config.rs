@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::directory::ldap::LdapConfig;
 use crate::directory::pki::PkiConfig;
+use crate::http::serve::ConnectionLimits;
 use crate::relay::limits::Limits;
 use crate::relay::transport::SmtpConfig;
 
@@ -18,6 +19,9 @@ use crate::relay::transport::SmtpConfig;
 pub struct Config {
     /// Where the HTTP server listens.
     pub bind: SocketAddr,
+    /// How long connections may take, and how many one client may hold.
+    #[serde(default)]
+    pub http: ConnectionLimits,
     /// Where the server keeps its database, queue and keys.
     pub data_dir: PathBuf,
     /// The app as Trunk built it (`index.html` and hashed assets).
@@ -87,6 +91,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            http: ConnectionLimits::default(),
             data_dir: PathBuf::from("data"),
             dist_dir: PathBuf::from("dist"),
             public_url: None,

@@ -41,6 +41,34 @@ pub struct Envelope<'a> {
     pub authenticated: bool,
 }
 
+impl Envelope<'_> {
+    /// Whether every value fits its header line: no line breaks or other control
+    /// characters anywhere, addresses without spaces or angle brackets. Checked again here,
+    /// whatever checked them before: these go into the mail's header as they are.
+    pub fn check(&self) -> Result<(), InvalidHeader> {
+        let line = |text: &str| !text.chars().any(char::is_control);
+        let address = |text: &str| {
+            !text.is_empty()
+                && text.len() <= MAX_ADDRESS_LEN
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
+        };
+        let valid = line(self.from)
+            && address(self.to)
+            && self.reply_to.is_none_or(address)
+            && self.receipt.len() <= MAX_RECEIPT_LEN
+            && address(self.receipt)
+            && address(self.message_id);
+        if valid { Ok(()) } else { Err(InvalidHeader) }
+    }
+}
+
+/// A value that would break the mail's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a value that does not fit a mail header line")]
+pub struct InvalidHeader;
+
 /// The boundary of a mail the portal signs (multipart/signed); base64 never contains `=_`.
 pub const SIGNED_BOUNDARY: &str = "=_postsiegel_signed_=";
 
@@ -273,6 +301,29 @@ fn encoded_word(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_value_can_break_a_header_line() {
+        let good = sample(Some("erika@example.org"));
+        assert_eq!(good.check(), Ok(()));
+        for reply_to in [
+            "erika@example.org>\r\nBcc: x@y.example",
+            "erika@example.org\nBcc: x@y.example",
+            "a b@example.org",
+            "",
+        ] {
+            let bad = Envelope {
+                reply_to: Some(reply_to),
+                ..good.clone()
+            };
+            assert_eq!(bad.check(), Err(InvalidHeader), "{reply_to:?}");
+        }
+        let bad_from = Envelope {
+            from: "Postsiegel\r\nBcc: x@y.example <a@b.example>",
+            ..good.clone()
+        };
+        assert_eq!(bad_from.check(), Err(InvalidHeader));
+    }
 
     fn sample(reply_to: Option<&str>) -> Envelope<'_> {
         Envelope {

@@ -198,12 +198,14 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.bind))?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(
+    http::serve::serve(
         listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app,
+        config.http.clone(),
+        config.relay.trusted_proxies.clone().into(),
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .await;
     Ok(())
 }
 

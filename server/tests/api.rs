@@ -301,9 +301,32 @@ async fn the_openapi_description_covers_every_field_the_api_sends() {
         "/api/forms/{authority}/{unit}",
         "/api/portal",
         "/api/health",
+        "/api/status/{token}",
     ] {
         assert!(doc["paths"][path]["get"].is_object(), "{path}");
     }
+    for path in [
+        "/api/verification/code",
+        "/api/verification/confirm",
+        "/api/submissions/{authority}",
+        "/api/submissions/{authority}/{unit}",
+    ] {
+        assert!(doc["paths"][path]["post"].is_object(), "{path}");
+    }
+    // `?q=` is refused, so the schema must not call it optional.
+    let q = &doc["paths"]["/api/forms"]["get"]["parameters"][0];
+    assert_eq!(
+        (q["name"].as_str(), q["required"].as_bool()),
+        (Some("q"), Some(true))
+    );
+    // Every error code is listed, by the name it has in the JSON.
+    let listed: Vec<&str> = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(listed, wire::ErrorCode::NAMES);
     let (_, form) = json(
         &portal.app,
         "/api/forms/landratsamt-musterhausen/gewerbeamt",

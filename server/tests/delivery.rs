@@ -508,3 +508,40 @@ async fn the_portals_signature_verifies_with_openssl_and_the_content_still_decry
     std::fs::write(&signed, &tampered).unwrap();
     assert!(!verify_with(&demo.ca_certificate()).status.success());
 }
+
+#[tokio::test]
+async fn an_outbox_mail_refused_for_now_is_tried_with_backoff_and_given_up_after_the_deadline() {
+    let smtp = SmtpServer::start();
+    let portal = smtp_portal(&smtp_config(&smtp)).await;
+    smtp.set(Behaviour::TempFailRcpt);
+    let sent = post_json(
+        &portal.app,
+        "/api/verification/code",
+        serde_json::json!({ "form": "landratsamt-musterhausen/gewerbeamt", "address": CITIZEN }),
+    )
+    .await;
+    assert_eq!(sent.status, axum::http::StatusCode::ACCEPTED);
+    let start = now();
+    let waiting = || async { portal.store.unsent_mails().await.unwrap().len() };
+    portal.worker.work(start).await.unwrap();
+    assert_eq!(waiting().await, 1, "kept after a temporary refusal");
+    // Tried again with growing pauses, never every minute without end.
+    let mut tries = 1;
+    let mut at = start;
+    while at < start + 47 * 3600 {
+        at += 600;
+        let before = smtp.received().len();
+        portal.worker.work(at).await.unwrap();
+        assert_eq!(smtp.received().len(), before);
+        tries += 1;
+    }
+    assert_eq!(waiting().await, 1, "still tried before the deadline");
+    // The last try is past the delivery deadline: then it is given up.
+    portal.worker.work(start + 49 * 3600).await.unwrap();
+    portal.worker.work(start + 50 * 3600).await.unwrap();
+    assert_eq!(waiting().await, 0, "given up after {tries} passes");
+    // And once given up, it is not tried again when the server takes mail again.
+    smtp.set(Behaviour::Accept);
+    portal.worker.work(start + 51 * 3600).await.unwrap();
+    assert!(to(&smtp.received(), CITIZEN).is_empty());
+}

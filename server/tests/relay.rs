@@ -600,3 +600,413 @@ async fn a_citizen_who_hangs_up_once_the_upload_is_complete_still_has_it_accepte
     assert!(receipted, "no receipt mail to the citizen");
     nothing_queued(&portal).await;
 }
+
+/// `directory.toml` encrypted by `openssl cms -encrypt` to `certificate`, with `options`
+/// for the content and `recipient` for the recipient (key transport, identifier).
+fn openssl_encrypted(portal: &Portal, certificate: &str, way: &Way) -> Vec<u8> {
+    let mut args = vec!["cms", "-encrypt", "-binary", "-outform", "DER"];
+    args.extend(&way.content);
+    let certificate = format!("certificates/{certificate}");
+    args.extend(["-in", "directory.toml", "-recip", &certificate]);
+    args.extend(&way.recipient);
+    testkit::openssl(portal.demo.folder.as_path(), &args)
+}
+
+/// A way `openssl cms -encrypt` can encrypt: its options for the content and for the
+/// recipient.
+#[derive(Debug, Clone, PartialEq)]
+struct Way {
+    content: Vec<&'static str>,
+    recipient: Vec<&'static str>,
+}
+
+const OAEP_SHA256: [&str; 6] = [
+    "-keyopt",
+    "rsa_padding_mode:oaep",
+    "-keyopt",
+    "rsa_oaep_md:sha256",
+    "-keyopt",
+    "rsa_mgf1_md:sha256",
+];
+
+/// Every content encryption `openssl cms -encrypt` writes with its default and legacy
+/// providers, and the ways it transports the key and names the recipient.
+fn everything_openssl_writes() -> Vec<Way> {
+    let plain = |content: Vec<&'static str>| Way {
+        content,
+        recipient: Vec::new(),
+    };
+    let mut all: Vec<Way> = [
+        "-aes128",
+        "-aes192",
+        "-aes256",
+        "-aes-256-ofb",
+        "-aes-256-cfb",
+        "-aes-256-ecb",
+        "-des3",
+        "-camellia128",
+        "-camellia192",
+        "-camellia256",
+        "-aria128",
+        "-aria256",
+        "-sm4",
+        "-aes-128-gcm",
+        "-aes-192-gcm",
+        "-aes-256-gcm",
+    ]
+    .iter()
+    .map(|cipher| plain(vec![*cipher]))
+    .collect();
+    for legacy in ["-des", "-rc2", "-seed"] {
+        all.push(plain(vec![
+            "-provider",
+            "legacy",
+            "-provider",
+            "default",
+            legacy,
+        ]));
+    }
+    for content in ["-aes256", "-aes-256-gcm"] {
+        for recipient in [
+            vec!["-keyopt", "rsa_padding_mode:oaep"],
+            OAEP_SHA256.to_vec(),
+            vec!["-keyid"],
+        ] {
+            all.push(Way {
+                content: vec![content],
+                recipient,
+            });
+        }
+    }
+    all
+}
+
+#[tokio::test]
+async fn a_form_takes_its_own_algorithms_and_no_other_that_openssl_writes() {
+    let gcm_with_oaep = |directory: &mut Directory| {
+        let talheim = directory
+            .authorities
+            .iter_mut()
+            .find(|a| a.slug == "vg-talheim")
+            .unwrap();
+        talheim.policy.algorithms = Algorithms {
+            content: ContentEncryption::Aes256Gcm,
+            key_transport: KeyTransport::RsaOaepSha256,
+        };
+    };
+    let portal = common::portal_with(gcm_with_oaep, None, None, None, |config| {
+        config.relay.limits.submissions.burst = 1000;
+    })
+    .await;
+    let forms = [
+        (
+            TRADE,
+            "lra-gewerbeamt.pem",
+            Way {
+                content: vec!["-aes256"],
+                recipient: Vec::new(),
+            },
+        ),
+        (
+            "vg-talheim",
+            "talheim-poststelle.pem",
+            Way {
+                content: vec!["-aes-256-gcm"],
+                recipient: OAEP_SHA256.to_vec(),
+            },
+        ),
+    ];
+    for (form, certificate, own) in forms {
+        let token = verify(&portal, form).await;
+        for way in everything_openssl_writes() {
+            let body = openssl_encrypted(&portal, certificate, &way);
+            let answer = upload(&portal, form, Some(&token), "application/pkcs7-mime", body).await;
+            if way == own {
+                assert_eq!(answer.status, StatusCode::CREATED, "{form} {way:?}");
+                continue;
+            }
+            assert_eq!(
+                (answer.status, answer.json()["code"].as_str()),
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some("upload_wrong_algorithm")
+                ),
+                "{form} {way:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_upload_naming_the_forms_certificate_but_made_for_another_key_is_refused() {
+    let portal = portal(|_| {}, None).await;
+    let token = verify(&portal, TRADE).await;
+    // An attacker's certificate that copies the real issuer name and serial number.
+    let real = certificate(&portal, "lra-gewerbeamt.pem");
+    let pki = testkit::Pki::new();
+    let forged = pki.issue(&testkit::Leaf {
+        key: "rsa:3072",
+        ..testkit::Leaf::good("forged", "gewerbeamt@lra-musterhausen.example")
+    });
+    let mut impostor = forged.certificate.clone();
+    impostor.tbs_certificate.issuer = real.tbs_certificate.issuer.clone();
+    impostor.tbs_certificate.serial_number = real.tbs_certificate.serial_number.clone();
+    let body = encrypt_to(&[impostor], Algorithms::default(), b"Gefaelscht");
+    let answer = upload(&portal, TRADE, Some(&token), "application/pkcs7-mime", body).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer.json()["code"], "upload_wrong_recipient");
+    nothing_queued(&portal).await;
+}
+
+/// `count` requests to `uri` with the JSON bodies from `body`, released together.
+async fn released_together(
+    portal: &Portal,
+    uri: &'static str,
+    bodies: Vec<serde_json::Value>,
+) -> Vec<common::Answer> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(bodies.len()));
+    let tasks: Vec<_> = bodies
+        .into_iter()
+        .map(|body| {
+            let (app, barrier) = (portal.app.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                post_json(&app, uri, body).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
+fn codes_of(answers: &[common::Answer]) -> Vec<String> {
+    answers
+        .iter()
+        .map(|a| match a.status {
+            StatusCode::OK | StatusCode::ACCEPTED => "ok".to_owned(),
+            StatusCode::TOO_MANY_REQUESTS if a.json()["code"] == "rate_limited" => {
+                format!("rate_limited {}", a.json()["params"])
+            }
+            _ => a.json()["code"].as_str().unwrap().to_owned(),
+        })
+        .collect()
+}
+
+/// Asks for a code for `address` and reads it from the spool.
+async fn code_for(portal: &Portal, address: &str) -> u32 {
+    let sent = post_json(
+        &portal.app,
+        "/api/verification/code",
+        serde_json::json!({ "form": TRADE, "address": address }),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED);
+    portal.worker.work(now()).await.unwrap();
+    last_code(portal).parse().unwrap()
+}
+
+/// How many attempts the newest code of `address` has had, as the database counts them.
+async fn attempts_of(portal: &Portal, address: &str) -> u32 {
+    // The test portal's secret (common::portal_with), so the address's key can be found.
+    let secret = postsiegel_server::relay::secret::Secret::from_bytes([7; 32]);
+    let key = secret.sign("address", address.to_lowercase().as_bytes());
+    let code = portal
+        .store
+        .latest_code(&key, TRADE)
+        .await
+        .unwrap()
+        .unwrap();
+    code.attempts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guesses_released_together_share_the_five_attempts_of_a_code() {
+    let portal = common::portal_with(
+        |_| {},
+        None,
+        None,
+        None,
+        |config| {
+            config.relay.limits.confirmations.burst = 1000;
+            config.relay.limits.api.burst = 1000;
+        },
+    )
+    .await;
+    let guesses = |address: &str, codes: Vec<u32>| {
+        codes
+            .into_iter()
+            .map(|code| {
+                serde_json::json!({ "form": TRADE, "address": address, "code": format!("{code:06}") })
+            })
+            .collect()
+    };
+    // 80 wrong guesses at once: only five are ever compared with the code.
+    let address = "erika@example.org";
+    let right = code_for(&portal, address).await;
+    let wrong: Vec<u32> = (1..=80).map(|i| (right + i) % 1_000_000).collect();
+    let codes = codes_of(
+        &released_together(
+            &portal,
+            "/api/verification/confirm",
+            guesses(address, wrong),
+        )
+        .await,
+    );
+    assert_eq!(attempts_of(&portal, address).await, 5, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| *c == "code_wrong").count(), 4);
+    // 79 wrong and the right one last, as the attack sent them: one token at most, and no
+    // more than five guesses taken.
+    let address = "max@example.org";
+    let right = code_for(&portal, address).await;
+    let mut all: Vec<u32> = (1..80).map(|i| (right + i) % 1_000_000).collect();
+    all.push(right);
+    let codes = codes_of(
+        &released_together(&portal, "/api/verification/confirm", guesses(address, all)).await,
+    );
+    let taken = codes
+        .iter()
+        .filter(|c| *c == "ok" || *c == "code_wrong")
+        .count();
+    assert!(taken <= 5, "{taken} attempts counted: {codes:?}");
+    assert!(codes.iter().filter(|c| *c == "ok").count() <= 1);
+    assert!(
+        codes
+            .iter()
+            .all(|c| ["ok", "code_wrong", "code_attempts_exhausted"].contains(&c.as_str())),
+        "{codes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn code_requests_released_together_get_three_codes_an_hour_and_no_more() {
+    let portal = common::portal_with(
+        |_| {},
+        None,
+        None,
+        None,
+        |config| {
+            config.relay.limits.codes.burst = 1000;
+        },
+    )
+    .await;
+    let requests = (0..20)
+        .map(|_| serde_json::json!({ "form": TRADE, "address": "flut@example.org" }))
+        .collect();
+    let codes = codes_of(&released_together(&portal, "/api/verification/code", requests).await);
+    assert_eq!(codes.iter().filter(|c| *c == "ok").count(), 3, "{codes:?}");
+    assert_eq!(
+        codes.iter().filter(|c| *c == "too_many_codes").count(),
+        17,
+        "{codes:?}"
+    );
+    portal.worker.work(now()).await.unwrap();
+    let mails = walk(&portal.data.path().join("spool"));
+    assert_eq!(mails.len(), 3, "{mails:?}");
+}
+
+#[tokio::test]
+async fn addresses_no_mail_server_can_reach_are_refused_when_the_code_is_asked_for() {
+    let portal = portal(|_| {}, None).await;
+    for address in [
+        "\"a,b\"@x.example",
+        "\"x\\\"y\"@x.example",
+        "a@[127.0.0.1]",
+        "üser@x.example",
+    ] {
+        let answer = post_json(
+            &portal.app,
+            "/api/verification/code",
+            serde_json::json!({ "form": TRADE, "address": address }),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{address}");
+        assert_eq!(answer.json()["code"], "email_invalid", "{address}");
+        assert_eq!(answer.json()["field"], "address", "{address}");
+    }
+    // A domain with umlauts is mailed in its ASCII form.
+    let answer = post_json(
+        &portal.app,
+        "/api/verification/code",
+        serde_json::json!({ "form": TRADE, "address": "a@bücher.example" }),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    portal.worker.work(now()).await.unwrap();
+    let mail = std::fs::read_to_string(&walk(&portal.data.path().join("spool"))[0]).unwrap();
+    assert!(mail.contains("To: a@xn--bcher-kva.example"), "{mail}");
+}
+
+#[tokio::test]
+async fn a_signed_token_whose_address_would_break_a_header_verifies_nothing() {
+    use base64::Engine;
+    let portal = portal(|_| {}, None).await;
+    // Signed with the portal's own secret, as a leak of it (or a bug) would allow.
+    let secret = postsiegel_server::relay::secret::Secret::from_bytes([7; 32]);
+    let payload = serde_json::json!({
+        "a": "erika@example.org\r\nBcc: alle@example.org",
+        "f": TRADE,
+        "e": now() + 3600,
+    });
+    let encoded =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload.to_string().as_bytes());
+    let token = format!("{encoded}.{}", secret.sign("token", encoded.as_bytes()));
+    let body = encrypt_to(
+        &[certificate(&portal, "lra-gewerbeamt.pem")],
+        Algorithms::default(),
+        b"x",
+    );
+    let answer = upload(&portal, TRADE, Some(&token), "application/pkcs7-mime", body).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert_eq!(answer.json()["code"], "not_verified");
+    nothing_queued(&portal).await;
+}
+
+#[tokio::test]
+async fn a_client_that_waits_as_long_as_retry_after_says_is_let_in() {
+    for period_ms in [500, 1_500] {
+        let portal = common::portal_with(
+            |_| {},
+            None,
+            None,
+            None,
+            |config| {
+                config.relay.limits.api = postsiegel_server::relay::limits::Limit {
+                    burst: 1,
+                    period_ms,
+                };
+            },
+        )
+        .await;
+        assert_eq!(
+            common::get(&portal.app, "/api/health").await.status,
+            StatusCode::OK
+        );
+        let refused = common::get(&portal.app, "/api/health").await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        let seconds: u64 = refused.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(seconds, period_ms.div_ceil(1_000), "{period_ms} ms");
+        assert_eq!(refused.json()["params"]["retry_after_seconds"], seconds);
+        tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+        let again = common::get(&portal.app, "/api/health").await;
+        assert_eq!(again.status, StatusCode::OK, "{period_ms} ms");
+    }
+}
+
+#[tokio::test]
+async fn an_upload_whose_length_field_overflows_gets_an_answer() {
+    let portal = portal(|_| {}, None).await;
+    let token = verify(&portal, TRADE).await;
+    let mut body = vec![0x30, 0x88, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
+    body.extend([0u8; 64]);
+    let answer = upload(&portal, TRADE, Some(&token), "application/pkcs7-mime", body).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer.json()["code"], "upload_not_cms");
+    nothing_queued(&portal).await;
+}

@@ -48,20 +48,23 @@ pub enum ImportError {
 
 /// Reads and validates a directory file, with the certificate files it names.
 pub fn load(path: &Path) -> Result<Directory, ImportError> {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|source| ImportError::Read {
-            path: p.display().to_string(),
-            source,
-        })
-    };
     let text = String::from_utf8(read(path)?)
         .map_err(|_| ImportError::Invalid(format!("{} is not UTF-8", path.display())))?;
-    let file: DirectoryFile = toml::from_str(&text).map_err(|source| ImportError::Toml {
-        path: path.display().to_string(),
+    parse(
+        &text,
+        &path.display().to_string(),
+        path.parent().unwrap_or(Path::new(".")),
+    )
+}
+
+/// Validates the text of a directory file called `name`; the certificate files it names
+/// are read relative to `base`.
+pub fn parse(text: &str, name: &str, base: &Path) -> Result<Directory, ImportError> {
+    let file: DirectoryFile = toml::from_str(text).map_err(|source| ImportError::Toml {
+        path: name.to_owned(),
         source: Box::new(source),
     })?;
     validate(&file.authorities)?;
-    let base = path.parent().unwrap_or(Path::new("."));
     let mut certificates = Vec::new();
     for entry in &file.certificates {
         let cert_path = base.join(&entry.file);
@@ -75,6 +78,13 @@ pub fn load(path: &Path) -> Result<Directory, ImportError> {
     Ok(Directory {
         authorities: file.authorities,
         certificates,
+    })
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ImportError> {
+    std::fs::read(path).map_err(|source| ImportError::Read {
+        path: path.display().to_string(),
+        source,
     })
 }
 

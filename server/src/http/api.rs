@@ -77,6 +77,8 @@ pub(super) async fn portal(State(state): State<ApiState>) -> Json<Portal> {
 #[into_params(parameter_in = Query)]
 pub(super) struct SearchParams {
     /// Words of a name, unit, place or postal code; case and umlaut spelling are ignored.
+    /// Required: without it (or with blanks only) the answer is `search_query_empty`.
+    #[param(required = true, min_length = 1, max_length = 100)]
     q: Option<String>,
     /// At most this many hits (default 10, at most 50).
     limit: Option<usize>,
@@ -107,7 +109,7 @@ pub(super) async fn search(
 #[utoipa::path(
     get,
     path = "/api/forms/{authority}",
-    params(("authority" = String, Path, description = "The authority's slug")),
+    params(("authority" = String, Path, description = "The authority's slug", example = "landratsamt-musterhausen")),
     responses(
         (status = 200, body = FormPage),
         (status = 404, body = ErrorBody, description = "`form_not_found`")
@@ -125,8 +127,8 @@ pub(super) async fn authority_form(
     get,
     path = "/api/forms/{authority}/{unit}",
     params(
-        ("authority" = String, Path, description = "The authority's slug"),
-        ("unit" = String, Path, description = "The unit's slug")
+        ("authority" = String, Path, description = "The authority's slug", example = "landratsamt-musterhausen"),
+        ("unit" = String, Path, description = "The unit's slug", example = "gewerbeamt")
     ),
     responses(
         (status = 200, body = FormPage),
@@ -192,7 +194,7 @@ pub(super) async fn confirm_code(
     post,
     path = "/api/submissions/{authority}",
     params(
-        ("authority" = String, Path, description = "The authority's slug"),
+        ("authority" = String, Path, description = "The authority's slug", example = "landratsamt-musterhausen"),
         ("X-Postsiegel-Verification" = Option<String>, Header, description = "The verification token")
     ),
     request_body(content = Vec<u8>, content_type = "application/pkcs7-mime"),
@@ -222,8 +224,8 @@ pub(super) async fn submit_to_authority(
     post,
     path = "/api/submissions/{authority}/{unit}",
     params(
-        ("authority" = String, Path, description = "The authority's slug"),
-        ("unit" = String, Path, description = "The unit's slug"),
+        ("authority" = String, Path, description = "The authority's slug", example = "landratsamt-musterhausen"),
+        ("unit" = String, Path, description = "The unit's slug", example = "gewerbeamt"),
         ("X-Postsiegel-Verification" = Option<String>, Header, description = "The verification token")
     ),
     request_body(content = Vec<u8>, content_type = "application/pkcs7-mime"),

@@ -1,24 +1,20 @@
-//! Rate limits on whole routes, per client address (`tower_governor`). The client address
-//! is the peer's, unless the peer is a configured reverse proxy: then it is the right-most
-//! address in X-Forwarded-For that is not one of those proxies (anything left of it the
-//! client wrote).
+//! Rate limits on whole routes, per client address (`governor`). The client address is the
+//! peer's, unless the peer is a configured reverse proxy: then it is the right-most address
+//! in X-Forwarded-For that is not one of those proxies (anything left of it the client
+//! wrote).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Request};
-use axum::response::IntoResponse;
-use tower_governor::GovernorError;
-use tower_governor::GovernorLayer;
-use tower_governor::governor::GovernorConfigBuilder;
-use tower_governor::key_extractor::KeyExtractor;
-use wire::ErrorCode;
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-use crate::relay::limits::Limit;
+use crate::relay::limits::{ClientLimiter, Limit};
 
 /// The client's address for rate limiting; no proxies trusted by default.
 #[derive(Debug, Clone, Default)]
@@ -49,47 +45,44 @@ impl ClientKey {
     }
 }
 
-impl KeyExtractor for ClientKey {
-    type Key = IpAddr;
-
-    fn extract<T>(&self, request: &Request<T>) -> Result<IpAddr, GovernorError> {
-        Ok(self.client_ip(request.extensions(), request.headers()))
-    }
-}
-
-/// A layer enforcing `limit` per client address.
-pub fn layer(
+/// `router` with each client let through `limit`; over it, `429 rate_limited` with a
+/// `Retry-After` that is enough.
+pub fn limited<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
     limit: Limit,
     key: ClientKey,
-) -> GovernorLayer<ClientKey, governor::middleware::NoOpMiddleware, Body> {
-    let config = GovernorConfigBuilder::default()
-        .period(Duration::from_millis(limit.period_ms.max(1)))
-        .burst_size(limit.burst.max(1))
-        .key_extractor(key)
-        .finish()
-        .expect("a burst and a period above zero");
-    let limiter = config.limiter().clone();
-    // Forget idle clients now and then, so that the table does not grow without bound.
+) -> Router<S> {
+    let limiter = Arc::new(ClientLimiter::new(limit));
+    let janitor = limiter.clone();
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(60)).await;
-            limiter.retain_recent();
+            janitor.forget_idle();
         }
     });
-    GovernorLayer::new(config).error_handler(|error| match error {
-        GovernorError::TooManyRequests { wait_time, .. } => {
-            ApiError::rate_limited(wait_time).into_response()
-        }
-        _ => ApiError::new(ErrorCode::InternalError).into_response(),
-    })
+    router.layer(axum::middleware::from_fn_with_state(
+        (limiter, key),
+        check_limit,
+    ))
+}
+
+async fn check_limit(
+    State((limiter, key)): State<(Arc<ClientLimiter>, ClientKey)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match limiter.check(key.client_ip(request.extensions(), request.headers())) {
+        Ok(()) => next.run(request).await,
+        Err(seconds) => ApiError::rate_limited(seconds).into_response(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn request(peer: &str, forwarded: Option<&str>) -> Request<()> {
-        let mut request = Request::new(());
+    fn request(peer: &str, forwarded: Option<&str>) -> axum::http::Request<()> {
+        let mut request = axum::http::Request::new(());
         request
             .extensions_mut()
             .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
@@ -106,7 +99,11 @@ mod tests {
         let key = ClientKey {
             trusted_proxies: vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()].into(),
         };
-        let ip = |peer, forwarded| key.extract(&request(peer, forwarded)).unwrap().to_string();
+        let ip = |peer, forwarded| {
+            let request = request(peer, forwarded);
+            key.client_ip(request.extensions(), request.headers())
+                .to_string()
+        };
         // A client cannot pick its own key by sending the header.
         assert_eq!(ip("198.51.100.7:5000", Some("203.0.113.9")), "198.51.100.7");
         // Behind the proxy: the address the proxy saw, not what the client prepended.

@@ -7,6 +7,7 @@ pub mod error;
 pub mod json;
 pub mod limits;
 pub mod openapi;
+pub mod serve;
 pub mod web;
 
 use std::sync::Arc;
@@ -56,6 +57,7 @@ pub fn router(frontend: Frontend, api: ApiState) -> Router {
 
 fn api_router(state: ApiState) -> Router {
     let mut codes = Router::new().route("/verification/code", post(api::request_code));
+    let mut confirmations = Router::new().route("/verification/confirm", post(api::confirm_code));
     // An upload of 25 MB over a poor mobile connection takes minutes; nothing else should.
     let mut submissions = Router::new()
         .route("/submissions/{authority}", post(api::submit_to_authority))
@@ -67,11 +69,10 @@ fn api_router(state: ApiState) -> Router {
         ));
     let with_relay = state.relay.is_some();
     if with_relay {
-        codes = codes.layer(limits::layer(state.limits.codes, state.client_key.clone()));
-        submissions = submissions.layer(limits::layer(
-            state.limits.submissions,
-            state.client_key.clone(),
-        ));
+        let key = &state.client_key;
+        codes = limits::limited(codes, state.limits.codes, key.clone());
+        confirmations = limits::limited(confirmations, state.limits.confirmations, key.clone());
+        submissions = limits::limited(submissions, state.limits.submissions, key.clone());
     }
     let mut api = Router::new()
         .route("/health", get(api::health))
@@ -80,9 +81,9 @@ fn api_router(state: ApiState) -> Router {
         .route("/forms/{authority}", get(api::authority_form))
         .route("/forms/{authority}/{unit}", get(api::unit_form))
         .route("/openapi.json", get(openapi_document))
-        .route("/verification/confirm", post(api::confirm_code))
         .route("/status/{token}", get(api::status))
         .merge(codes)
+        .merge(confirmations)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
@@ -92,7 +93,7 @@ fn api_router(state: ApiState) -> Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed);
     if with_relay {
-        api = api.layer(limits::layer(state.limits.api, state.client_key.clone()));
+        api = limits::limited(api, state.limits.api, state.client_key.clone());
     }
     api
 }

@@ -169,6 +169,17 @@ pub(super) async fn trust_anchors(
         .into_response()
 }
 
+/// Headers on every answer of the portal, besides its content security policy.
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("cross-origin-opener-policy", "same-origin"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=(), payment=()",
+    ),
+];
+
 pub(super) async fn security_headers(
     State((frontend, api)): State<(Arc<Frontend>, ApiState)>,
     request: Request,
@@ -188,22 +199,9 @@ pub(super) async fn security_headers(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_str(&csp).expect("the policy and checked origins are ASCII"),
     );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    headers.insert(
-        "permissions-policy",
-        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
-    );
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     }

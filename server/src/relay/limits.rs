@@ -23,6 +23,8 @@ pub struct Limits {
     pub api: Limit,
     /// Code requests; the per-address limits (3 an hour, 10 a day) come on top.
     pub codes: Limit,
+    /// Confirmations of a code; each code has 5 attempts of its own besides.
+    pub confirmations: Limit,
     /// Uploads to forms that verify the sender's address.
     pub submissions: Limit,
     /// Uploads to forms that switched verification off: nobody vouches for the sender.
@@ -40,6 +42,10 @@ impl Default for Limits {
                 burst: 10,
                 period_ms: 20_000,
             },
+            confirmations: Limit {
+                burst: 20,
+                period_ms: 6_000,
+            },
             submissions: Limit {
                 burst: 20,
                 period_ms: 6_000,
@@ -52,26 +58,31 @@ impl Default for Limits {
     }
 }
 
-/// The stricter limit for uploads to forms without verification, which the relay checks.
-pub struct UnverifiedLimiter(governor::DefaultKeyedRateLimiter<IpAddr>);
+/// A limit counted per client address (the stricter one for uploads to forms without
+/// verification, which the relay checks, and those the HTTP layer puts on its routes).
+pub struct ClientLimiter(governor::DefaultKeyedRateLimiter<IpAddr>);
 
-impl UnverifiedLimiter {
-    pub fn new(limit: Limit) -> UnverifiedLimiter {
+impl ClientLimiter {
+    pub fn new(limit: Limit) -> ClientLimiter {
         let quota = governor::Quota::with_period(Duration::from_millis(limit.period_ms.max(1)))
             .expect("a period above zero")
             .allow_burst(NonZeroU32::new(limit.burst.max(1)).expect("above zero"));
-        UnverifiedLimiter(governor::RateLimiter::keyed(quota))
+        ClientLimiter(governor::RateLimiter::keyed(quota))
     }
 
-    /// Counts an upload from `client`; over the limit, the seconds to wait.
+    /// Counts a request from `client`; over the limit, the whole seconds to wait, rounded
+    /// up (a client that waits that long is let in).
     pub fn check(&self, client: IpAddr) -> Result<(), u64> {
         self.0.check_key(&client).map_err(|not_until| {
-            not_until
-                .wait_time_from(governor::clock::Clock::now(
-                    &governor::clock::DefaultClock::default(),
-                ))
-                .as_secs()
-                + 1
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
         })
+    }
+
+    /// Forgets clients whose limit is full again, so that the table does not grow.
+    pub fn forget_idle(&self) {
+        self.0.retain_recent();
     }
 }

@@ -29,7 +29,7 @@ use crate::clock::unix_now;
 use crate::directory::catalog::{FormError, SharedCatalog};
 use crate::store::StoreError;
 use crate::store::submissions::{FailureKind, SubmissionState};
-use limits::UnverifiedLimiter;
+use limits::ClientLimiter;
 use submission::{Queue, UploadError};
 use verification::{Verifier, VerifyError};
 
@@ -39,7 +39,7 @@ pub struct Relay {
     pub verifier: Verifier,
     pub queue: Queue,
     /// Uploads to forms without verification, per client.
-    pub unverified: UnverifiedLimiter,
+    pub unverified: ClientLimiter,
 }
 
 /// Why the relay refused a request.

@@ -73,22 +73,44 @@ pub struct Verifier {
     pub store: Store,
 }
 
-/// A plausible address: one `@`, no spaces or control characters, at most 254 bytes, and
-/// what lettre accepts as an SMTP address.
+/// An address the relay can mail with any SMTP server: a local part of plain ASCII
+/// (RFC 5322 dot-atom, no quoted strings, which many servers refuse, and no UTF-8, which
+/// needs SMTPUTF8 all the way), and a domain name of letters, digits and hyphens, at least
+/// two labels, no address literals. A domain with umlauts (`bücher.example`) is written in
+/// its ASCII form (`xn--bcher-kva.example`), as every mail server understands it.
 pub fn normalise_address(address: &str) -> Result<String, VerifyError> {
-    let address = address.trim();
-    let valid = address.len() <= MAX_ADDRESS_LEN
-        && address
-            .bytes()
-            .all(|b| b > b' ' && b != 0x7f && b != b'<' && b != b'>')
-        && address.matches('@').count() == 1
-        && address.parse::<lettre::Address>().is_ok();
-    if !valid {
-        return Err(VerifyError::AddressInvalid);
+    let invalid = || VerifyError::AddressInvalid;
+    let (local, domain) = address.trim().rsplit_once('@').ok_or_else(invalid)?;
+    let atext = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b);
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local
+            .split('.')
+            .all(|atom| !atom.is_empty() && atom.bytes().all(atext));
+    if !local_ok {
+        return Err(invalid());
     }
-    // The domain is case-insensitive; the local part, strictly, is not.
-    let (local, domain) = address.split_once('@').expect("one @ checked");
-    Ok(format!("{local}@{}", domain.to_ascii_lowercase()))
+    let domain = idna::domain_to_ascii(domain).map_err(|_| invalid())?;
+    let labels: Vec<&str> = domain.split('.').collect();
+    let label_ok = |label: &&str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    let tld_ok = labels
+        .last()
+        .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()));
+    if labels.len() < 2 || !labels.iter().all(label_ok) || !tld_ok {
+        return Err(invalid());
+    }
+    let address = format!("{local}@{domain}");
+    if address.len() > MAX_ADDRESS_LEN || address.parse::<lettre::Address>().is_err() {
+        return Err(invalid());
+    }
+    Ok(address)
 }
 
 impl Verifier {
@@ -109,24 +131,6 @@ impl Verifier {
     ) -> Result<(), VerifyError> {
         let address = normalise_address(address)?;
         let key = self.address_key(&address);
-        if self
-            .store
-            .codes_sent_since(&key, now.saturating_sub(3600))
-            .await?
-            >= CODES_PER_HOUR
-        {
-            return Err(VerifyError::TooManyCodes { retry_after: 3600 });
-        }
-        if self
-            .store
-            .codes_sent_since(&key, now.saturating_sub(86_400))
-            .await?
-            >= CODES_PER_DAY
-        {
-            return Err(VerifyError::TooManyCodes {
-                retry_after: 86_400,
-            });
-        }
         let code = format!("{:06}", uniform_below(1_000_000));
         let id = random_id();
         let stored = StoredCode {
@@ -136,10 +140,21 @@ impl Verifier {
             attempts: 0,
         };
         let mail = notices::verification_code(&stored.id, &address, &code);
-        self.store
-            .insert_code(&stored, &key, form, &mail, now)
-            .await?;
-        Ok(())
+        let limits = [
+            (CODES_PER_HOUR, now.saturating_sub(3600)),
+            (CODES_PER_DAY, now.saturating_sub(86_400)),
+        ];
+        match self
+            .store
+            .insert_code_within(&stored, &key, form, &mail, now, &limits)
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(0) => Err(VerifyError::TooManyCodes { retry_after: 3600 }),
+            Err(_) => Err(VerifyError::TooManyCodes {
+                retry_after: 86_400,
+            }),
+        }
     }
 
     /// Checks `code`; on success returns a token for `address` and `form`.
@@ -162,16 +177,23 @@ impl Verifier {
         if now > stored.expires_at {
             return Err(VerifyError::CodeExpired);
         }
+        // The attempt is taken before the comparison: simultaneous guesses each need one.
+        let Some(attempts) = self
+            .store
+            .take_code_attempt(&stored.id, MAX_ATTEMPTS)
+            .await?
+        else {
+            return Err(VerifyError::AttemptsExhausted);
+        };
         let code = code.trim();
         let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
-        if !well_formed
-            || !self.secret.verify(
+        let right = well_formed
+            && self.secret.verify(
                 "code",
                 format!("{}:{code}", stored.id).as_bytes(),
                 &stored.code_hmac,
-            )
-        {
-            let attempts = self.store.count_code_attempt(&stored.id).await?;
+            );
+        if !right {
             if attempts >= MAX_ATTEMPTS {
                 return Err(VerifyError::AttemptsExhausted);
             }
@@ -179,7 +201,10 @@ impl Verifier {
                 attempts_left: MAX_ATTEMPTS - attempts,
             });
         }
-        self.store.spend_code(&stored.id).await?;
+        // Two right guesses at once: only one gets a token.
+        if !self.store.spend_code(&stored.id, &stored.code_hmac).await? {
+            return Err(VerifyError::CodeExpired);
+        }
         let verified = Verified {
             address,
             form: form.to_owned(),
@@ -210,7 +235,9 @@ impl Verifier {
             .decode(encoded)
             .ok()?;
         let verified: Verified = serde_json::from_slice(&payload).ok()?;
-        (verified.form == form && now <= verified.expires_at).then_some(verified)
+        // Checked again, not trusted for being signed: it goes into mail headers.
+        let address_ok = normalise_address(&verified.address).is_ok_and(|a| a == verified.address);
+        (address_ok && verified.form == form && now <= verified.expires_at).then_some(verified)
     }
 }
 
@@ -242,6 +269,10 @@ mod tests {
             normalise_address(" Erika.Muster@Example.DE ").unwrap(),
             "Erika.Muster@example.de"
         );
+        assert_eq!(
+            normalise_address("a@Bücher.Example").unwrap(),
+            "a@xn--bcher-kva.example"
+        );
         for bad in [
             "",
             "erika",
@@ -250,6 +281,16 @@ mod tests {
             "a@b@example.de",
             "erika muster@example.de",
             "erika@example.de>\r\nBcc: x@y.de",
+            // What SMTP servers refuse or cannot route, found by an attack on the portal.
+            "\"a,b\"@x.example",
+            "\"x\\\"y\"@x.example",
+            "a@[127.0.0.1]",
+            "üser@x.example",
+            "a..b@x.example",
+            ".a@x.example",
+            "a@localhost",
+            "a@x.123",
+            "a@-x.example",
         ] {
             assert!(normalise_address(bad).is_err(), "{bad:?}");
         }

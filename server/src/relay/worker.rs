@@ -15,7 +15,7 @@ use super::queue_folder::{QueueFile, QueueFolder};
 use super::transport::{SendError, Transport};
 use crate::clock::unix_now;
 use crate::notices;
-use crate::store::submissions::{FailureKind, Submission, SubmissionState};
+use crate::store::submissions::{DueMail, FailureKind, Submission, SubmissionState};
 use crate::store::{OutboxMail, Store, StoreError};
 
 pub struct Worker {
@@ -26,6 +26,22 @@ pub struct Worker {
     pub delivery_hours: u64,
     pub retention_days: u64,
     pub wake: Arc<tokio::sync::Notify>,
+}
+
+/// A mail server's words without the addresses in them: an outbox mail goes to a citizen,
+/// and the log never names one.
+fn redacted(reason: &str) -> String {
+    reason
+        .split(' ')
+        .map(|word| {
+            if word.contains('@') {
+                "<address>"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// 1, 2, 4 … minutes, at most an hour.
@@ -68,8 +84,8 @@ impl Worker {
             if mails.is_empty() {
                 break;
             }
-            for mail in &mails {
-                self.send_outbox_mail(mail, now).await?;
+            for due in &mails {
+                self.send_outbox_mail(due, now).await?;
             }
         }
         loop {
@@ -160,11 +176,14 @@ impl Worker {
             .await
     }
 
-    async fn send_outbox_mail(&self, mail: &OutboxMail, now: u64) -> Result<(), StoreError> {
+    /// Sends an outbox mail; a temporary failure is tried again with the submissions'
+    /// backoff until the same deadline, then given up (logged): every mail has a last try.
+    async fn send_outbox_mail(&self, due: &DueMail, now: u64) -> Result<(), StoreError> {
+        let mail = &due.mail;
         let bytes = match self.text_mail(mail) {
             Ok(bytes) => bytes,
             Err(reason) => {
-                tracing::warn!(id = %mail.id, "an outbox mail cannot be built: {reason}");
+                tracing::warn!(id = %mail.id, "an outbox mail cannot be built: {}", redacted(&reason));
                 return self.store.postpone_mail(&mail.id, now, true).await;
             }
         };
@@ -176,11 +195,16 @@ impl Worker {
         {
             Ok(()) => self.store.mark_mail_sent(&mail.id, now).await,
             Err(SendError::Permanent(reason)) => {
-                tracing::warn!(id = %mail.id, "an outbox mail was refused: {reason}");
+                tracing::warn!(id = %mail.id, "an outbox mail was refused: {}", redacted(&reason));
                 self.store.postpone_mail(&mail.id, now, true).await
             }
-            Err(SendError::Temporary(_)) => {
-                self.store.postpone_mail(&mail.id, now + 60, false).await
+            Err(SendError::Temporary(reason)) => {
+                let next = now + backoff_seconds(due.attempts);
+                let last = next > due.created_at + self.delivery_hours * 3600;
+                if last {
+                    tracing::warn!(id = %mail.id, "an outbox mail was given up: {}", redacted(&reason));
+                }
+                self.store.postpone_mail(&mail.id, next, last).await
             }
         }
     }

@@ -92,6 +92,14 @@ pub struct Submission {
     pub finished_at: Option<u64>,
 }
 
+/// An outbox mail due now, with how often it was tried and since when it waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueMail {
+    pub mail: OutboxMail,
+    pub attempts: u32,
+    pub created_at: u64,
+}
+
 /// What acceptance records.
 pub struct NewSubmission<'a> {
     pub receipt: &'a str,
@@ -129,32 +137,33 @@ fn submission(row: &sqlx::sqlite::SqliteRow) -> Result<Submission, StoreError> {
 }
 
 impl Store {
-    /// How many codes were sent to this address (by HMAC) since `since`.
-    pub async fn codes_sent_since(
-        &self,
-        address_hmac: &str,
-        since: u64,
-    ) -> Result<u32, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM verification_codes WHERE address_hmac = ? AND created_at >= ?",
-        )
-        .bind(address_hmac)
-        .bind(since as i64)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get::<i64, _>("n")? as u32)
-    }
-
-    /// Records a code and the mail that carries it, together.
-    pub async fn insert_code(
+    /// Records a code and the mail that carries it, together, unless the address already
+    /// has `limits` codes (each a count and since when): then it answers which limit, by
+    /// its index. Count and insert are one transaction that holds the write lock from its
+    /// start, so simultaneous requests cannot all see room for one more.
+    pub async fn insert_code_within(
         &self,
         code: &StoredCode,
         address_hmac: &str,
         form_slug: &str,
         mail: &OutboxMail,
         now: u64,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        limits: &[(u32, u64)],
+    ) -> Result<Result<(), usize>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (index, &(most, since)) in limits.iter().enumerate() {
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS n FROM verification_codes \
+                 WHERE address_hmac = ? AND created_at >= ?",
+            )
+            .bind(address_hmac)
+            .bind(since as i64)
+            .fetch_one(&mut *tx)
+            .await?;
+            if row.try_get::<i64, _>("n")? >= i64::from(most) {
+                return Ok(Err(index));
+            }
+        }
         sqlx::query(
             "INSERT INTO verification_codes (id, address_hmac, form_slug, code_hmac, created_at, \
              expires_at, attempts) VALUES (?, ?, ?, ?, ?, ?, 0)",
@@ -169,7 +178,7 @@ impl Store {
         .await?;
         super::insert_mail(&mut tx, mail, now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// The newest code for this address and form.
@@ -197,24 +206,34 @@ impl Store {
         .transpose()
     }
 
-    /// Counts a wrong attempt; returns the attempts made so far.
-    pub async fn count_code_attempt(&self, id: &str) -> Result<u32, StoreError> {
+    /// Takes one of a code's `most` attempts before its comparison, in one statement, so
+    /// that simultaneous guesses cannot share an attempt. Answers the attempts made with
+    /// this one, or none when they were all taken.
+    pub async fn take_code_attempt(&self, id: &str, most: u32) -> Result<Option<u32>, StoreError> {
         let row = sqlx::query(
-            "UPDATE verification_codes SET attempts = attempts + 1 WHERE id = ? RETURNING attempts",
+            "UPDATE verification_codes SET attempts = attempts + 1 \
+             WHERE id = ? AND attempts < ? RETURNING attempts",
         )
         .bind(id)
-        .fetch_one(&self.pool)
+        .bind(i64::from(most))
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(row.try_get::<i64, _>("attempts")? as u32)
+        row.map(|row| Ok(row.try_get::<i64, _>("attempts")? as u32))
+            .transpose()
     }
 
-    /// A used code can no longer be used; its row stays (until retention) for the rate limit.
-    pub async fn spend_code(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE verification_codes SET code_hmac = '', attempts = 1000 WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Uses a code up, once: false when another request used it first. Its row stays (until
+    /// retention) for the limit on codes per address.
+    pub async fn spend_code(&self, id: &str, code_hmac: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE verification_codes SET code_hmac = '', attempts = 1000 \
+             WHERE id = ? AND code_hmac = ?",
+        )
+        .bind(id)
+        .bind(code_hmac)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Records an accepted submission (and the citizen's receipt mail, if any) in one
@@ -375,16 +394,24 @@ impl Store {
     }
 
     /// Outbox mails due now, oldest first.
-    pub async fn due_mails(&self, now: u64, limit: u32) -> Result<Vec<OutboxMail>, StoreError> {
+    pub async fn due_mails(&self, now: u64, limit: u32) -> Result<Vec<DueMail>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, recipient, subject, body FROM outbox WHERE sent_at IS NULL \
-             AND next_attempt_at <= ? ORDER BY created_at, id LIMIT ?",
+            "SELECT id, recipient, subject, body, attempts, created_at FROM outbox \
+             WHERE sent_at IS NULL AND next_attempt_at <= ? ORDER BY created_at, id LIMIT ?",
         )
         .bind(now as i64)
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(super::outbox_mail).collect()
+        rows.iter()
+            .map(|row| {
+                Ok(DueMail {
+                    mail: super::outbox_mail(row)?,
+                    attempts: row.try_get::<i64, _>("attempts")? as u32,
+                    created_at: row.try_get::<i64, _>("created_at")? as u64,
+                })
+            })
+            .collect()
     }
 
     /// Sent: the recipient and the text are not kept (they may be a citizen's).
