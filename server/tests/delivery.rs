@@ -53,14 +53,7 @@ fn to(received: &[Received], address: &str) -> Vec<Received> {
 /// Asks for a code, reads it from the mail the SMTP server got, confirms it.
 async fn verify(portal: &Portal, smtp: &SmtpServer) -> String {
     let before = to(&smtp.received(), CITIZEN).len();
-    let sent = post_json(
-        &portal.app,
-        "/api/verification/code",
-        serde_json::json!({ "form": TRADE, "address": CITIZEN }),
-    )
-    .await;
-    assert_eq!(sent.status, StatusCode::ACCEPTED);
-    portal.worker.work(now()).await.unwrap();
+    common::ask_for_code(portal, TRADE, CITIZEN).await;
     let mails = to(&smtp.wait_for(before + 1, Duration::from_secs(10)), CITIZEN);
     let text = String::from_utf8_lossy(&mails[before].data).into_owned();
     let code = text

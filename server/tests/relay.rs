@@ -56,14 +56,7 @@ fn last_code(portal: &Portal) -> String {
 }
 
 async fn verify(portal: &Portal, form: &str) -> String {
-    let sent = post_json(
-        &portal.app,
-        "/api/verification/code",
-        serde_json::json!({ "form": form, "address": CITIZEN }),
-    )
-    .await;
-    assert_eq!(sent.status, StatusCode::ACCEPTED, "{:?}", sent.json());
-    portal.worker.work(now()).await.unwrap();
+    common::ask_for_code(portal, form, CITIZEN).await;
     let confirmed = post_json(
         &portal.app,
         "/api/verification/confirm",
@@ -797,14 +790,7 @@ fn codes_of(answers: &[common::Answer]) -> Vec<String> {
 
 /// Asks for a code for `address` and reads it from the spool.
 async fn code_for(portal: &Portal, address: &str) -> u32 {
-    let sent = post_json(
-        &portal.app,
-        "/api/verification/code",
-        serde_json::json!({ "form": TRADE, "address": address }),
-    )
-    .await;
-    assert_eq!(sent.status, StatusCode::ACCEPTED);
-    portal.worker.work(now()).await.unwrap();
+    common::ask_for_code(portal, TRADE, address).await;
     last_code(portal).parse().unwrap()
 }
 

@@ -27,15 +27,6 @@ crate::serde_by_name!(FileType {
 });
 
 impl FileType {
-    pub const ALL: [FileType; 6] = [
-        FileType::Pdf,
-        FileType::Jpg,
-        FileType::Png,
-        FileType::Docx,
-        FileType::Odt,
-        FileType::Txt,
-    ];
-
     pub fn media_type(self) -> &'static str {
         match self {
             FileType::Pdf => "application/pdf",

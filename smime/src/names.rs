@@ -41,9 +41,14 @@ pub fn deserialize<'de, T: Copy, D: serde::Deserializer<'de>>(
 /// more as plain slices for the error message.
 #[macro_export]
 macro_rules! serde_by_name {
-    ($name:ty { $($value:path => $text:literal,)* }) => {
+    ($name:ident { $($value:path => $text:literal,)* }) => {
         impl $crate::names::Named for $name {
             const NAMES: &'static [(Self, &'static str)] = &[$(($value, $text),)*];
+        }
+
+        impl $name {
+            /// Every value, in the order of its table.
+            pub const ALL: &'static [$name] = &[$($value,)*];
         }
 
         impl serde::Serialize for $name {
@@ -54,7 +59,7 @@ macro_rules! serde_by_name {
 
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                $crate::names::deserialize(deserializer, &[$($value,)*], &[$($text,)*])
+                $crate::names::deserialize(deserializer, $name::ALL, &[$($text,)*])
             }
         }
     };

@@ -1,6 +1,7 @@
 //! The relay's tables: verification codes, submissions, and the outbox's sending state.
 //! (Apart from `store/mod.rs`, so that the directory's part stays readable on its own.)
 
+use smime::names::Named;
 use sqlx::Row;
 
 use super::{OutboxMail, Store, StoreError};
@@ -14,29 +15,16 @@ pub struct StoredCode {
     pub attempts: u32,
 }
 
-/// A value kept in a text column under one of a few names.
-trait Named: Copy + PartialEq + 'static {
-    /// What it is, for the error when a stored name is unknown.
-    const WHAT: &'static str;
-    const NAMES: &'static [(Self, &'static str)];
-
-    fn name(self) -> &'static str {
-        Self::NAMES
-            .iter()
-            .find(|(value, _)| *value == self)
-            .map_or("", |(_, name)| name)
-    }
-
-    fn parse(text: &str) -> Result<Self, StoreError> {
-        Self::NAMES
-            .iter()
-            .find(|(_, name)| *name == text)
-            .map(|(value, _)| *value)
-            .ok_or_else(|| StoreError::Corrupt {
-                what: Self::WHAT,
-                detail: text.to_owned(),
-            })
-    }
+/// A value kept in a text column under its name (the S/MIME core's table of names).
+fn parse<T: Named>(what: &'static str, text: &str) -> Result<T, StoreError> {
+    T::NAMES
+        .iter()
+        .find(|(_, name)| *name == text)
+        .map(|(value, _)| *value)
+        .ok_or_else(|| StoreError::Corrupt {
+            what,
+            detail: text.to_owned(),
+        })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +35,6 @@ pub enum SubmissionState {
 }
 
 impl Named for SubmissionState {
-    const WHAT: &'static str = "submission state";
     const NAMES: &'static [(Self, &'static str)] = &[
         (SubmissionState::Queued, "queued"),
         (SubmissionState::Delivered, "delivered"),
@@ -67,7 +54,6 @@ pub enum FailureKind {
 }
 
 impl Named for FailureKind {
-    const WHAT: &'static str = "failure kind";
     const NAMES: &'static [(Self, &'static str)] = &[
         (FailureKind::Refused, "refused"),
         (FailureKind::TimedOut, "timed_out"),
@@ -121,13 +107,13 @@ fn submission(row: &sqlx::sqlite::SqliteRow) -> Result<Submission, StoreError> {
         message_id: row.try_get("message_id")?,
         mail_bytes: row.try_get::<i64, _>("mail_bytes")? as u64,
         citizen_address: row.try_get("citizen_address")?,
-        state: SubmissionState::parse(&state)?,
+        state: parse("submission state", &state)?,
         attempts: row.try_get::<i64, _>("attempts")? as u32,
         last_error: row.try_get("last_error")?,
         failure: row
             .try_get::<Option<String>, _>("failure_kind")?
             .as_deref()
-            .map(FailureKind::parse)
+            .map(|kind| parse("failure kind", kind))
             .transpose()?,
         accepted_at: row.try_get::<i64, _>("accepted_at")? as u64,
         finished_at: row

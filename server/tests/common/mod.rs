@@ -108,6 +108,18 @@ pub async fn portal_with(
     }
 }
 
+/// Asks for a verification code for `address` on `form` and lets the worker send it.
+pub async fn ask_for_code(portal: &Portal, form: &str, address: &str) {
+    let sent = post_json(
+        &portal.app,
+        "/api/verification/code",
+        serde_json::json!({ "form": form, "address": address }),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{:?}", sent.json());
+    portal.worker.work(now()).await.unwrap();
+}
+
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
