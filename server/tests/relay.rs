@@ -461,15 +461,9 @@ async fn a_code_expires_after_ten_minutes_and_a_token_after_its_time() {
 #[tokio::test]
 async fn a_full_queue_refuses_new_messages_and_finished_ones_are_forgotten_after_the_retention() {
     // Room for one small upload, not for two.
-    let portal = common::portal_with(
-        |_| {},
-        None,
-        None,
-        None,
-        |config| {
-            config.relay.max_queue_bytes = 800;
-        },
-    )
+    let portal = common::portal_configured(|config| {
+        config.relay.max_queue_bytes = 800;
+    })
     .await;
     let token = verify(&portal, TRADE).await;
     let upload_once = encrypt_to(
@@ -810,16 +804,10 @@ async fn attempts_of(portal: &Portal, address: &str) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn guesses_released_together_share_the_five_attempts_of_a_code() {
-    let portal = common::portal_with(
-        |_| {},
-        None,
-        None,
-        None,
-        |config| {
-            config.relay.limits.confirmations.burst = 1000;
-            config.relay.limits.api.burst = 1000;
-        },
-    )
+    let portal = common::portal_configured(|config| {
+        config.relay.limits.confirmations.burst = 1000;
+        config.relay.limits.api.burst = 1000;
+    })
     .await;
     let guesses = |address: &str, codes: Vec<u32>| {
         codes
@@ -868,15 +856,9 @@ async fn guesses_released_together_share_the_five_attempts_of_a_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn code_requests_released_together_get_three_codes_an_hour_and_no_more() {
-    let portal = common::portal_with(
-        |_| {},
-        None,
-        None,
-        None,
-        |config| {
-            config.relay.limits.codes.burst = 1000;
-        },
-    )
+    let portal = common::portal_configured(|config| {
+        config.relay.limits.codes.burst = 1000;
+    })
     .await;
     let requests = (0..20)
         .map(|_| serde_json::json!({ "form": TRADE, "address": "flut@example.org" }))
@@ -953,18 +935,12 @@ async fn a_signed_token_whose_address_would_break_a_header_verifies_nothing() {
 #[tokio::test]
 async fn a_client_that_waits_as_long_as_retry_after_says_is_let_in() {
     for period_ms in [500, 1_500] {
-        let portal = common::portal_with(
-            |_| {},
-            None,
-            None,
-            None,
-            |config| {
-                config.relay.limits.api = postsiegel_server::relay::limits::Limit {
-                    burst: 1,
-                    period_ms,
-                };
-            },
-        )
+        let portal = common::portal_configured(|config| {
+            config.relay.limits.api = postsiegel_server::relay::limits::Limit {
+                burst: 1,
+                period_ms,
+            };
+        })
         .await;
         assert_eq!(
             common::get(&portal.app, "/api/health").await.status,

@@ -42,14 +42,7 @@ impl FileType {
 
     /// The short name used in policies and shown to citizens (`pdf`, `jpg`, ...).
     pub fn code(self) -> &'static str {
-        match self {
-            FileType::Pdf => "pdf",
-            FileType::Jpg => "jpg",
-            FileType::Png => "png",
-            FileType::Docx => "docx",
-            FileType::Odt => "odt",
-            FileType::Txt => "txt",
-        }
+        crate::names::Named::name(self)
     }
 }
 

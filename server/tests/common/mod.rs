@@ -58,6 +58,11 @@ pub async fn portal_signing(
     portal_with(adjust, transport, dkim, signer, |_| {}).await
 }
 
+/// The demo portal as it is, with the configuration changed by `configure`.
+pub async fn portal_configured(configure: impl FnOnce(&mut Config)) -> Portal {
+    portal_with(|_| {}, None, None, None, configure).await
+}
+
 /// Like [`portal_signing`], with the configuration changed by `configure`.
 pub async fn portal_with(
     adjust: impl FnOnce(&mut Directory),
