@@ -895,14 +895,7 @@ async fn addresses_no_mail_server_can_reach_are_refused_when_the_code_is_asked_f
         assert_eq!(answer.json()["field"], "address", "{address}");
     }
     // A domain with umlauts is mailed in its ASCII form.
-    let answer = post_json(
-        &portal.app,
-        "/api/verification/code",
-        serde_json::json!({ "form": TRADE, "address": "a@bücher.example" }),
-    )
-    .await;
-    assert_eq!(answer.status, StatusCode::ACCEPTED);
-    portal.worker.work(now()).await.unwrap();
+    common::ask_for_code(&portal, TRADE, "a@bücher.example").await;
     let mail = std::fs::read_to_string(&walk(&portal.data.path().join("spool"))[0]).unwrap();
     assert!(mail.contains("To: a@xn--bcher-kva.example"), "{mail}");
 }
