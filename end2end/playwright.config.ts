@@ -2,6 +2,7 @@ import { defineConfig } from '@playwright/test';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
+import { ENGINES } from './engines/engines.js';
 
 // The server binary the test command built (same cargo profile as the native tests).
 const cacheDir = process.env.POSTSIEGEL_DEV_CACHE ?? path.join(os.homedir(), '.cache', 'postsiegel');
@@ -26,7 +27,6 @@ process.env.E2E_SMTP_DIR ??= path.join(dataDir, 'smtp');
 const smtpDir = process.env.E2E_SMTP_DIR;
 
 export default defineConfig({
-  testDir: './tests',
   outputDir: './test-results',
   fullyParallel: false,
   workers: 1,
@@ -39,20 +39,36 @@ export default defineConfig({
   ],
   use: {
     baseURL: `http://127.0.0.1:${port}`,
-    browserName: 'chromium',
-    launchOptions: {
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    },
   },
+  // Playwright's own Chromium tests (request interception, init scripts, axe), then the
+  // cross-engine journeys (journeys/, through engines/engines.js) in each engine.
+  projects: [
+    {
+      name: 'Chromium (Playwright)',
+          use: {
+        browserName: 'chromium',
+        launchOptions: {
+          executablePath: '/usr/bin/chromium',
+          args: [
+            '--no-sandbox',
+            '--disable-gpu',
+            '--disable-quic',
+            '--no-first-run',
+            '--disable-background-networking',
+            '--disable-component-update',
+            '--disable-sync',
+          ],
+        },
+      },
+    },
+    ...(['chromium', 'firefox', 'webkit'] as const).map((engine) => ({
+      name: ENGINES[engine].title,
+      testDir: './journeys',
+      // A whole journey, with an engine that starts per test (WebKitGTK), takes longer.
+      timeout: 90_000,
+      use: { engine },
+    })),
+  ],
   webServer: [
   {
     command: `"${python}" "${smtpScript}" "${smtpDir}" ${smtpPort} --until-killed --quiet`,

@@ -24,8 +24,10 @@ APT_RUN=()
 # (Thunderbird); Python's email package as an independent MIME parser; a real LDAP server
 # (OpenLDAP's slapd and ldapadd), as state PKIs run to publish certificates and CRLs.
 # python3-venv: Debian's python3 cannot make a venv (for aiosmtpd, below) without it.
-APT_TEST=(chromium chromium-driver openssl gpgsm libnss3-tools python3 python3-venv slapd
-  ldap-utils)
+# The three browser engines: Chromium; Firefox ESR; WebKitGTK (Safari's engine) with its
+# WebKitWebDriver and MiniBrowser, which needs an X display (xvfb-run, with xauth).
+APT_TEST=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth openssl gpgsm
+  libnss3-tools python3 python3-venv slapd ldap-utils)
 
 # Tools are installed with a quick release profile: their own speed hardly matters here, and
 # LTO with one codegen unit doubles the time it takes to compile Trunk on 2 cores.
