@@ -11,9 +11,10 @@
     loading.hidden = true;
     failure.hidden = false;
   }
-  // Failed loads of the module or the .wasm (captured: they do not bubble), and the loader's
-  // rejected promise.
+  // Failed loads of the module or the .wasm (captured: they do not bubble), the loader's
+  // rejected promise, and the loader's own word (initializer.js).
   window.addEventListener('error', failed, true);
   window.addEventListener('unhandledrejection', failed);
+  window.addEventListener('postsiegel-boot-failed', failed);
   window.setTimeout(failed, 30000);
 })();

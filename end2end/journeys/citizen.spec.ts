@@ -130,3 +130,24 @@ test('from a non-secure origin the browser cannot encrypt: the form says so and 
     portal.close();
   }
 });
+
+test('a browser that cannot run the app\'s WebAssembly shows why, and sends nothing', async ({ tab, baseURL }) => {
+  // As a browser from before 'wasm-unsafe-eval' (Chrome < 97, Safari < 16) sees the portal:
+  // the policy forbids compiling WebAssembly, so the app cannot start.
+  const portal = await portalProxy(Number(new URL(baseURL!).port), {
+    headers: (headers) => {
+      const policy = String(headers['content-security-policy'] ?? '');
+      expect(policy).toContain("'wasm-unsafe-eval'");
+      headers['content-security-policy'] = policy.replace(" 'wasm-unsafe-eval'", '');
+    },
+  });
+  try {
+    await tab.goto(`${portal.origin}/kontakt/landratsamt-musterhausen/gewerbeamt`);
+    await tab.see({ role: 'heading', name: 'Das Formular kann in diesem Browser nicht starten' });
+    await tab.see({ text: /Es wurde nichts gesendet\./ });
+    expect(await tab.count({ label: 'Ihre Nachricht' })).toBe(0);
+    expect(portal.requests.filter((line) => line.includes('/api/'))).toEqual([]);
+  } finally {
+    portal.close();
+  }
+});
