@@ -10,7 +10,7 @@ const port = Number(process.env.POSTSIEGEL_DEV_WEBBENCH_PORT || 18490);
 
 export default defineConfig({
   testDir: './bench',
-  testMatch: '*.bench.ts',
+  testMatch: 'webcrypto.bench.ts',
   outputDir: './test-results/bench',
   workers: 1,
   retries: 0,

@@ -26,6 +26,23 @@ const dataDir = process.env.E2E_POSTSIEGEL_DATA;
 process.env.E2E_SMTP_DIR ??= path.join(dataDir, 'smtp');
 const smtpDir = process.env.E2E_SMTP_DIR;
 
+/** Playwright's own Chromium: Debian's, with the flags this closed network needs. */
+export const chromiumUse = {
+  browserName: 'chromium' as const,
+  launchOptions: {
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  },
+};
+
 export default defineConfig({
   outputDir: './test-results',
   fullyParallel: false,
@@ -45,21 +62,8 @@ export default defineConfig({
   projects: [
     {
       name: 'Chromium (Playwright)',
-          use: {
-        browserName: 'chromium',
-        launchOptions: {
-          executablePath: '/usr/bin/chromium',
-          args: [
-            '--no-sandbox',
-            '--disable-gpu',
-            '--disable-quic',
-            '--no-first-run',
-            '--disable-background-networking',
-            '--disable-component-update',
-            '--disable-sync',
-          ],
-        },
-      },
+      testDir: './tests',
+      use: chromiumUse,
     },
     ...(['chromium', 'firefox', 'webkit'] as const).map((engine) => ({
       name: ENGINES[engine].title,
