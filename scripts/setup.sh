@@ -191,7 +191,7 @@ build_app() {
 # The benchmarks, in the one order both commands run them: `scripts/bench` measures,
 # `scripts/test` runs each once, small (POSTSIEGEL_DEV_BENCH_SMOKE=1), so that a smoke run
 # takes the path of a measurement, the environment each step leaves behind included.
-BENCHMARKS=(bench_encryption bench_search bench_relay bench_browser bench_startup)
+BENCHMARKS=(bench_encryption bench_search bench_relay bench_browser bench_pipeline bench_startup)
 
 smoke() { [ -n "${POSTSIEGEL_DEV_BENCH_SMOKE:-}" ]; }
 
@@ -234,6 +234,14 @@ bench_browser() {
   say "Encryption in the browser: ours beside WebCrypto AES-CBC alone and PKI.js (Playwright, Chromium)"
   build_webbench || return 1
   (cd "$ROOT/end2end" && npx playwright test -c playwright.bench.config.ts) | keep webcrypto.txt
+}
+
+bench_pipeline() {
+  say "The send pipeline in the real app, from the file pick to the ciphertext, in Chromium, Firefox ESR and WebKitGTK, beside WebCrypto AES alone"
+  cargo build --quiet -p postsiegel-server --bin postsiegel || return 1
+  build_app || return 1
+  (cd "$ROOT/end2end" && POSTSIEGEL_DEV_BIN=$CARGO_TARGET_DIR/debug/postsiegel \
+    npx playwright test -c playwright.pipeline.config.ts) | keep pipeline.txt
 }
 
 bench_startup() {

@@ -258,6 +258,44 @@ function describe(target) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The content (renderer) processes under `rootPid`, as /proc shows them, by engine. */
+const CONTENT_PROCESS = {
+  chromium: /--type=renderer/,
+  firefox: /-contentproc.*\btab\b/,
+  webkit: /WebKitWebProcess/,
+};
+
+/** The highest peak resident memory (VmHWM, kB) of `engine`'s content processes that
+ * descend from `rootPid`: what the page made the engine hold at most. */
+function contentPeakKb(engine, rootPid) {
+  const parents = new Map();
+  for (const pid of fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      parents.set(Number(pid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  const descends = (pid) => {
+    for (let at = pid; at > 1; at = parents.get(at) ?? 0) if (at === rootPid) return true;
+    return false;
+  };
+  let peak = 0;
+  for (const pid of parents.keys()) {
+    if (!descends(pid)) continue;
+    try {
+      const command = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (!CONTENT_PROCESS[engine].test(command)) continue;
+      const match = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmHWM:\s+(\d+) kB/);
+      if (match) peak = Math.max(peak, Number(match[1]));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return peak;
+}
+
 /** A puppeteer Frame (Chromium over CDP, Firefox over BiDi) as a Backend. */
 function puppeteerBackend(frame, page) {
   return {
@@ -301,6 +339,7 @@ async function launchPuppeteer(engine) {
         });
   return {
     version: await browser.version(),
+    contentPeakKb: () => contentPeakKb(engine, browser.process().pid),
     /** A fresh tab in a context of its own: no storage from an earlier test. */
     async newTab(origin) {
       const downloads = fs.mkdtempSync(path.join(os.tmpdir(), 'postsiegel-downloads-'));
@@ -405,6 +444,7 @@ async function launchWebKit() {
   };
   let version = 'WebKitGTK';
   return {
+    contentPeakKb: () => contentPeakKb('webkit', driver.pid),
     get version() {
       return version;
     },

@@ -89,7 +89,7 @@ export async function mailFor(receipt: string, to: string): Promise<Delivered> {
 export function decrypt(mail: Delivered): Buffer {
   return execFileSync('openssl', [
     'cms', '-decrypt', '-in', mail.file, '-inkey', path.join(dataDir, 'demo', 'demo-mailboxes.key.pem'),
-  ]);
+  ], { maxBuffer: 256 * 1024 * 1024 });
 }
 
 export interface Parsed {
