@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Counts a Playwright JSON report by project (one line per engine in the test summary):
-// prints `PROJECT<TAB>PASSED<TAB>FAILED` per project. Flaky and skipped tests count as
+// prints `PROJECT|PASSED|FAILED|SECONDS` per project, SECONDS the tests' own
+// time in it (the engine's start and end included, the runner's set-up not). Flaky and skipped tests count as
 // failed: the suite allows neither.
 'use strict';
 
@@ -9,13 +10,16 @@ const counts = new Map();
 function walk(suite) {
   for (const spec of suite.specs ?? []) {
     for (const test of spec.tests) {
-      const count = counts.get(test.projectName) ?? { passed: 0, failed: 0 };
+      const count = counts.get(test.projectName) ?? { passed: 0, failed: 0, ms: 0 };
       if (test.status === 'expected') count.passed += 1;
       else count.failed += 1;
+      for (const result of test.results) count.ms += result.duration;
       counts.set(test.projectName, count);
     }
   }
   for (const child of suite.suites ?? []) walk(child);
 }
 for (const suite of report.suites) walk(suite);
-for (const [project, { passed, failed }] of counts) console.log(`${project}\t${passed}\t${failed}`);
+for (const [project, { passed, failed, ms }] of counts) {
+  console.log(`${project}|${passed}|${failed}|${Math.round(ms / 1000)}`);
+}
