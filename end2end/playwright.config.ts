@@ -2,7 +2,7 @@ import { defineConfig } from '@playwright/test';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
-import { ENGINES } from './engines/engines.js';
+import { CHROMIUM_ARGS, ENGINES } from './engines/engines.js';
 
 // The server binary the test command built (same cargo profile as the native tests).
 const cacheDir = process.env.POSTSIEGEL_DEV_CACHE ?? path.join(os.homedir(), '.cache', 'postsiegel');
@@ -31,15 +31,7 @@ export const chromiumUse = {
   browserName: 'chromium' as const,
   launchOptions: {
     executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: CHROMIUM_ARGS,
   },
 };
 

@@ -236,18 +236,20 @@ bench_browser() {
   (cd "$ROOT/end2end" && npx playwright test -c playwright.bench.config.ts) | keep webcrypto.txt
 }
 
-bench_pipeline() {
-  say "The send pipeline in the real app, from the file pick to the ciphertext, in Chromium, Firefox ESR and WebKitGTK, beside WebCrypto AES alone"
+# A benchmark in the browser against the real portal, built as the end-to-end tests run it.
+on_portal() { # Playwright config, output name
   cargo build --quiet -p postsiegel-server --bin postsiegel || return 1
   build_app || return 1
   (cd "$ROOT/end2end" && POSTSIEGEL_DEV_BIN=$CARGO_TARGET_DIR/debug/postsiegel \
-    npx playwright test -c playwright.pipeline.config.ts) | keep pipeline.txt
+    npx playwright test -c "$1") | keep "$2"
+}
+
+bench_pipeline() {
+  say "The send pipeline in the real app, from the file pick to the ciphertext, in Chromium, Firefox ESR and WebKitGTK, beside WebCrypto AES alone"
+  on_portal playwright.pipeline.config.ts pipeline.txt
 }
 
 bench_startup() {
   say "Start-up: the app's download (gzip) and navigation to an interactive form (Playwright, Chromium)"
-  cargo build --quiet -p postsiegel-server --bin postsiegel || return 1
-  build_app || return 1
-  (cd "$ROOT/end2end" && POSTSIEGEL_DEV_BIN=$CARGO_TARGET_DIR/debug/postsiegel \
-    npx playwright test -c playwright.startup.config.ts) | keep startup.txt
+  on_portal playwright.startup.config.ts startup.txt
 }

@@ -21,6 +21,8 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 
+// Debian's Chromium, as root, on this closed network (without the networking flags it
+// floods the network with refused connections).
 const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
@@ -488,4 +490,4 @@ async function launch(engine) {
   throw new Error(`unknown engine ${engine}`);
 }
 
-module.exports = { ENGINES, launch, Tab, freePort };
+module.exports = { ENGINES, CHROMIUM_ARGS, launch, Tab, freePort };

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import {
   EXE, FILES, PDF, PNG, bigPdf, codeFor, contentOf, dataDir, decrypt, delivered, freshStart,
-  mailFor, parse, readyToSend, slowLine, verifyAddress,
+  mailFor, opened, parse, readyToSend, slowLine, verifyAddress,
 } from './support';
 
 // A citizen's whole way on the demo portal, delivered through a real SMTP server: write,
@@ -90,10 +90,7 @@ for (const journey of journeys) {
     expect(header).toContain(`Reply-To: <${address}>`);
     expect(header).not.toContain('Gewerbeanmeldung');
     expect(mail.data).not.toContain('Müller');
-    const entity = decrypt(mail);
-    const parsed = parse(entity, receipt);
-    expect(parsed.defects).toEqual([]);
-    const { text: body, files } = contentOf(parsed);
+    const { entity, text: body, files } = opened(mail, receipt);
     expect(body).toContain(text);
     expect(body).toContain('Jürgen Müller');
     expect(body).toContain('GA-2026/0815');

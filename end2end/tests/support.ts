@@ -106,6 +106,16 @@ export function parse(entity: Buffer, name: string): Parsed {
   );
 }
 
+/** What the authority reads in a delivered mail: OpenSSL decrypts it with the demo key,
+ * Python parses the entity, which must have no defects; the entity, its text and its
+ * attachments by name. */
+export function opened(mail: Delivered, receipt: string) {
+  const entity = decrypt(mail);
+  const parsed = parse(entity, receipt);
+  expect(parsed.defects).toEqual([]);
+  return { entity, ...contentOf(parsed) };
+}
+
 /** The message text (first part) and the attachments by name, decoded. */
 export function contentOf(parsed: Parsed): { text: string; files: Record<string, Buffer> } {
   const text = Buffer.from(parsed.parts[0].content, 'base64').toString('utf8').replace(/\r\n/g, '\n');
