@@ -17,4 +17,16 @@
   window.addEventListener('unhandledrejection', failed);
   window.addEventListener('postsiegel-boot-failed', failed);
   window.setTimeout(failed, 30000);
+
+  // A trap in the running app (a WebAssembly.RuntimeError: seen in WebKit) leaves it unable
+  // to go on or to say so itself; this notice, outside the app's part of the page, does.
+  function crashed(event) {
+    if (document.documentElement.getAttribute('data-app') !== 'ready') return;
+    if (typeof WebAssembly === 'undefined' || !(event.error instanceof WebAssembly.RuntimeError)) return;
+    var notice = document.getElementById('app-crashed');
+    if (!notice || !notice.hidden) return;
+    notice.hidden = false;
+    notice.focus();
+  }
+  window.addEventListener('error', crashed);
 })();
