@@ -350,7 +350,10 @@ async function launchPuppeteer(engine) {
       });
       const page = await context.newPage();
       const tab = new Tab(puppeteerBackend(page.mainFrame(), page), engine, origin, downloads);
-      tab.close = () => context.close();
+      tab.close = async () => {
+        await context.close();
+        fs.rmSync(downloads, { recursive: true, force: true });
+      };
       return tab;
     },
     close: () => browser.close(),
@@ -462,7 +465,10 @@ async function launchWebKit() {
       tab.close = () => session.quit();
       return tab;
     },
-    close: async () => stop(),
+    close: async () => {
+      stop();
+      fs.rmSync(config, { recursive: true, force: true });
+    },
   };
 }
 
