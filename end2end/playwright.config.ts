@@ -35,6 +35,16 @@ export const chromiumUse = {
   },
 };
 
+/** One project per engine for tests written against engines.js (the journeys, the pipeline
+ * benchmark). */
+export function engineProjects(project: { testDir: string; testMatch?: string; timeout?: number }) {
+  return (Object.keys(ENGINES) as (keyof typeof ENGINES)[]).map((engine) => ({
+    name: ENGINES[engine].title,
+    ...project,
+    use: { engine },
+  }));
+}
+
 export default defineConfig({
   outputDir: './test-results',
   fullyParallel: false,
@@ -57,13 +67,8 @@ export default defineConfig({
       testDir: './tests',
       use: chromiumUse,
     },
-    ...(['chromium', 'firefox', 'webkit'] as const).map((engine) => ({
-      name: ENGINES[engine].title,
-      testDir: './journeys',
-      // A whole journey, with an engine that starts per test (WebKitGTK), takes longer.
-      timeout: 90_000,
-      use: { engine },
-    })),
+    // A whole journey, with an engine that starts per test (WebKitGTK), takes longer.
+    ...engineProjects({ testDir: './journeys', timeout: 90_000 }),
   ],
   webServer: [
   {

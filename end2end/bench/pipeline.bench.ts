@@ -6,9 +6,9 @@
 // WebAssembly memory before picking and after sending, and the peak resident memory of the
 // engine's content process. A fresh engine per measurement, so that each peak is its own.
 // POSTSIEGEL_DEV_BENCH_SMOKE=1: once, 1 MB, as the test command runs it.
-import { test, expect, onDisk } from '../journeys/harness';
+import { test, expect, confirmAddress, onDisk, type Engine } from '../journeys/harness';
 import { launch } from '../engines/engines.js';
-import { bigPdf, codeFor, decrypt, mailFor } from '../tests/support';
+import { bigPdf, decrypt, mailFor } from '../tests/support';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -40,7 +40,7 @@ function largestAttachment(line: string): number {
   return Math.floor((Number(match[1].replace(',', '.')) * 1e6) / (4 / 3 * 78 / 76)) - 100_000;
 }
 
-async function measure(engine: 'chromium' | 'firefox' | 'webkit', baseURL: string, payload: number | 'max'): Promise<Sample> {
+async function measure(engine: Engine, baseURL: string, payload: number | 'max'): Promise<Sample> {
   const session = await launch(engine);
   try {
     const tab = await session.newTab(baseURL);
@@ -49,11 +49,7 @@ async function measure(engine: 'chromium' | 'firefox' | 'webkit', baseURL: strin
     const bytes = payload === 'max' ? largest : payload;
     const address = `bench-${Date.now()}@example.org`;
     await tab.fill({ label: 'Ihr Name' }, 'Erika Mustermann');
-    await tab.fill({ label: 'Ihre E-Mail-Adresse' }, address);
-    await tab.click({ role: 'button', name: 'Code senden' });
-    await tab.fill({ label: 'Bestätigungscode' }, await codeFor(address));
-    await tab.click({ role: 'button', name: 'Code bestätigen' });
-    await tab.see({ text: `Bestätigt: ${address}` });
+    await confirmAddress(tab, address);
     await tab.fill({ label: 'Betreff' }, 'Bauantrag');
     await tab.fill({ label: 'Ihre Nachricht' }, 'Anbei die Unterlagen.');
     // Marks from inside the page, before the app's own handlers run (capture phase).

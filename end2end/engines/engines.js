@@ -400,6 +400,15 @@ function seleniumBackend(driver, frames) {
   };
 }
 
+/** Ends a process started `detached` and everything it started (its process group). */
+function stopGroup(child) {
+  try {
+    process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    // already gone
+  }
+}
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -429,13 +438,7 @@ async function launchWebKit() {
   });
   let errors = '';
   driver.stderr.on('data', (chunk) => (errors += chunk));
-  const stop = () => {
-    try {
-      process.kill(-driver.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  };
+  const stop = () => stopGroup(driver);
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitForDriver(url, driver, () => errors);
@@ -496,4 +499,4 @@ async function launch(engine) {
   throw new Error(`unknown engine ${engine}`);
 }
 
-module.exports = { ENGINES, CHROMIUM_ARGS, launch, Tab, freePort };
+module.exports = { ENGINES, CHROMIUM_ARGS, launch, Tab, freePort, stopGroup };

@@ -12,7 +12,7 @@
 'use strict';
 
 const { spawn } = require('node:child_process');
-const { launch, ENGINES, freePort } = require('./engines.js');
+const { launch, ENGINES, freePort, stopGroup } = require('./engines.js');
 
 const TIMEOUT_MS = Number(process.env.WASM_BINDGEN_TEST_TIMEOUT || 120) * 1000;
 
@@ -58,11 +58,7 @@ async function runIn(session, wasm) {
     return report;
   } finally {
     await tab.close();
-    try {
-      process.kill(-runner.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
+    stopGroup(runner);
   }
 }
 

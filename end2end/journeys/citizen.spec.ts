@@ -1,5 +1,5 @@
-import { test, expect, onDisk, authoritySite, portalProxy } from './harness';
-import { EXE, FILES, PDF, PNG, codeFor, mailFor, opened } from '../tests/support';
+import { test, expect, confirmAddress, onDisk, portalProxy } from './harness';
+import { EXE, FILES, PDF, PNG, authoritySite, mailFor, opened } from '../tests/support';
 import type { Tab } from '../engines/engines.js';
 
 // A citizen's way through the portal, written once and run in Chromium, Firefox ESR and
@@ -8,15 +8,6 @@ import type { Tab } from '../engines/engines.js';
 
 const GEWERBEAMT = 'gewerbeamt@lra-musterhausen.example';
 const RECEIVED = { role: 'heading', name: 'Ihre Nachricht ist eingegangen' } as const;
-
-/** Types the address, asks for the code, reads it from the mail and confirms it. */
-async function confirmAddress(form: Tab, address: string) {
-  await form.fill({ label: 'Ihre E-Mail-Adresse' }, address);
-  await form.click({ role: 'button', name: 'Code senden' });
-  await form.fill({ label: 'Bestätigungscode' }, await codeFor(address));
-  await form.click({ role: 'button', name: 'Code bestätigen' });
-  await form.see({ text: `Bestätigt: ${address}` });
-}
 
 /** The text of the only element `css` names, once it has one. */
 async function textOf(form: Tab, css: string) {

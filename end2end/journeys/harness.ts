@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { launch, Tab } from '../engines/engines.js';
-import { dataDir } from '../tests/support';
+import { codeFor, dataDir } from '../tests/support';
 
 // The cross-engine journeys: Playwright is only their runner here. Each project of
 // playwright.config.ts names an engine; the engine starts once per worker, and every test
@@ -52,16 +52,13 @@ export function onDisk(files: { name: string; buffer: Buffer }[]): string[] {
   });
 }
 
-/** A stand-in for an authority's own site: one page that frames `src`, on `host`. */
-export async function authoritySite(src: string, host = '127.0.0.1') {
-  const server = http.createServer((_request, response) => {
-    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    response.end(`<!DOCTYPE html><html lang="de"><head><title>Landratsamt Musterhausen</title></head>
-<body><h1>Kontakt</h1><iframe src="${src}" title="Sicheres Kontaktformular"
-style="width:100%;min-height:60rem;border:0"></iframe></body></html>`);
-  });
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  return { origin: `http://${host}:${(server.address() as net.AddressInfo).port}`, close: () => server.close() };
+/** Types the address, asks for the code, reads it from the mail and confirms it. */
+export async function confirmAddress(form: Tab, address: string) {
+  await form.fill({ label: 'Ihre E-Mail-Adresse' }, address);
+  await form.click({ role: 'button', name: 'Code senden' });
+  await form.fill({ label: 'Bestätigungscode' }, await codeFor(address));
+  await form.click({ role: 'button', name: 'Code bestätigen' });
+  await form.see({ text: `Bestätigt: ${address}` });
 }
 
 /** A name for this machine that is not loopback to a browser: its own network address, or

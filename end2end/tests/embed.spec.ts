@@ -1,23 +1,9 @@
 import { test, expect, Page } from '@playwright/test';
-import * as http from 'node:http';
-import { AddressInfo } from 'node:net';
-import { FILES, codeFor, contentOf, decrypt, mailFor, parse } from './support';
+import { FILES, authoritySite, codeFor, contentOf, decrypt, mailFor, parse } from './support';
 
 // An authority frames the form on its own site. The demo's Landratsamt allows pages on
 // 127.0.0.1 (any port) besides its own site; the form itself is loaded from localhost, so
 // the framing page is truly another origin. A page on an origin not allowed cannot frame it.
-
-/** A stand-in for the authority's site: one page framing `src`, on 127.0.0.1. */
-async function authoritySite(src: string): Promise<{ port: number; close: () => void }> {
-  const server = http.createServer((_request, response) => {
-    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    response.end(`<!DOCTYPE html><html lang="de"><head><title>Landratsamt Musterhausen</title></head>
-<body><h1>Kontakt</h1><iframe src="${src}" title="Sicheres Kontaktformular"
-style="width:100%;min-height:60rem;border:0"></iframe></body></html>`);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: (server.address() as AddressInfo).port, close: () => server.close() };
-}
 
 function formUrl(baseURL: string | undefined): string {
   const port = new URL(baseURL!).port;

@@ -1,6 +1,7 @@
 import { expect, Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
@@ -162,6 +163,19 @@ export async function freshStart(page: Page) {
       sessionStorage.setItem('postsiegel-test', '1');
     }
   });
+}
+
+/** A stand-in for an authority's own site: one page that frames `src`, on 127.0.0.1. */
+export async function authoritySite(src: string) {
+  const server = http.createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    response.end(`<!DOCTYPE html><html lang="de"><head><title>Landratsamt Musterhausen</title></head>
+<body><h1>Kontakt</h1><iframe src="${src}" title="Sicheres Kontaktformular"
+style="width:100%;min-height:60rem;border:0"></iframe></body></html>`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return { port, origin: `http://127.0.0.1:${port}`, close: () => server.close() };
 }
 
 /** A TCP proxy on 127.0.0.1 in front of the portal that passes what the browser sends at
