@@ -26,11 +26,7 @@ fuzz_target!(|typed: Typed| {
     let attachments: Vec<Attachment> = typed
         .attachments
         .iter()
-        .map(|(name, content)| Attachment {
-            file_name: name,
-            media_type: "application/pdf",
-            content,
-        })
+        .map(|(name, content)| Attachment::new(name, "application/pdf", content))
         .collect();
     let entity = compose(&Message {
         form: &typed.form,

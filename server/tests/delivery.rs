@@ -144,16 +144,8 @@ async fn the_mailbox_gets_a_mail_that_decrypts_to_exactly_what_was_sent() {
     ]
     .concat();
     let attachments = [
-        Attachment {
-            file_name: "Gewerbeanmeldung Müller.pdf",
-            media_type: "application/pdf",
-            content: &pdf,
-        },
-        Attachment {
-            file_name: "Grundriss Büro – Erdgeschoss.png",
-            media_type: "image/png",
-            content: &png,
-        },
+        Attachment::new("Gewerbeanmeldung Müller.pdf", "application/pdf", &pdf),
+        Attachment::new("Grundriss Büro – Erdgeschoss.png", "image/png", &png),
     ];
     let text =
         "Sehr geehrte Damen und Herren,\n\nanbei meine Unterlagen. Grüße aus Straßkirchen!\n";

@@ -27,11 +27,11 @@ fn attachment(payload: usize) -> Vec<u8> {
 }
 
 fn compose_entity(attachment: &[u8]) -> Vec<u8> {
-    let attachments = [Attachment {
-        file_name: "Unterlagen.pdf",
-        media_type: "application/pdf",
-        content: attachment,
-    }];
+    let attachments = [Attachment::new(
+        "Unterlagen.pdf",
+        "application/pdf",
+        attachment,
+    )];
     compose(&Message {
         form: "bench",
         unit: None,

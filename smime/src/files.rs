@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use crate::mime::Source;
 use crate::sniff::{Sniffed, sniff};
 
 /// The kinds of file a form may accept.
@@ -121,9 +122,9 @@ impl fmt::Display for FileRefusal {
     }
 }
 
-/// Identifies `bytes` by content and checks it against `policy`.
-pub fn check_file(bytes: &[u8], policy: &FilePolicy) -> Result<FileType, FileRefusal> {
-    let found = identify(bytes)?;
+/// Identifies a file by content and checks it against `policy`.
+pub fn check_file(content: &dyn Source, policy: &FilePolicy) -> Result<FileType, FileRefusal> {
+    let found = identify(content)?;
     if policy.allowed.contains(&found) {
         Ok(found)
     } else {
@@ -133,49 +134,141 @@ pub fn check_file(bytes: &[u8], policy: &FilePolicy) -> Result<FileType, FileRef
     }
 }
 
-/// What a file is, by content alone, or why no form would take it.
-pub fn identify(bytes: &[u8]) -> Result<FileType, FileRefusal> {
-    if bytes.is_empty() {
+/// What a file is, by content alone, or why no form would take it. The content is read
+/// window by window (see [`Source`]), never whole into this memory.
+pub fn identify(content: &dyn Source) -> Result<FileType, FileRefusal> {
+    let size = content.size();
+    if size == 0 {
         return Err(FileRefusal::Empty);
     }
-    match sniff(bytes) {
-        Sniffed::Pdf => {
-            if contains(bytes, b"/Encrypt") {
-                Err(FileRefusal::EncryptedPdf)
-            } else if contains(bytes, b"/JavaScript") || contains(bytes, b"/Launch") {
-                Err(FileRefusal::ActivePdf)
-            } else {
-                Ok(FileType::Pdf)
-            }
-        }
+    let head = read(content, 0, HEAD);
+    match sniff(&head) {
+        Sniffed::Pdf => match contains_which(content, &[b"/Encrypt", b"/JavaScript", b"/Launch"]) {
+            [true, _, _] => Err(FileRefusal::EncryptedPdf),
+            [_, true, _] | [_, _, true] => Err(FileRefusal::ActivePdf),
+            _ => Ok(FileType::Pdf),
+        },
         Sniffed::Jpeg => Ok(FileType::Jpg),
         Sniffed::Png => Ok(FileType::Png),
-        Sniffed::Zip => identify_zip(bytes),
+        Sniffed::Zip => identify_zip(content, &head),
         Sniffed::Ole2 => {
             // Encrypted OOXML files are OLE2 containers with an "EncryptedPackage" stream.
-            if contains(bytes, &utf16le("EncryptedPackage")) {
+            if contains_which(content, &[&utf16le("EncryptedPackage")]) == [true] {
                 Err(FileRefusal::EncryptedOffice)
             } else {
                 Err(FileRefusal::LegacyOffice)
             }
         }
         Sniffed::Executable => Err(FileRefusal::Executable),
-        Sniffed::Unknown => identify_text(bytes),
+        Sniffed::Unknown => identify_text(content),
     }
 }
 
-fn identify_text(bytes: &[u8]) -> Result<FileType, FileRefusal> {
-    let has_nul = bytes.contains(&0);
-    match std::str::from_utf8(bytes) {
-        Ok(_) if has_nul => Err(FileRefusal::TextWithNul),
-        Ok(_) => Ok(FileType::Txt),
-        Err(_) if has_nul => Err(FileRefusal::Unknown),
-        Err(_) => Err(FileRefusal::TextNotUtf8),
+/// Bytes read from the start, enough for every signature and an ODF `mimetype` entry.
+const HEAD: u64 = 512;
+/// Bytes of content looked at in one go by the scans.
+const WINDOW: usize = 1 << 20;
+
+/// `content[offset..offset + len]`, cut at the end.
+fn read(content: &dyn Source, offset: u64, len: u64) -> Vec<u8> {
+    let end = content.size().min(offset.saturating_add(len));
+    let mut bytes = vec![0; end.saturating_sub(offset) as usize];
+    if !bytes.is_empty() {
+        content.read_at(offset, &mut bytes);
+    }
+    bytes
+}
+
+/// Calls `look` with the content in windows that overlap by `overlap` bytes, so that
+/// anything up to `overlap + 1` bytes long lies whole in one of them, until it says stop.
+fn scan(content: &dyn Source, overlap: usize, mut look: impl FnMut(&[u8]) -> Scan) {
+    let size = content.size();
+    let mut window = Vec::new();
+    let mut at = 0u64;
+    while at < size {
+        let len = (size - at).min((WINDOW + overlap) as u64) as usize;
+        window.resize(len, 0);
+        content.read_at(at, &mut window);
+        if look(&window) == Scan::Stop || at + len as u64 == size {
+            return;
+        }
+        at += WINDOW as u64;
     }
 }
 
-fn identify_zip(bytes: &[u8]) -> Result<FileType, FileRefusal> {
-    let names = zip_entry_names(bytes).ok_or(FileRefusal::Unknown)?;
+#[derive(PartialEq)]
+enum Scan {
+    Go,
+    Stop,
+}
+
+/// Which of `needles` occur in the content, in one pass. They all begin with the same byte
+/// (`/` for PDF names): one `memchr` pass finds where they could begin, which is fast even
+/// in wasm, and only there are they compared.
+fn contains_which<const N: usize>(content: &dyn Source, needles: &[&[u8]; N]) -> [bool; N] {
+    let first = needles[0][0];
+    debug_assert!(needles.iter().all(|needle| needle[0] == first));
+    let longest = needles.iter().map(|n| n.len()).max().unwrap_or(1);
+    let mut found = [false; N];
+    scan(content, longest - 1, |window| {
+        for at in memchr::memchr_iter(first, window) {
+            for (needle, found) in needles.iter().zip(&mut found) {
+                *found = *found || window[at..].starts_with(needle);
+            }
+        }
+        if found.iter().all(|f| *f) {
+            Scan::Stop
+        } else {
+            Scan::Go
+        }
+    });
+    found
+}
+
+fn identify_text(content: &dyn Source) -> Result<FileType, FileRefusal> {
+    let mut has_nul = false;
+    let mut utf8 = true;
+    // Windows overlap by 3 bytes, so a character cut by one window's end is whole in it;
+    // the next window's check starts at the first character that begins in it.
+    let mut skip = 0;
+    scan(content, 3, |window| {
+        let last = window.len() <= WINDOW;
+        let own = window.len().min(WINDOW);
+        has_nul = has_nul || window[..own].contains(&0);
+        if utf8 {
+            let valid_to = match std::str::from_utf8(&window[skip..]) {
+                Ok(_) => Some(window.len()),
+                // Cut at the window's end: the rest is checked with the next window.
+                Err(e) if e.error_len().is_none() && !last => Some(skip + e.valid_up_to()),
+                Err(_) => None,
+            };
+            match valid_to {
+                None => utf8 = false,
+                Some(valid_to) if !last => {
+                    let next = (own..valid_to)
+                        .find(|&at| window[at] & 0xC0 != 0x80)
+                        .unwrap_or(valid_to);
+                    skip = next.saturating_sub(own);
+                }
+                Some(_) => {}
+            }
+        }
+        if has_nul && !utf8 {
+            Scan::Stop
+        } else {
+            Scan::Go
+        }
+    });
+    match (utf8, has_nul) {
+        (true, true) => Err(FileRefusal::TextWithNul),
+        (true, false) => Ok(FileType::Txt),
+        (false, true) => Err(FileRefusal::Unknown),
+        (false, false) => Err(FileRefusal::TextNotUtf8),
+    }
+}
+
+fn identify_zip(content: &dyn Source, head: &[u8]) -> Result<FileType, FileRefusal> {
+    let names = zip_entry_names(content).ok_or(FileRefusal::Unknown)?;
     let has = |wanted: &str| names.iter().any(|n| n.eq_ignore_ascii_case(wanted));
     let has_suffix = |suffix: &str| {
         names
@@ -198,7 +291,7 @@ fn identify_zip(bytes: &[u8]) -> Result<FileType, FileRefusal> {
     }
     if has("mimetype")
         && contains(
-            &bytes[..bytes.len().min(200)],
+            &head[..head.len().min(200)],
             FileType::Odt.media_type().as_bytes(),
         )
     {
@@ -219,31 +312,39 @@ fn identify_zip(bytes: &[u8]) -> Result<FileType, FileRefusal> {
 }
 
 /// The names in a ZIP archive's central directory (enough to tell docx from odt and to
-/// find macros; nothing is decompressed).
-fn zip_entry_names(bytes: &[u8]) -> Option<Vec<String>> {
+/// find macros; nothing is decompressed). Reads the archive's end and its directory only.
+fn zip_entry_names(content: &dyn Source) -> Option<Vec<String>> {
     const EOCD: [u8; 4] = [0x50, 0x4B, 0x05, 0x06];
     const CENTRAL: [u8; 4] = [0x50, 0x4B, 0x01, 0x02];
-    let u16_at = |at: usize| -> Option<usize> {
+    /// More than 65535 entries with long names need; a claim beyond it is no docx.
+    const LARGEST_DIRECTORY: u64 = 16 << 20;
+    let u16_at = |bytes: &[u8], at: usize| -> Option<usize> {
         Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?) as usize)
     };
-    let u32_at = |at: usize| -> Option<usize> {
-        Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize)
+    let u32_at = |bytes: &[u8], at: usize| -> Option<u64> {
+        Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?).into())
     };
-    let search_from = bytes.len().saturating_sub(22 + 0xFFFF);
-    let eocd = (search_from..bytes.len().saturating_sub(21))
+    let tail_len = (22 + 0xFFFF_u64).min(content.size());
+    let tail = read(content, content.size() - tail_len, tail_len);
+    let eocd = (0..tail.len().saturating_sub(21))
         .rev()
-        .find(|&i| bytes[i..i + 4] == EOCD)?;
-    let entries = u16_at(eocd + 10)?;
-    let mut at = u32_at(eocd + 16)?;
+        .find(|&i| tail[i..i + 4] == EOCD)?;
+    let entries = u16_at(&tail, eocd + 10)?;
+    let directory_len = u32_at(&tail, eocd + 12)?;
+    if directory_len > LARGEST_DIRECTORY {
+        return None;
+    }
+    let directory = read(content, u32_at(&tail, eocd + 16)?, directory_len);
+    let mut at = 0;
     let mut names = Vec::with_capacity(entries);
     for _ in 0..entries {
-        if bytes.get(at..at + 4)? != CENTRAL {
+        if directory.get(at..at + 4)? != CENTRAL {
             return None;
         }
-        let name_len = u16_at(at + 28)?;
-        let extra_len = u16_at(at + 30)?;
-        let comment_len = u16_at(at + 32)?;
-        let name = bytes.get(at + 46..at + 46 + name_len)?;
+        let name_len = u16_at(&directory, at + 28)?;
+        let extra_len = u16_at(&directory, at + 30)?;
+        let comment_len = u16_at(&directory, at + 32)?;
+        let name = directory.get(at + 46..at + 46 + name_len)?;
         names.push(String::from_utf8_lossy(name).into_owned());
         at += 46 + name_len + extra_len + comment_len;
     }

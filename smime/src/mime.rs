@@ -14,7 +14,7 @@ const BOUNDARY: &str = "=_postsiegel_part_boundary_=";
 const LINE_INPUT: usize = 57;
 
 /// What the citizen typed, plus what the form knows.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Message<'a> {
     /// The form's stable id (its slug) and the unit's, if the form belongs to one.
     pub form: &'a str,
@@ -35,12 +35,80 @@ pub struct Message<'a> {
     pub attachments: &'a [Attachment<'a>],
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone, Copy)]
 pub struct Attachment<'a> {
     pub file_name: &'a str,
     /// By content (see [`crate::files`]), never by name.
     pub media_type: &'a str,
-    pub content: &'a [u8],
+    pub content: Body<'a>,
+    /// Of the content, for the form record. The browser has it from WebCrypto, which is
+    /// many times faster there than SHA-256 in wasm.
+    pub sha256: [u8; 32],
+}
+
+impl<'a> Attachment<'a> {
+    /// An attachment whose bytes are in memory; its digest is computed here.
+    pub fn new(file_name: &'a str, media_type: &'a str, content: &'a [u8]) -> Attachment<'a> {
+        Attachment {
+            file_name,
+            media_type,
+            content: Body::Memory(content),
+            sha256: Sha256::digest(content).into(),
+        }
+    }
+}
+
+/// Where an attachment's bytes are. The entity reads them in order, some lines at a time,
+/// so that they never need to be whole in the memory that builds it: in the browser they
+/// stay in a JS `ArrayBuffer`, outside wasm memory.
+pub trait Source {
+    fn size(&self) -> u64;
+    /// Fills `out` with the bytes at `offset..offset + out.len()`, which lie within `size`.
+    fn read_at(&self, offset: u64, out: &mut [u8]);
+}
+
+impl Source for [u8] {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, out: &mut [u8]) {
+        let start = offset as usize;
+        out.copy_from_slice(&self[start..start + out.len()]);
+    }
+}
+
+/// An attachment's bytes: in this memory, or wherever a [`Source`] reads them from.
+#[derive(Clone, Copy)]
+pub enum Body<'a> {
+    Memory(&'a [u8]),
+    Source(&'a dyn Source),
+}
+
+impl Source for Body<'_> {
+    fn size(&self) -> u64 {
+        match self {
+            Body::Memory(bytes) => bytes.size(),
+            Body::Source(source) => source.size(),
+        }
+    }
+
+    fn read_at(&self, offset: u64, out: &mut [u8]) {
+        match self {
+            Body::Memory(bytes) => bytes.read_at(offset, out),
+            Body::Source(source) => source.read_at(offset, out),
+        }
+    }
+}
+
+impl Source for Vec<u8> {
+    fn size(&self) -> u64 {
+        self.as_slice().size()
+    }
+
+    fn read_at(&self, offset: u64, out: &mut [u8]) {
+        self.as_slice().read_at(offset, out)
+    }
 }
 
 /// The machine-readable part: what a case-management system imports.
@@ -78,64 +146,181 @@ pub struct AttachmentRecord {
 pub const FORM_RECORD_FORMAT: &str = "postsiegel-submission/1";
 pub const FORM_RECORD_FILE_NAME: &str = "kontaktformular.json";
 
-/// Builds the MIME entity. The output is produced once, into one buffer sized in advance.
+/// Builds the whole MIME entity in one buffer (what [`Entity`] produces piece by piece).
 pub fn compose(message: &Message) -> Vec<u8> {
-    let text = readable_text(message);
-    let record = serde_json::to_vec_pretty(&form_record(message)).expect("plain data serialises");
-    let attachment_bytes: usize = message
-        .attachments
-        .iter()
-        .map(|a| base64_len(a.content.len()) + 512)
-        .sum();
-    let mut out = Vec::with_capacity(
-        1024 + base64_len(text.len()) + base64_len(record.len()) + attachment_bytes,
-    );
-
-    header(&mut out, "MIME-Version", "1.0");
-    header(&mut out, "Date", &rfc5322_date(message.submitted_at));
-    // Protected headers (Thunderbird shows the encrypted subject instead of the neutral one).
-    header(&mut out, "Subject", &encoded_words(message.subject));
-    header(
-        &mut out,
-        "Content-Type",
-        &format!("multipart/mixed;\r\n boundary=\"{BOUNDARY}\";\r\n protected-headers=\"v1\""),
-    );
-    out.extend_from_slice(b"\r\nThis is an encrypted message in MIME format.\r\n");
-
-    part(
-        &mut out,
-        "text/plain; charset=utf-8",
-        "inline",
-        None,
-        text.as_bytes(),
-    );
-    part(
-        &mut out,
-        "application/json; charset=utf-8",
-        "attachment",
-        Some(FORM_RECORD_FILE_NAME),
-        &record,
-    );
-    for attachment in message.attachments {
-        part(
-            &mut out,
-            attachment.media_type,
-            "attachment",
-            Some(&clean_file_name(attachment.file_name)),
-            attachment.content,
-        );
-    }
-    out.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    let mut entity = Entity::new(message);
+    let mut out = vec![0; entity.len() as usize];
+    let written = entity.read(&mut out);
+    debug_assert_eq!(written, out.len());
     out
 }
 
-fn part(
-    out: &mut Vec<u8>,
-    media_type: &str,
-    disposition: &str,
-    file_name: Option<&str>,
-    body: &[u8],
-) {
+/// The MIME entity, produced piece by piece: its length is known before its first byte
+/// (CMS needs it up front), and each attachment is read from its [`Source`] only as its
+/// base64 is written, so the entity needs no more memory than a buffer of lines.
+pub struct Entity<'a> {
+    segments: Vec<Segment<'a>>,
+    len: u64,
+    /// The segment being read and how many of its bytes are out.
+    current: usize,
+    done: u64,
+    /// Attachment bytes read for the lines being encoded, and their base64.
+    input: Vec<u8>,
+    encoded: Vec<u8>,
+}
+
+enum Segment<'a> {
+    Bytes(Vec<u8>),
+    /// The body as base64 in 76-character lines with CRLF.
+    Base64(Body<'a>),
+}
+
+impl Segment<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Segment::Bytes(bytes) => bytes.len() as u64,
+            Segment::Base64(source) => base64_len_u64(source.size()),
+        }
+    }
+}
+
+/// Bytes of a base64 line with its CRLF.
+const LINE_OUTPUT: usize = 78;
+/// Lines encoded per read of an attachment.
+const BATCH_LINES: usize = 1024;
+
+impl<'a> Entity<'a> {
+    pub fn new(message: &Message<'a>) -> Entity<'a> {
+        let text = readable_text(message);
+        let record =
+            serde_json::to_vec_pretty(&form_record(message)).expect("plain data serialises");
+        let mut head = Vec::with_capacity(2048 + base64_len(text.len() + record.len()));
+        header(&mut head, "MIME-Version", "1.0");
+        header(&mut head, "Date", &rfc5322_date(message.submitted_at));
+        // Protected headers (Thunderbird shows the encrypted subject instead of the neutral one).
+        header(&mut head, "Subject", &encoded_words(message.subject));
+        header(
+            &mut head,
+            "Content-Type",
+            &format!("multipart/mixed;\r\n boundary=\"{BOUNDARY}\";\r\n protected-headers=\"v1\""),
+        );
+        head.extend_from_slice(b"\r\nThis is an encrypted message in MIME format.\r\n");
+        part_header(&mut head, "text/plain; charset=utf-8", "inline", None);
+        base64_lines(&mut head, text.as_bytes());
+        part_header(
+            &mut head,
+            "application/json; charset=utf-8",
+            "attachment",
+            Some(FORM_RECORD_FILE_NAME),
+        );
+        base64_lines(&mut head, &record);
+        let mut segments = Vec::with_capacity(2 * message.attachments.len() + 1);
+        for attachment in message.attachments {
+            part_header(
+                &mut head,
+                attachment.media_type,
+                "attachment",
+                Some(&clean_file_name(attachment.file_name)),
+            );
+            segments.push(Segment::Bytes(std::mem::take(&mut head)));
+            segments.push(Segment::Base64(attachment.content));
+        }
+        head.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        segments.push(Segment::Bytes(head));
+        Entity {
+            len: segments.iter().map(Segment::len).sum(),
+            segments,
+            current: 0,
+            done: 0,
+            input: Vec::new(),
+            encoded: Vec::new(),
+        }
+    }
+
+    /// The entity's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Writes the entity's next bytes into `out` and says how many: all of `out`, unless
+    /// the entity ends first.
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
+        let mut written = 0;
+        while written < out.len() && self.current < self.segments.len() {
+            let segment_len = self.segments[self.current].len();
+            if self.done == segment_len {
+                self.current += 1;
+                self.done = 0;
+                continue;
+            }
+            let room = &mut out[written..];
+            let n = match self.segments[self.current] {
+                Segment::Bytes(ref bytes) => {
+                    let rest = &bytes[self.done as usize..];
+                    let n = rest.len().min(room.len());
+                    room[..n].copy_from_slice(&rest[..n]);
+                    n
+                }
+                Segment::Base64(body) => self.base64(body, room),
+            };
+            written += n;
+            self.done += n as u64;
+        }
+        written
+    }
+
+    /// The next base64 of `source` into `room`: whole lines straight from a batch of input,
+    /// or, where a line does not fit, that line through `line`.
+    fn base64(&mut self, source: Body, room: &mut [u8]) -> usize {
+        let size = source.size();
+        let line_index = self.done / LINE_OUTPUT as u64;
+        let input_at = line_index * LINE_INPUT as u64;
+        let in_line = (self.done % LINE_OUTPUT as u64) as usize;
+        if in_line == 0 && room.len() >= LINE_OUTPUT {
+            let lines = (room.len() / LINE_OUTPUT).min(BATCH_LINES);
+            let input_len = ((lines * LINE_INPUT) as u64).min(size - input_at) as usize;
+            self.input.resize(input_len, 0);
+            source.read_at(input_at, &mut self.input);
+            // One call for the batch, then the lines copied out: many times faster than a
+            // call per line.
+            self.encoded.resize(input_len.div_ceil(3) * 4, 0);
+            BASE64
+                .encode_slice(&self.input, &mut self.encoded)
+                .expect("sized for the batch");
+            let mut at = 0;
+            for line in self.encoded.chunks(LINE_OUTPUT - 2) {
+                room[at..at + line.len()].copy_from_slice(line);
+                room[at + line.len()..at + line.len() + 2].copy_from_slice(b"\r\n");
+                at += line.len() + 2;
+            }
+            return at;
+        }
+        let line_len = (LINE_INPUT as u64).min(size - input_at) as usize;
+        let mut input = [0u8; LINE_INPUT];
+        source.read_at(input_at, &mut input[..line_len]);
+        let mut line = [0u8; LINE_OUTPUT];
+        let line_output = encode_line(&input[..line_len], &mut line);
+        let n = (line_output - in_line).min(room.len());
+        room[..n].copy_from_slice(&line[in_line..in_line + n]);
+        n
+    }
+}
+
+/// One line of base64 and its CRLF; returns the bytes written.
+fn encode_line(input: &[u8], out: &mut [u8]) -> usize {
+    let written = BASE64
+        .encode_slice(input, out)
+        .expect("room for a whole line");
+    out[written..written + 2].copy_from_slice(b"\r\n");
+    written + 2
+}
+
+/// A part's boundary line and headers, up to the blank line before its body.
+fn part_header(out: &mut Vec<u8>, media_type: &str, disposition: &str, file_name: Option<&str>) {
     out.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
     match file_name {
         Some(name) => {
@@ -157,7 +342,6 @@ fn part(
     }
     header(out, "Content-Transfer-Encoding", "base64");
     out.extend_from_slice(b"\r\n");
-    base64_lines(out, body);
 }
 
 fn header(out: &mut Vec<u8>, name: &str, value: &str) {
@@ -169,6 +353,10 @@ fn header(out: &mut Vec<u8>, name: &str, value: &str) {
 
 /// The length of `n` bytes as base64 in CRLF-terminated 76-character lines.
 pub fn base64_len(n: usize) -> usize {
+    base64_len_u64(n as u64) as usize
+}
+
+fn base64_len_u64(n: u64) -> u64 {
     let chars = n.div_ceil(3) * 4;
     chars + chars.div_ceil(76) * 2
 }
@@ -179,12 +367,7 @@ pub fn base64_lines(out: &mut Vec<u8>, body: &[u8]) {
     out.resize(start + base64_len(body.len()), 0);
     let mut at = start;
     for line in body.chunks(LINE_INPUT) {
-        let written = BASE64
-            .encode_slice(line, &mut out[at..])
-            .expect("buffer sized by base64_len");
-        at += written;
-        out[at..at + 2].copy_from_slice(b"\r\n");
-        at += 2;
+        at += encode_line(line, &mut out[at..]);
     }
     debug_assert_eq!(at, out.len());
 }
@@ -291,11 +474,8 @@ fn form_record(message: &Message) -> FormRecord {
             .map(|a| AttachmentRecord {
                 file_name: clean_file_name(a.file_name),
                 media_type: a.media_type.to_owned(),
-                size: a.content.len() as u64,
-                sha256: Sha256::digest(a.content)
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect(),
+                size: a.content.size(),
+                sha256: a.sha256.iter().map(|b| format!("{b:02x}")).collect(),
             })
             .collect(),
         unchecked: unchecked_fields(message)
@@ -373,7 +553,7 @@ fn readable_text(message: &Message) -> String {
                 },
                 clean_file_name(a.file_name),
                 a.media_type,
-                a.content.len()
+                a.content.size()
             ));
         }
     }

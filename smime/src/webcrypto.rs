@@ -19,6 +19,7 @@ use crate::envelope::{
     Algorithms, ContentCipher, ContentEncryption, ContentKey, Envelope, EnvelopeError, GCM_TAG_LEN,
     Recipient, ciphertext_len,
 };
+use crate::mime::{Entity, Source};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebCryptoError {
@@ -174,64 +175,82 @@ fn copy(buffer: &ArrayBuffer, out: &mut [u8]) -> Result<(), WebCryptoError> {
     Ok(())
 }
 
+/// A piece handed to WebCrypto, whose ciphertext is not yet taken.
+struct Started {
+    promise: Option<js_sys::Promise>,
+    len: usize,
+    last: bool,
+}
+
 impl WebCryptoCipher {
-    /// Encrypts `content[start..end]` and returns its ciphertext as a view on WebCrypto's
-    /// result (not copied into wasm memory). Non-final pieces must be whole blocks.
-    async fn encrypt_piece(
-        &mut self,
-        content: Content<'_>,
-        start: usize,
-        end: usize,
-        last: bool,
-    ) -> Result<Uint8Array, WebCryptoError> {
-        let len = end - start;
+    /// Hands `data` to WebCrypto, which encrypts it on a thread of its own while this one
+    /// goes on; [`Self::end`] takes its ciphertext. Non-final pieces must be whole blocks.
+    /// WebCrypto copies `data` before this returns, so it may be a view on wasm memory.
+    fn begin(&self, data: &Uint8Array, last: bool) -> Result<Started, WebCryptoError> {
+        let len = data.length() as usize;
         if !last && !len.is_multiple_of(16) {
             return Err(WebCryptoError::Piece);
         }
-        match &self.mode {
+        let params: js_sys::Object = match &self.mode {
+            Mode::Cbc { iv } => AesCbcParams::new("AES-CBC", &Uint8Array::from(&iv[..])).into(),
+            Mode::Gcm { .. } if len == 0 => {
+                return Ok(Started {
+                    promise: None,
+                    len,
+                    last,
+                });
+            }
+            Mode::Gcm { nonce, counter, .. } => {
+                let block = counter_block(nonce, *counter);
+                AesCtrParams::new("AES-CTR", &Uint8Array::from(&block[..]), 32).into()
+            }
+            Mode::Finished => return Err(WebCryptoError::Piece),
+        };
+        let promise = self
+            .subtle
+            .encrypt_with_object_and_buffer_source(&params, &self.key, data)
+            .map_err(failed)?;
+        Ok(Started {
+            promise: Some(promise),
+            len,
+            last,
+        })
+    }
+
+    /// The ciphertext of a piece [`Self::begin`] started, as a view on WebCrypto's result
+    /// (not copied into wasm memory); the next piece chains on from it.
+    async fn end(&mut self, started: Started) -> Result<Uint8Array, WebCryptoError> {
+        let Started { promise, len, last } = started;
+        let result = match promise {
+            Some(promise) => Uint8Array::new(&JsFuture::from(promise).await.map_err(failed)?),
+            None => Uint8Array::new_with_length(0),
+        };
+        match &mut self.mode {
+            Mode::Cbc { .. } if last => {
+                self.mode = Mode::Finished;
+                Ok(result)
+            }
             Mode::Cbc { iv } => {
-                let params = AesCbcParams::new("AES-CBC", &Uint8Array::from(&iv[..]));
-                let result = self.call(&params, &content.slice(start, end)).await?;
-                let result = Uint8Array::new(&result.into());
-                if last {
-                    self.mode = Mode::Finished;
-                    return Ok(result);
-                }
                 // WebCrypto pads every call: drop the padding block it appended; the last
                 // ciphertext block is the next piece's IV.
                 let ciphertext = result.subarray(0, len as u32);
                 if len > 0 {
-                    let mut next = [0u8; 16];
-                    ciphertext
-                        .subarray(len as u32 - 16, len as u32)
-                        .copy_to(&mut next);
-                    self.mode = Mode::Cbc { iv: next };
+                    ciphertext.subarray(len as u32 - 16, len as u32).copy_to(iv);
                 }
                 Ok(ciphertext)
             }
-            Mode::Gcm { nonce, counter, .. } => {
-                let block = counter_block(nonce, *counter);
-                let ciphertext = if len == 0 {
-                    Uint8Array::new_with_length(0)
-                } else {
-                    let params = AesCtrParams::new("AES-CTR", &Uint8Array::from(&block[..]), 32);
-                    let result = self.call(&params, &content.slice(start, end)).await?;
-                    Uint8Array::new(&result.into())
-                };
+            Mode::Gcm {
+                counter,
+                ghash,
+                len: total,
+                ..
+            } => {
                 // GHASH runs over the ciphertext, in Rust: a copy of this piece only.
-                let bytes = ciphertext.to_vec();
-                if let Mode::Gcm {
-                    counter,
-                    ghash,
-                    len,
-                    ..
-                } = &mut self.mode
-                {
-                    ghash.update_padded(&bytes);
-                    *counter = counter.wrapping_add((bytes.len() / 16) as u32);
-                    *len += bytes.len() as u64;
-                }
-                Ok(ciphertext)
+                let bytes = result.to_vec();
+                ghash.update_padded(&bytes);
+                *counter = counter.wrapping_add((bytes.len() / 16) as u32);
+                *total += bytes.len() as u64;
+                Ok(result)
             }
             Mode::Finished => Err(WebCryptoError::Piece),
         }
@@ -265,9 +284,8 @@ impl ContentCipher for WebCryptoCipher {
         if out.len() != piece.len() {
             return Err(WebCryptoError::Piece);
         }
-        self.encrypt_piece(Content::Wasm(piece), 0, piece.len(), false)
-            .await?
-            .copy_to(out);
+        let started = self.begin(&Uint8Array::from(piece), false)?;
+        self.end(started).await?.copy_to(out);
         Ok(())
     }
 
@@ -284,26 +302,30 @@ impl ContentCipher for WebCryptoCipher {
         if out.len() as u64 != ciphertext_len(encryption, last.len() as u64) {
             return Err(WebCryptoError::Piece);
         }
-        self.encrypt_piece(Content::Wasm(last), 0, last.len(), true)
-            .await?
-            .copy_to(out);
+        let started = self.begin(&Uint8Array::from(last), true)?;
+        self.end(started).await?.copy_to(out);
         Ok(self.tag())
     }
 }
 
-/// What to encrypt: bytes in wasm memory, or a JS array, which then never enters wasm
-/// memory (the browser's AES reads it where it is).
-#[derive(Clone, Copy)]
-pub enum Content<'a> {
+/// What to encrypt.
+pub enum Content<'a, 'e> {
+    /// Bytes in wasm memory.
     Wasm(&'a [u8]),
+    /// A JS array, which then never enters wasm memory (the browser's AES reads it where
+    /// it is).
     Js(&'a Uint8Array),
+    /// A MIME entity, made piece by piece in a buffer in wasm memory (while WebCrypto
+    /// encrypts the piece before, where it runs on a thread of its own).
+    Entity(&'a mut Entity<'e>),
 }
 
-impl Content<'_> {
+impl Content<'_, '_> {
     pub fn len(&self) -> usize {
         match self {
             Content::Wasm(bytes) => bytes.len(),
             Content::Js(array) => array.length() as usize,
+            Content::Entity(entity) => entity.len() as usize,
         }
     }
 
@@ -311,13 +333,27 @@ impl Content<'_> {
         self.len() == 0
     }
 
-    /// `start..end` as a JS array, to hand to WebCrypto at once.
-    fn slice(&self, start: usize, end: usize) -> Uint8Array {
+    /// Makes the piece of `len` bytes from `offset` (fewer at the end) ready for
+    /// [`Self::view`]; says how long it is.
+    fn make(&mut self, offset: usize, len: usize, buffer: &mut Vec<u8>) -> usize {
+        let len = len.min(self.len() - offset);
+        if let Content::Entity(entity) = self {
+            buffer.resize(len, 0);
+            let written = entity.read(buffer);
+            debug_assert_eq!(written, len);
+        }
+        len
+    }
+
+    /// The piece [`Self::make`] made, as a JS array to hand to WebCrypto at once.
+    fn view(&self, offset: usize, len: usize, buffer: &[u8]) -> Uint8Array {
+        // SAFETY (both views on wasm memory): the view goes to `subtle.encrypt`, which
+        // copies it before it returns (WebCrypto's "get a copy of the bytes held by the
+        // data"), so before anything can allocate in wasm memory and so move it.
         match self {
-            // SAFETY: the view is passed to `subtle.encrypt` right away, which copies it
-            // before anything can allocate in (and so move) wasm memory.
-            Content::Wasm(bytes) => unsafe { Uint8Array::view(&bytes[start..end]) },
-            Content::Js(array) => array.subarray(start as u32, end as u32),
+            Content::Wasm(bytes) => unsafe { Uint8Array::view(&bytes[offset..offset + len]) },
+            Content::Js(array) => array.subarray(offset as u32, (offset + len) as u32),
+            Content::Entity(_) => unsafe { Uint8Array::view(&buffer[..len]) },
         }
     }
 }
@@ -332,39 +368,43 @@ pub enum EncryptError {
 
 /// Encrypts a MIME entity for `recipients` in the browser (RSA in Rust, AES in WebCrypto)
 /// in pieces of `piece_len` bytes (rounded down to whole blocks), calling `progress` with
-/// the bytes done and the total after each. The upload comes back as a Blob of three parts:
-/// the DER header (built from lengths alone), the ciphertext, the DER trailer. The
-/// ciphertext is written into one JS buffer sized in advance, never into wasm memory.
+/// the bytes done and the total after each. While WebCrypto encrypts one piece, the next is
+/// made. The upload comes back as a Blob of three parts: the DER header (built from lengths
+/// alone), the ciphertext, the DER trailer. The ciphertext is written into one JS buffer
+/// sized in advance, never into wasm memory.
 pub async fn encrypt_to_blob(
     recipients: &[Recipient],
     algorithms: Algorithms,
-    entity: Content<'_>,
+    mut content: Content<'_, '_>,
     piece_len: usize,
     rng: &mut impl rand_core::CryptoRngCore,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Blob, EncryptError> {
-    let envelope = Envelope::new(recipients, algorithms, entity.len() as u64, rng)?;
+    let total = content.len();
+    let envelope = Envelope::new(recipients, algorithms, total as u64, rng)?;
     let mut cipher = WebCryptoCipher::new(envelope.content_key()).await?;
+    // One buffer: WebKit builds a Blob of many views many times slower than of one array.
     let ciphertext = Uint8Array::new_with_length(
         u32::try_from(envelope.ciphertext_len()).map_err(|_| EnvelopeError::TooLarge)?,
     );
     let piece_len = (piece_len / 16).max(1) * 16;
-    let total = entity.len() as u64;
-    let mut offset = 0usize;
-    while entity.len() - offset > piece_len {
-        let piece = cipher
-            .encrypt_piece(entity, offset, offset + piece_len, false)
-            .await?;
-        ciphertext.set(&piece, offset as u32);
-        offset += piece_len;
-        progress(offset as u64, total);
+    let mut buffer = Vec::new();
+    let mut offset = 0;
+    let mut len = content.make(offset, piece_len, &mut buffer);
+    loop {
+        let last = offset + len == total;
+        let started = cipher.begin(&content.view(offset, len, &buffer), last)?;
+        let next = (!last).then(|| content.make(offset + len, piece_len, &mut buffer));
+        let encrypted = cipher.end(started).await?;
+        ciphertext.set(&encrypted, offset as u32);
+        offset += len;
+        progress(offset as u64, total as u64);
+        match next {
+            Some(next) => len = next,
+            None => break,
+        }
     }
-    let last = cipher
-        .encrypt_piece(entity, offset, entity.len(), true)
-        .await?;
-    ciphertext.set(&last, offset as u32);
     let tag = cipher.tag();
-    progress(total, total);
     let parts = Array::of3(
         &Uint8Array::from(envelope.header()),
         &ciphertext,
@@ -374,6 +414,60 @@ pub async fn encrypt_to_blob(
     options.set_type("application/pkcs7-mime");
     Blob::new_with_u8_array_sequence_and_options(&parts, &options)
         .map_err(|e| EncryptError::WebCrypto(failed(e)))
+}
+
+/// The entity as a Blob (the citizen's copy), made a piece at a time through a buffer in
+/// wasm memory.
+pub fn entity_blob(entity: &mut Entity, media_type: &str) -> Result<Blob, WebCryptoError> {
+    let parts = Array::new();
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        let written = entity.read(&mut buffer);
+        if written == 0 {
+            break;
+        }
+        parts.push(&Uint8Array::from(&buffer[..written]));
+    }
+    let options = BlobPropertyBag::new();
+    options.set_type(media_type);
+    Blob::new_with_u8_array_sequence_and_options(&parts, &options).map_err(failed)
+}
+
+#[derive(Clone)]
+/// An attachment's bytes left in JavaScript (a file's `ArrayBuffer`): the checks and the
+/// entity read them a window at a time into wasm memory, never whole.
+pub struct JsBytes(pub Uint8Array);
+
+impl Source for JsBytes {
+    fn size(&self) -> u64 {
+        self.0.length().into()
+    }
+
+    fn read_at(&self, offset: u64, out: &mut [u8]) {
+        let start = offset as u32;
+        self.0
+            .subarray(start, start + out.len() as u32)
+            .copy_to(out);
+    }
+}
+
+/// SHA-256 of `bytes` by WebCrypto, where they are: in native code, many times faster than
+/// in wasm. It starts at once, on WebCrypto's thread; the future gives the digest.
+pub fn sha256(bytes: &Uint8Array) -> impl Future<Output = Result<[u8; 32], WebCryptoError>> {
+    let started = subtle().and_then(|subtle| {
+        subtle
+            .digest_with_str_and_buffer_source("SHA-256", bytes)
+            .map_err(failed)
+    });
+    async move {
+        let digest: ArrayBuffer = JsFuture::from(started?)
+            .await
+            .map_err(failed)?
+            .unchecked_into();
+        let mut out = [0; 32];
+        copy(&digest, &mut out)?;
+        Ok(out)
+    }
 }
 
 /// Verifies ECDSA certificate signatures (see [`crate::certificate::ecdsa_signatures`]) with

@@ -17,11 +17,7 @@ const KEY: &str = include_str!("fixtures/browser-test.key.pem");
 fn encrypts_in_the_browser_and_decrypts_back() {
     let certificate = parse_certificates(CERT).unwrap().remove(0);
     let png = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3];
-    let attachments = [Attachment {
-        file_name: "Grundriß.png",
-        media_type: "image/png",
-        content: &png,
-    }];
+    let attachments = [Attachment::new("Grundriß.png", "image/png", &png)];
     let entity = compose(&Message {
         form: "browser-test",
         unit: None,
@@ -257,4 +253,119 @@ async fn ecdsa_chains_are_verified_with_webcrypto() {
         check(&verified).problems[..],
         [smime::certificate::Problem::BadSignature { .. }]
     ));
+}
+
+/// Randomness that repeats: two encryptions drawing from equal seeds draw the same key, IV
+/// and padding, so their outputs can be compared byte for byte.
+struct Repeatable(u64);
+
+impl rand_core::RngCore for Repeatable {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        // SplitMix64.
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        rand_core::impls::fill_bytes_via_next(self, dest)
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for Repeatable {}
+
+/// The app's way: the entity made piece by piece from an attachment left in JavaScript,
+/// each piece made while WebCrypto encrypts the one before. In CBC and in GCM the upload
+/// is byte for byte what RustCrypto makes of the entity `compose` builds in one buffer, and
+/// the citizen's copy (`entity_blob`) is that entity.
+#[test]
+async fn the_entity_made_in_pieces_encrypts_as_the_whole() {
+    use smime::envelope::ContentEncryption;
+    use smime::webcrypto::{Content, JsBytes, encrypt_to_blob};
+    let certificate = parse_certificates(CERT).unwrap().remove(0);
+    let recipient = Recipient::from_certificate(&certificate).unwrap();
+    let pdf: Vec<u8> = b"%PDF-1.7\n"
+        .iter()
+        .copied()
+        .chain((0..700_001u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8))
+        .collect();
+    let in_js = JsBytes(js_sys::Uint8Array::from(&pdf[..]));
+    let digest = smime::webcrypto::sha256(&in_js.0).await.unwrap();
+    fn message<'a>(attachments: &'a [Attachment<'a>]) -> Message<'a> {
+        Message {
+            form: "browser-test",
+            unit: None,
+            recipient: "Browser Test",
+            sender_name: "Erika",
+            sender_email: "erika@example.org",
+            email_verified: true,
+            sender_phone: None,
+            subject: "Prüfung",
+            reference: None,
+            text: "Anbei.",
+            submitted_at: 1_795_786_200,
+            attachments,
+        }
+    }
+    let whole = compose(&message(&[Attachment::new(
+        "Plan.pdf",
+        "application/pdf",
+        &pdf,
+    )]));
+    let from_js = [Attachment {
+        file_name: "Plan.pdf",
+        media_type: "application/pdf",
+        content: smime::mime::Body::Source(&in_js),
+        sha256: digest,
+    }];
+    for content in [ContentEncryption::Aes256Cbc, ContentEncryption::Aes256Gcm] {
+        let algorithms = Algorithms {
+            content,
+            ..Algorithms::default()
+        };
+        let mut entity = smime::mime::Entity::new(&message(&from_js));
+        let blob = encrypt_to_blob(
+            std::slice::from_ref(&recipient),
+            algorithms,
+            Content::Entity(&mut entity),
+            100_000,
+            &mut Repeatable(7),
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+        let upload = bytes_of(&blob).await;
+        let reference = encrypt(
+            std::slice::from_ref(&recipient),
+            algorithms,
+            &whole,
+            &mut Repeatable(7),
+        )
+        .unwrap();
+        assert!(upload == reference, "{content:?}: the uploads differ");
+        let mut entity = smime::mime::Entity::new(&message(&from_js));
+        let copy = smime::webcrypto::entity_blob(&mut entity, "message/rfc822").unwrap();
+        assert!(
+            bytes_of(&copy).await == whole,
+            "{content:?}: the copy differs"
+        );
+    }
+}
+
+async fn bytes_of(blob: &web_sys::Blob) -> Vec<u8> {
+    let buffer = wasm_bindgen_futures::JsFuture::from(blob.array_buffer())
+        .await
+        .unwrap();
+    js_sys::Uint8Array::new(&buffer).to_vec()
 }

@@ -198,3 +198,95 @@ fn dangerous_or_unreadable_files_are_refused_with_a_reason() {
     assert_eq!(identify(&pdf("")), Ok(FileType::Pdf));
     let _ = std::io::stdout().flush();
 }
+
+/// The checks read a file in windows of 1 MiB (so that in the browser it never enters wasm
+/// memory whole). What lies across a window's edge, or far behind the first window, is
+/// found as in a small file: a PDF's script, a UTF-8 character, a NUL, a byte that is no
+/// UTF-8, an encrypted Office package, a docx's macros behind megabytes of content.
+#[test]
+fn what_lies_across_a_window_edge_or_far_in_is_found() {
+    const WINDOW: usize = 1 << 20;
+    let everything = FilePolicy {
+        allowed: vec![FileType::Pdf, FileType::Txt, FileType::Docx],
+    };
+    // `insert` at each offset around the first and the third window edge.
+    let around_edges = |base: &[u8], insert: &[u8]| -> Vec<Vec<u8>> {
+        let mut cases = Vec::new();
+        for edge in [WINDOW, 3 * WINDOW] {
+            for back in 0..=insert.len() + 1 {
+                let mut bytes = base.to_vec();
+                bytes.resize(3 * WINDOW + 4096, b' ');
+                let at = edge - back;
+                bytes[at..at + insert.len()].copy_from_slice(insert);
+                cases.push(bytes);
+            }
+        }
+        cases
+    };
+    for bytes in around_edges(b"%PDF-1.7\n", b"/JavaScript") {
+        assert_eq!(check_file(&bytes, &everything), Err(FileRefusal::ActivePdf));
+    }
+    for bytes in around_edges(b"%PDF-1.7\n", b"/Encrypt") {
+        assert_eq!(
+            check_file(&bytes, &everything),
+            Err(FileRefusal::EncryptedPdf)
+        );
+    }
+    for character in ["ä", "€", "𝄞"] {
+        for bytes in around_edges(b"Sehr geehrte Damen und Herren,\n", character.as_bytes()) {
+            assert_eq!(
+                check_file(&bytes, &everything),
+                Ok(FileType::Txt),
+                "{character}"
+            );
+        }
+    }
+    for bytes in around_edges(b"Text\n", b"\xE4") {
+        assert_eq!(
+            check_file(&bytes, &everything),
+            Err(FileRefusal::TextNotUtf8)
+        );
+    }
+    for bytes in around_edges(b"Text\n", b"\0") {
+        assert_eq!(
+            check_file(&bytes, &everything),
+            Err(FileRefusal::TextWithNul)
+        );
+    }
+    // A character cut off by the file's end is no UTF-8, however long the file.
+    let mut cut = b"Text\n".to_vec();
+    cut.resize(2 * WINDOW + 10, b'x');
+    cut.extend_from_slice(&"ä".as_bytes()[..1]);
+    assert_eq!(check_file(&cut, &everything), Err(FileRefusal::TextNotUtf8));
+
+    let mut ole = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+    ole.resize(2 * WINDOW + 100, 0);
+    let name: Vec<u8> = "EncryptedPackage"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    ole[WINDOW - 10..WINDOW - 10 + name.len()].copy_from_slice(&name);
+    assert_eq!(identify(&ole), Err(FileRefusal::EncryptedOffice));
+
+    // Incompressible, so that the archive is as large.
+    let mut state = 0x2545_F491_4F6C_DD1D_u64;
+    let filler: Vec<u8> = (0..3 * WINDOW)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let with_macros = zip(&[
+        ("[Content_Types].xml", CONTENT_TYPES),
+        ("word/media/scan.bin", &filler),
+        ("word/document.xml", b"<w:document/>"),
+        ("word/vbaProject.bin", b"macro"),
+    ]);
+    assert!(with_macros.len() > 3 * WINDOW);
+    assert_eq!(
+        check_file(&with_macros, &everything),
+        Err(FileRefusal::MacroEnabled)
+    );
+}

@@ -9,7 +9,7 @@ use std::process::Command;
 use base64::Engine;
 use rand_core::OsRng;
 use smime::envelope::{Algorithms, ContentEncryption, KeyTransport, Recipient, encrypt};
-use smime::mime::{Attachment, FormRecord, Message, compose};
+use smime::mime::{Attachment, Body, FormRecord, Message, compose};
 use testkit::{Issued, Leaf, Pki, openssl, run};
 
 const CENTRAL: &str = "poststelle@lra-test.example";
@@ -269,7 +269,7 @@ fn assert_faithful(entity: &[u8], message: &Message) {
         assert_eq!(media_type, attachment.media_type);
         assert_eq!(name.as_deref(), Some(attachment.file_name));
         assert!(
-            bytes == attachment.content,
+            matches!(attachment.content, Body::Memory(content) if bytes == content),
             "attachment {} differs",
             attachment.file_name
         );
@@ -298,18 +298,11 @@ fn all_three_decryptors_read_the_default_for_several_recipients() {
     let central = pki.issue(&Leaf::good("central", CENTRAL));
     let unit = pki.issue(&Leaf::good("unit", UNIT));
     let png = pseudo_random(40_000, 7);
+    let pdf = pdf();
     let long_name = "Bescheid über die Änderung der Gewerbeerlaubnis – März 2026 (Kopie für die Akte, bitte aufbewahren).pdf";
     let attachments = [
-        Attachment {
-            file_name: long_name,
-            media_type: "application/pdf",
-            content: &pdf(),
-        },
-        Attachment {
-            file_name: "Grundriß Erdgeschoß.png",
-            media_type: "image/png",
-            content: &png,
-        },
+        Attachment::new(long_name, "application/pdf", &pdf),
+        Attachment::new("Grundriß Erdgeschoß.png", "image/png", &png),
     ];
     let text = "Sehr geehrte Damen und Herren,\n\nanbei die Unterlagen. Grüße aus Köln – ½ € ✓\n";
     let message = message(text, &attachments);
@@ -338,11 +331,11 @@ fn empty_text_and_binary_files_survive_every_decryptor() {
     let pki = Pki::new();
     let central = pki.issue(&Leaf::good("central", CENTRAL));
     let binary: Vec<u8> = (0..=255u8).cycle().take(70_001).collect();
-    let attachments = [Attachment {
-        file_name: "daten.bin",
-        media_type: "application/octet-stream",
-        content: &binary,
-    }];
+    let attachments = [Attachment::new(
+        "daten.bin",
+        "application/octet-stream",
+        &binary,
+    )];
     for (text, attachments) in [("", &[][..]), ("", &attachments[..])] {
         let message = message(text, attachments);
         let entity = compose(&message);
@@ -359,11 +352,11 @@ fn a_ten_megabyte_attachment_decrypts_everywhere() {
     let pki = Pki::new();
     let central = pki.issue(&Leaf::good("central", CENTRAL));
     let big = pseudo_random(10_000_000, 42);
-    let attachments = [Attachment {
-        file_name: "Scan aller Unterlagen.pdf",
-        media_type: "application/pdf",
-        content: &big,
-    }];
+    let attachments = [Attachment::new(
+        "Scan aller Unterlagen.pdf",
+        "application/pdf",
+        &big,
+    )];
     let message = message("Zehn Megabyte im Anhang.", &attachments);
     let entity = compose(&message);
     let der = encrypt_default(&entity, &central);
@@ -378,11 +371,8 @@ fn oaep_and_gcm_decrypt_with_openssl() {
     let pki = Pki::new();
     let central = pki.issue(&Leaf::good("central", CENTRAL));
     let unit = pki.issue(&Leaf::good("unit", UNIT));
-    let attachments = [Attachment {
-        file_name: "Antrag.pdf",
-        media_type: "application/pdf",
-        content: &pdf(),
-    }];
+    let pdf = pdf();
+    let attachments = [Attachment::new("Antrag.pdf", "application/pdf", &pdf)];
     let message = message("Mit OAEP und GCM.", &attachments);
     let entity = compose(&message);
     for content in [ContentEncryption::Aes256Cbc, ContentEncryption::Aes256Gcm] {

@@ -4,7 +4,8 @@
 use base64::Engine;
 use proptest::prelude::*;
 use smime::mime::{
-    Attachment, Message, base64_len, base64_lines, compose, encoded_words, rfc2231_parameter,
+    Attachment, Entity, Message, base64_len, base64_lines, compose, encoded_words,
+    rfc2231_parameter,
 };
 
 /// Undoes RFC 2231 (with continuations) for one parameter in a header value.
@@ -73,7 +74,7 @@ proptest! {
         subject in "\\PC{0,120}",
         content in proptest::collection::vec(any::<u8>(), 0..3000),
     ) {
-        let attachments = [Attachment { file_name: &name, media_type: "application/pdf", content: &content }];
+        let attachments = [Attachment::new(&name, "application/pdf", &content )];
         let message = Message {
             form: "f", unit: None, recipient: "Amt", sender_name: "N", sender_email: "n@example.org",
             email_verified: false, sender_phone: None, subject: &subject, reference: None,
@@ -85,5 +86,39 @@ proptest! {
         prop_assert!(entity.split("\r\n").all(|line| line.len() <= 78 && !line.contains('\n') && !line.contains('\r')));
         prop_assert!(entity.ends_with("--=_postsiegel_part_boundary_=--\r\n"));
         prop_assert_eq!(entity.matches("--=_postsiegel_part_boundary_=\r\n").count(), 3);
+    }
+
+    /// The entity read in pieces of any sizes is the entity made at once, and each
+    /// attachment's body in it is what the one-buffer encoder makes of its bytes.
+    #[test]
+    fn an_entity_read_in_pieces_is_the_whole(
+        contents in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..2000), 0..3),
+        pieces in proptest::collection::vec(1usize..400, 1..20),
+    ) {
+        let attachments: Vec<Attachment> =
+            contents.iter().map(|c| Attachment::new("a.pdf", "application/pdf", c)).collect();
+        let message = Message {
+            form: "f", unit: None, recipient: "Amt", sender_name: "N", sender_email: "n@example.org",
+            email_verified: false, sender_phone: None, subject: "S", reference: None,
+            text: "T", submitted_at: 0, attachments: &attachments,
+        };
+        let whole = compose(&message);
+        let mut entity = Entity::new(&message);
+        prop_assert_eq!(entity.len(), whole.len() as u64);
+        let mut read = Vec::new();
+        for piece in pieces.iter().cycle() {
+            let mut buffer = vec![0; *piece];
+            let n = entity.read(&mut buffer);
+            read.extend_from_slice(&buffer[..n]);
+            if n < *piece {
+                break;
+            }
+        }
+        prop_assert!(read == whole);
+        for content in &contents {
+            let mut body = Vec::new();
+            base64_lines(&mut body, content);
+            prop_assert!(whole.windows(body.len().max(1)).any(|w| body.is_empty() || w == &body[..]));
+        }
     }
 }

@@ -11,11 +11,11 @@ use wasm_bindgen::prelude::*;
 /// The MIME entity of a message with `attachment` (a PDF, say), as the app composes it.
 #[wasm_bindgen]
 pub fn mime_entity(attachment: &[u8]) -> js_sys::Uint8Array {
-    let attachments = [Attachment {
-        file_name: "Bauantrag Anlage.pdf",
-        media_type: "application/pdf",
-        content: attachment,
-    }];
+    let attachments = [Attachment::new(
+        "Bauantrag Anlage.pdf",
+        "application/pdf",
+        attachment,
+    )];
     let entity = compose(&Message {
         form: "landratsamt-musterhausen/bauamt",
         unit: Some("bauamt"),
