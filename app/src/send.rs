@@ -3,20 +3,19 @@
 //! encrypted here (WebCrypto), and only the ciphertext is uploaded. Fail closed: any doubt,
 //! and nothing is sent. The page hands in what was typed and a callback for the progress.
 
-use std::sync::Arc;
-
 use base64::Engine;
 use smime::certificate::{CheckContext, check_encryption_certificate, parse_certificates};
 use wire::{Accepted, FormPage, Token};
 
 use crate::api::{self, Refusal};
 
-/// An attachment that passed the checks.
+/// An attachment that passed the checks; its bytes stay in JavaScript.
 #[derive(Clone)]
 pub struct Attached {
     pub name: String,
     pub media_type: &'static str,
-    pub bytes: Arc<Vec<u8>>,
+    pub content: smime::webcrypto::JsBytes,
+    pub sha256: [u8; 32],
 }
 
 /// What the citizen typed.
@@ -49,39 +48,24 @@ pub enum Problem {
     Refused(Refusal),
 }
 
-/// The ciphertext, ready to upload, and the entity it encrypts (the citizen's copy).
-pub struct Encrypted {
-    pub blob: web_sys::Blob,
-    pub entity: Vec<u8>,
-}
-
 /// The whole way: the anchors fetched, the message checked and encrypted, uploaded.
-/// Answers the receipt and the entity that was encrypted.
+/// Answers the receipt and the citizen's copy of the entity that was encrypted.
 pub async fn send(
     page: &FormPage,
     typed: &Typed,
     token: Option<&Token>,
     now: u64,
     progress: impl Fn(Progress) + Clone + 'static,
-) -> Result<(Accepted, Vec<u8>), Problem> {
+) -> Result<(Accepted, web_sys::Blob), Problem> {
     progress(Progress::Checking);
     let delivery = page.delivery.as_ref().ok_or(Problem::Certificate)?;
-    let anchors_pem = api::get_text(&delivery.trust_anchors)
-        .await
-        .map_err(|_| Problem::Certificate)?;
-    let encrypted = encrypt(
-        page,
-        typed,
-        token.is_some(),
-        &anchors_pem,
-        now,
-        progress.clone(),
-    )
-    .await?;
+    let anchors_pem = anchors(&delivery.trust_anchors).await?;
+    let verified = token.is_some();
+    let upload = encrypt(page, typed, verified, &anchors_pem, now, progress.clone()).await?;
     progress(Progress::Uploading(0.0));
     let accepted = api::upload::<Accepted>(
         &format!("/api/submissions/{}", page.slug),
-        &encrypted.blob,
+        &upload,
         token.map(|t| t.token.as_str()),
         move |sent, total| {
             if total > 0.0 {
@@ -91,7 +75,39 @@ pub async fn send(
     )
     .await
     .map_err(Problem::Refused)?;
-    Ok((accepted, encrypted.entity))
+    // Made again from the same input, once the upload is in: the same bytes (the browser
+    // test proves it), and no copy held while encrypting.
+    let copy = with_entity(page, typed, verified, now, |entity| {
+        smime::webcrypto::entity_blob(entity, "message/rfc822")
+    })
+    .map_err(|_| Problem::Encryption)?;
+    Ok((accepted, copy))
+}
+
+thread_local! {
+    /// The portal's trust anchors by URL, as fetched for this page: public, and the same
+    /// for every form, so fetched once, when the form opens, not on the way to sending.
+    static ANCHORS: std::cell::RefCell<std::collections::HashMap<String, String>> =
+        Default::default();
+}
+
+/// Fetches the anchors the form's certificates are checked against, ahead of sending.
+pub fn fetch_anchors_ahead(page: &FormPage) {
+    if let Some(delivery) = &page.delivery {
+        let url = delivery.trust_anchors.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = anchors(&url).await;
+        });
+    }
+}
+
+async fn anchors(url: &str) -> Result<String, Problem> {
+    if let Some(pem) = ANCHORS.with_borrow(|all| all.get(url).cloned()) {
+        return Ok(pem);
+    }
+    let pem = api::get_text(url).await.map_err(|_| Problem::Certificate)?;
+    ANCHORS.with_borrow_mut(|all| all.insert(url.to_owned(), pem.clone()));
+    Ok(pem)
 }
 
 /// Checks the form's certificates against `anchors_pem` at `now` and encrypts the message
@@ -103,7 +119,7 @@ pub async fn encrypt(
     anchors_pem: &str,
     now: u64,
     progress: impl Fn(Progress),
-) -> Result<Encrypted, Problem> {
+) -> Result<web_sys::Blob, Problem> {
     let delivery = page.delivery.as_ref().ok_or(Problem::Certificate)?;
     let anchors = parse_certificates(anchors_pem.as_bytes()).map_err(|_| Problem::Certificate)?;
     let decode = |b64: &String| {
@@ -148,7 +164,6 @@ pub async fn encrypt(
     if recipients.is_empty() {
         return Err(Problem::Certificate);
     }
-    let entity = compose(page, typed, verified, now);
     let algorithms = page
         .policy
         .as_ref()
@@ -158,31 +173,65 @@ pub async fn encrypt(
         })
         .unwrap_or_default();
     progress(Progress::Encrypting(0.0));
-    let blob = smime::webcrypto::encrypt_to_blob(
+    let attachments = attachments(typed);
+    let mut entity = smime::mime::Entity::new(&message(page, typed, verified, now, &attachments));
+    smime::webcrypto::encrypt_to_blob(
         &recipients,
         algorithms,
-        smime::webcrypto::Content::Wasm(&entity),
-        1 << 20,
+        smime::webcrypto::Content::Entity(&mut entity),
+        PIECE_BYTES,
         &mut rand_core::OsRng,
         |done, total| progress(Progress::Encrypting(done as f64 / total.max(1) as f64)),
     )
     .await
-    .map_err(|_| Problem::Encryption)?;
-    Ok(Encrypted { blob, entity })
+    .map_err(|_| Problem::Encryption)
 }
 
-/// The MIME entity for what was typed, addressed to the form.
-fn compose(page: &FormPage, typed: &Typed, verified: bool, now: u64) -> Vec<u8> {
-    let attachments: Vec<smime::mime::Attachment> = typed
+/// The attachments as the entity reads them: from JavaScript.
+fn attachments(typed: &Typed) -> Vec<smime::mime::Attachment<'_>> {
+    typed
         .attachments
         .iter()
         .map(|a| smime::mime::Attachment {
             file_name: &a.name,
             media_type: a.media_type,
-            content: &a.bytes,
+            content: smime::mime::Body::Source(&a.content),
+            sha256: a.sha256,
         })
-        .collect();
-    smime::mime::compose(&smime::mime::Message {
+        .collect()
+}
+
+/// Calls `make` with the entity for what was typed.
+fn with_entity<T>(
+    page: &FormPage,
+    typed: &Typed,
+    verified: bool,
+    now: u64,
+    make: impl FnOnce(&mut smime::mime::Entity) -> T,
+) -> T {
+    let attachments = attachments(typed);
+    make(&mut smime::mime::Entity::new(&message(
+        page,
+        typed,
+        verified,
+        now,
+        &attachments,
+    )))
+}
+
+/// Bytes of the entity made and encrypted in one go: a few calls per megabyte cost little,
+/// and the entity's buffer in wasm memory stays this small.
+const PIECE_BYTES: usize = 1 << 20;
+
+/// The message for what was typed, addressed to the form.
+fn message<'a>(
+    page: &'a FormPage,
+    typed: &'a Typed,
+    verified: bool,
+    now: u64,
+    attachments: &'a [smime::mime::Attachment<'a>],
+) -> smime::mime::Message<'a> {
+    smime::mime::Message {
         form: &page.slug,
         unit: page.unit.as_ref().map(|u| u.slug.as_str()),
         recipient: &page.title,
@@ -194,8 +243,8 @@ fn compose(page: &FormPage, typed: &Typed, verified: bool, now: u64) -> Vec<u8> 
         reference: typed.reference.as_deref(),
         text: &typed.message,
         submitted_at: now,
-        attachments: &attachments,
-    })
+        attachments,
+    }
 }
 
 #[cfg(test)]
@@ -257,14 +306,21 @@ mod tests {
         .unwrap()
     }
 
+    /// A PNG of more than one piece, so that the entity is made and encrypted in several.
+    fn png() -> Vec<u8> {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend((0..2_500_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+        png
+    }
+
     fn typed() -> Typed {
+        let png = png();
         Typed {
             attachments: vec![Attached {
                 name: "Grundriß.png".into(),
                 media_type: "image/png",
-                bytes: Arc::new(vec![
-                    0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 7, 7, 7,
-                ]),
+                content: smime::webcrypto::JsBytes(js_sys::Uint8Array::from(&png[..])),
+                sha256: smime::mime::Attachment::new("", "", &png).sha256,
             }],
             name: "Erika Mustermann".into(),
             email: "erika@example.org".into(),
@@ -309,13 +365,30 @@ mod tests {
         })
         .await
         .unwrap();
-        let der = bytes_of(&encrypted.blob).await;
+        let der = bytes_of(&encrypted).await;
         let certificate = parse_certificates(CERT.as_bytes()).unwrap().remove(0);
         let inspection = smime::inspect::inspect(&der).unwrap();
         assert!(inspection.addressed_exactly_to(std::slice::from_ref(&certificate)));
         assert_eq!(inspection.total_len, der.len() as u64);
         let plain = smime::testing::decrypt_cbc(&der, KEY);
-        assert_eq!(plain, encrypted.entity);
+        // The citizen's copy, made again once the upload is in, is what was encrypted.
+        let typed = typed();
+        let copy = with_entity(&page(MAILBOX), &typed, true, NOW, |entity| {
+            smime::webcrypto::entity_blob(entity, "message/rfc822")
+        })
+        .unwrap();
+        assert!(plain == bytes_of(&copy).await, "the copy differs");
+        // Made piece by piece from bytes left in JavaScript, the entity is byte for byte
+        // the one `smime::mime::compose` makes in one buffer.
+        let png = png();
+        let attachments = [smime::mime::Attachment::new(
+            &typed.attachments[0].name,
+            "image/png",
+            &png,
+        )];
+        let page = page(MAILBOX);
+        let whole = smime::mime::compose(&message(&page, &typed, true, NOW, &attachments));
+        assert!(plain == whole, "the pieces differ from the whole");
         let parts = decoded_parts(&plain);
         let text = String::from_utf8_lossy(&parts[0]);
         for typed in [
@@ -326,7 +399,7 @@ mod tests {
         ] {
             assert!(text.contains(typed), "{typed} missing from the text part");
         }
-        assert_eq!(parts[2], typed().attachments[0].bytes.as_slice());
+        assert!(parts[2] == png);
         assert!(String::from_utf8_lossy(&plain).contains("Grundri%C3%9F.png"));
         // Nothing readable of the message in what goes up.
         let clear = String::from_utf8_lossy(&der);

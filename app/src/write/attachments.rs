@@ -1,11 +1,10 @@
 //! The attachments: picked or dropped, checked here against the form's policy (each refusal
 //! worded next to the field), with a live size budget from the form's upload limit.
 
-use std::sync::Arc;
-
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use smime::files::FileType;
+use smime::webcrypto::JsBytes;
 
 use super::fields::Field;
 use crate::i18n::{Lang, format, text, use_lang};
@@ -14,14 +13,15 @@ use crate::send::Attached;
 /// The files attached so far and what was refused.
 #[derive(Clone, Copy)]
 pub struct Files {
-    pub attached: RwSignal<Vec<Attached>>,
+    /// Local: the files' bytes stay in JavaScript, which is one thread.
+    pub attached: RwSignal<Vec<Attached>, LocalStorage>,
     errors: RwSignal<Vec<String>>,
 }
 
 impl Files {
     pub fn new() -> Files {
         Files {
-            attached: RwSignal::new(Vec::new()),
+            attached: RwSignal::new_local(Vec::new()),
             errors: RwSignal::new(Vec::new()),
         }
     }
@@ -31,7 +31,10 @@ impl Files {
 /// (4/3 plus line breaks), its headers, the CMS around it.
 fn upload_estimate(text_len: usize, files: &[Attached]) -> u64 {
     let base64 = |n: usize| (n.div_ceil(3) * 4) as u64 * 78 / 76 + 4;
-    let files: u64 = files.iter().map(|f| base64(f.bytes.len()) + 600).sum();
+    let files: u64 = files
+        .iter()
+        .map(|f| base64(f.content.0.length() as usize) + 600)
+        .sum();
     8_000 + base64(text_len) * 2 + files
 }
 
@@ -65,7 +68,9 @@ fn files_of(list: &web_sys::FileList) -> Vec<web_sys::File> {
     (0..list.length()).filter_map(|i| list.get(i)).collect()
 }
 
-/// Reads and checks `picked`; each goes on the list or gets its refusal.
+/// Reads and checks `picked`; each goes on the list or gets its refusal. A file's bytes
+/// stay in JavaScript: the checks read them a window at a time, WebCrypto digests them
+/// meanwhile on its own thread.
 async fn add(
     picked: Vec<web_sys::File>,
     files: Files,
@@ -74,17 +79,25 @@ async fn add(
     max: u64,
     lang: Lang,
 ) {
+    let policy = smime::files::FilePolicy {
+        allowed: allowed.to_vec(),
+    };
     let mut errors = Vec::new();
     for file in picked {
         let name = file.name();
+        let unreadable = || format(lang, "file_unreadable", &[("name", &name)]);
         let Ok(buffer) = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await else {
+            errors.push(unreadable());
             continue;
         };
-        let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
-        let policy = smime::files::FilePolicy {
-            allowed: allowed.to_vec(),
+        let content = JsBytes(js_sys::Uint8Array::new(&buffer));
+        let digest = smime::webcrypto::sha256(&content.0);
+        let checked = smime::files::check_file(&content, &policy);
+        let Ok(sha256) = digest.await else {
+            errors.push(unreadable());
+            continue;
         };
-        match smime::files::check_file(&bytes, &policy) {
+        match checked {
             Err(refusal) => errors.push(format(
                 lang,
                 "file_refused",
@@ -95,7 +108,8 @@ async fn add(
                 all.push(Attached {
                     name: name.clone(),
                     media_type: kind.media_type(),
-                    bytes: Arc::new(bytes),
+                    content,
+                    sha256,
                 });
                 if upload_estimate(message.value.get_untracked().len(), &all) > max {
                     errors.push(format(lang, "file_too_large", &[("name", &name)]));

@@ -136,6 +136,9 @@ pub fn Write(page: FormPage) -> impl IntoView {
     // Fail closed: without WebCrypto in a secure context nothing can be encrypted here.
     let secure = web_sys::window().is_some_and(|w| w.is_secure_context())
         && smime::webcrypto::subtle().is_ok();
+    if secure {
+        send::fetch_anchors_ahead(&page);
+    }
     let verification = Verification::new(&page.slug, now());
     let files = Files::new();
     let sending = Sending::new();

@@ -17,21 +17,13 @@ pub struct Sent {
 }
 
 impl Sent {
-    pub fn new(accepted: Accepted, entity: &[u8]) -> Sent {
+    /// `entity`: the Blob of what was encrypted; its `blob:` URL lives as long as the page.
+    pub fn new(accepted: Accepted, entity: &web_sys::Blob) -> Sent {
         Sent {
             accepted,
-            copy_url: copy_of(entity).unwrap_or_default(),
+            copy_url: web_sys::Url::create_object_url_with_blob(entity).unwrap_or_default(),
         }
     }
-}
-
-/// A `blob:` URL for the entity; it lives as long as the page.
-fn copy_of(entity: &[u8]) -> Option<String> {
-    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(entity));
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type("message/rfc822");
-    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).ok()?;
-    web_sys::Url::create_object_url_with_blob(&blob).ok()
 }
 
 /// The words for a step of sending (announced once per step, not every percent).
