@@ -1,14 +1,16 @@
 // The whole send pipeline in the real app, in every engine: the clock runs from the file
 // input's `change` event until the attachments are listed (work at pick time), and from the
 // Send click until the ciphertext is ready (the step turns to uploading): certificate
-// checks, the MIME entity and encryption included. Beside it, in the same page, WebCrypto
+// checks, the MIME entity and encryption included. The attachment is a PDF of random
+// bytes, as a scan's compressed streams are, so that the checks that look through it meet
+// what they would in a real one. Beside it, in the same page, WebCrypto
 // AES-256-CBC alone over as many bytes as the MIME entity has. Memory: the app's
 // WebAssembly memory before picking and after sending, and the peak resident memory of the
 // engine's content process. A fresh engine per measurement, so that each peak is its own.
 // POSTSIEGEL_DEV_BENCH_SMOKE=1: once, 1 MB, as the test command runs it.
 import { test, expect, confirmAddress, onDisk, type Engine } from '../journeys/harness';
 import { launch } from '../engines/engines.js';
-import { bigPdf, decrypt, mailFor } from '../tests/support';
+import { scannedPdf, decrypt, mailFor } from '../tests/support';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -21,8 +23,9 @@ const MAILBOX = 'poststelle@vg-talheim.example';
 type Sample = {
   pickMs: number;
   sendMs: number;
-  // Of sendMs: the certificate checks and the MIME entity, then the encryption.
-  checksAndMimeMs: number;
+  // Of sendMs: the certificate checks, then the MIME entity and its encryption, which
+  // run interleaved (each piece made while WebCrypto encrypts the one before).
+  checksMs: number;
   encryptionMs: number;
   entityBytes: number;
   webcryptoMs: number;
@@ -81,7 +84,7 @@ async function measure(engine: Engine, baseURL: string, payload: number | 'max')
       }).observe(document, { subtree: true, childList: true, characterData: true });
     });
     const wasmBefore: number = await tab.evaluate(() => (window as any).postsiegelWasmBytes());
-    await tab.setFiles({ label: 'Anhänge (freiwillig)' }, onDisk([bigPdf('Bauantrag Anlage.pdf', bytes)]));
+    await tab.setFiles({ label: 'Anhänge (freiwillig)' }, onDisk([scannedPdf('Bauantrag Anlage.pdf', bytes)]));
     await tab.until('the attachment to be listed', async () => {
       const refused = (await tab.read('#files-error'))[0]?.text;
       if (refused) throw new Error(`the form refused ${bytes} bytes: ${refused}`);
@@ -122,7 +125,7 @@ async function measure(engine: Engine, baseURL: string, payload: number | 'max')
     return {
       pickMs: marks.listed - marks.change,
       sendMs: marks.ready - marks.send,
-      checksAndMimeMs: marks.encrypting - marks.send,
+      checksMs: marks.encrypting - marks.send,
       encryptionMs: marks.ready - marks.encrypting,
       entityBytes,
       webcryptoMs,
@@ -153,7 +156,7 @@ test('the send pipeline from the file pick to the ciphertext, beside WebCrypto A
       entityMb: m('entityBytes') / 1e6,
       pickMs: m('pickMs'),
       sendMs: m('sendMs'),
-      checksAndMimeMs: m('checksAndMimeMs'),
+      checksMs: m('checksMs'),
       encryptionMs: m('encryptionMs'),
       webcryptoMs: m('webcryptoMs'),
       ratio: pipeline / m('webcryptoMs'),
@@ -166,7 +169,7 @@ test('the send pipeline from the file pick to the ciphertext, beside WebCrypto A
       `${engine}, payload ${payload === 'max' ? 'the largest a 25 MB mailbox takes' : '1 MB'} ` +
         `(MIME entity ${row.entityMb.toFixed(2)} MB), medians of ${RUNS}: ` +
         `pick ${row.pickMs.toFixed(0)} ms + send ${row.sendMs.toFixed(0)} ms = ${pipeline.toFixed(0)} ms ` +
-        `(send: checks and MIME ${row.checksAndMimeMs.toFixed(0)} ms, encryption ${row.encryptionMs.toFixed(0)} ms); ` +
+        `(send: certificate checks ${row.checksMs.toFixed(0)} ms, MIME entity and encryption ${row.encryptionMs.toFixed(0)} ms); ` +
         `WebCrypto AES-CBC alone ${row.webcryptoMs.toFixed(0)} ms; pipeline / WebCrypto ${row.ratio.toFixed(1)}x (target <= 2); ` +
         `wasm memory +${row.wasmGrowthMb.toFixed(1)} MB (to ${row.wasmAfterMb.toFixed(1)} MB); ` +
         `content process peak ${row.peakMb.toFixed(0)} MB`,

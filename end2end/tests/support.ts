@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import * as crypto from 'node:crypto';
 
 // What the journeys share: the files they attach, the real SMTP server's mailbox (aiosmtpd,
 // started by playwright.config.ts; every mail the portal delivers lands there), and reading
@@ -28,6 +29,13 @@ export const EXE = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(200, 0x90)]);
 /** A PDF of about `size` bytes (spaces inside), to fill budgets and make uploads take time. */
 export function bigPdf(name: string, size: number) {
   const buffer = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(size, 0x20), Buffer.from('\n%%EOF\n')]);
+  return { name, mimeType: 'application/pdf', buffer };
+}
+
+/** A PDF of `size` bytes whose body is random, as a scan's compressed streams are: the
+ * checks that look through a PDF meet bytes as they would in a real one. */
+export function scannedPdf(name: string, size: number) {
+  const buffer = Buffer.concat([Buffer.from('%PDF-1.4\n'), crypto.randomBytes(size), Buffer.from('\n%%EOF\n')]);
   return { name, mimeType: 'application/pdf', buffer };
 }
 
