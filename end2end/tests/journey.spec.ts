@@ -293,9 +293,10 @@ test('sending shows how far encryption and upload have come', async ({ page }) =
   await expect(page.getByRole('heading', { name: 'Ihre Nachricht ist eingegangen' })).toBeVisible();
   const seen = await page.evaluate(() => (window as any).progressSeen);
   const steps = await page.evaluate(() => (window as any).progressSteps);
-  // About 6.8 MB of entity in 1 MB pieces: the bar moves in steps, not from 0 to done.
+  // About 6.8 MB of entity in 4 MiB pieces (app/src/send.rs, PIECE_BYTES): the bar stops
+  // on the way (at about 60 %), it does not jump from 0 to done.
   const partial = seen['encrypt-progress'].filter((v: number) => v > 0 && v < 100);
-  expect(partial.length).toBeGreaterThanOrEqual(3);
+  expect(partial.length).toBeGreaterThanOrEqual(1);
   expect(seen['encrypt-progress']).toContain(100);
   expect(seen['upload-progress']).toContain(100);
   expect(steps).toEqual([

@@ -18,20 +18,7 @@ fn encrypts_in_the_browser_and_decrypts_back() {
     let certificate = parse_certificates(CERT).unwrap().remove(0);
     let png = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3];
     let attachments = [Attachment::new("Grundriß.png", "image/png", &png)];
-    let entity = compose(&Message {
-        form: "browser-test",
-        unit: None,
-        recipient: "Browser Test",
-        sender_name: "Erika",
-        sender_email: "erika@example.org",
-        email_verified: true,
-        sender_phone: None,
-        subject: "Prüfung",
-        reference: None,
-        text: "Hallo aus dem Browser",
-        submitted_at: 1_795_786_200,
-        attachments: &attachments,
-    });
+    let entity = compose(&message("Hallo aus dem Browser", &attachments));
     let recipient = Recipient::from_certificate(&certificate).unwrap();
     let der = encrypt(
         &[recipient],
@@ -47,6 +34,24 @@ fn encrypts_in_the_browser_and_decrypts_back() {
     assert!(inspection.addressed_exactly_to(std::slice::from_ref(&certificate)));
 
     assert_eq!(decrypt_cbc(&der), entity);
+}
+
+/// A message from the browser test's citizen with `text` and `attachments`.
+fn message<'a>(text: &'a str, attachments: &'a [Attachment<'a>]) -> Message<'a> {
+    Message {
+        form: "browser-test",
+        unit: None,
+        recipient: "Browser Test",
+        sender_name: "Erika",
+        sender_email: "erika@example.org",
+        email_verified: true,
+        sender_phone: None,
+        subject: "Prüfung",
+        reference: None,
+        text,
+        submitted_at: 1_795_786_200,
+        attachments,
+    }
 }
 
 /// Decrypts an EnvelopedData (AES-256-CBC, RSA PKCS#1 v1.5) with the fixture's key.
@@ -302,27 +307,10 @@ async fn the_entity_made_in_pieces_encrypts_as_the_whole() {
         .collect();
     let in_js = JsBytes(js_sys::Uint8Array::from(&pdf[..]));
     let digest = smime::webcrypto::sha256(&in_js.0).await.unwrap();
-    fn message<'a>(attachments: &'a [Attachment<'a>]) -> Message<'a> {
-        Message {
-            form: "browser-test",
-            unit: None,
-            recipient: "Browser Test",
-            sender_name: "Erika",
-            sender_email: "erika@example.org",
-            email_verified: true,
-            sender_phone: None,
-            subject: "Prüfung",
-            reference: None,
-            text: "Anbei.",
-            submitted_at: 1_795_786_200,
-            attachments,
-        }
-    }
-    let whole = compose(&message(&[Attachment::new(
-        "Plan.pdf",
-        "application/pdf",
-        &pdf,
-    )]));
+    let whole = compose(&message(
+        "Anbei.",
+        &[Attachment::new("Plan.pdf", "application/pdf", &pdf)],
+    ));
     let from_js = [Attachment {
         file_name: "Plan.pdf",
         media_type: "application/pdf",
@@ -334,7 +322,7 @@ async fn the_entity_made_in_pieces_encrypts_as_the_whole() {
             content,
             ..Algorithms::default()
         };
-        let mut entity = smime::mime::Entity::new(&message(&from_js));
+        let mut entity = smime::mime::Entity::new(&message("Anbei.", &from_js));
         let blob = encrypt_to_blob(
             std::slice::from_ref(&recipient),
             algorithms,
@@ -354,7 +342,7 @@ async fn the_entity_made_in_pieces_encrypts_as_the_whole() {
         )
         .unwrap();
         assert!(upload == reference, "{content:?}: the uploads differ");
-        let mut entity = smime::mime::Entity::new(&message(&from_js));
+        let mut entity = smime::mime::Entity::new(&message("Anbei.", &from_js));
         let copy = smime::webcrypto::entity_blob(&mut entity, "message/rfc822").unwrap();
         assert!(
             bytes_of(&copy).await == whole,
