@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use smime::certificate::{
-    CheckContext, check_encryption_certificate, ecdsa_signatures, mail_addresses, name_text,
+    CheckContext, check_encryption_certificate, webcrypto_signatures, mail_addresses, name_text,
     parse_certificates,
 };
 
@@ -24,5 +24,5 @@ fuzz_target!(|data: &[u8]| {
         let _ = mail_addresses(certificate);
         let _ = smime::revocation::distribution_points(certificate);
     }
-    let _ = ecdsa_signatures(&certificates, &certificates, &[]);
+    let _ = webcrypto_signatures(&certificates, &certificates, &[]);
 });

@@ -122,10 +122,9 @@ pub struct CheckContext<'a> {
     pub mailbox: &'a str,
     pub anchors: &'a [Certificate],
     pub intermediates: &'a [Certificate],
-    /// ECDSA signatures of the chain that the caller verified itself: the browser does, with
-    /// WebCrypto (see [`ecdsa_signatures`]), as the app leaves out the `rust-ecdsa` feature to
-    /// stay small. With that feature (the server) this crate verifies them and this may be
-    /// empty.
+    /// Signatures of the chain that the caller verified itself: the browser does, with
+    /// WebCrypto (see [`webcrypto_signatures`]): ECDSA, as the app leaves out the `rust-ecdsa`
+    /// feature to stay small, and RSA, faster there. The server leaves this empty.
     pub verified_elsewhere: &'a [VerifiedSignature],
 }
 
@@ -155,22 +154,22 @@ impl VerifiedSignature {
     }
 }
 
-/// An ECDSA certificate signature, in the shape WebCrypto verifies it.
+/// A certificate signature (ECDSA or RSA PKCS#1 v1.5), in the shape WebCrypto verifies it.
 #[derive(Clone, Debug)]
-pub struct EcdsaSignature {
+pub struct WebCryptoSignature {
     /// The signed bytes (the certificate's TBS part).
     pub signed: Vec<u8>,
-    /// `r || s`, each as long as the curve's order (IEEE P1363), not DER.
+    /// ECDSA: `r || s`, each as long as the curve's order (IEEE P1363), not DER. RSA: as is.
     pub signature: Vec<u8>,
-    /// `SHA-256` or `SHA-384`.
+    /// `SHA-256`, `SHA-384` or `SHA-512`.
     pub hash: &'static str,
-    /// `P-256` or `P-384`.
-    pub curve: &'static str,
+    /// ECDSA's `P-256` or `P-384`; `None` for RSASSA-PKCS1-v1_5.
+    pub curve: Option<&'static str>,
     /// The issuer's SubjectPublicKeyInfo, DER.
     pub issuer_key: Vec<u8>,
 }
 
-impl EcdsaSignature {
+impl WebCryptoSignature {
     /// What to put into [`CheckContext::verified_elsewhere`] once this verified.
     pub fn verified(&self) -> VerifiedSignature {
         VerifiedSignature::new(&self.signed, &self.issuer_key)
@@ -180,19 +179,24 @@ impl EcdsaSignature {
 const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 
-/// Every ECDSA signature that checking `certificates` against these anchors and
-/// intermediates may need: each certificate and intermediate against each certificate named
-/// as its issuer. Unreadable ones are left out (the check then fails, closed).
-pub fn ecdsa_signatures(
+/// Every signature that checking `certificates` against these anchors and intermediates may
+/// need, for the browser to verify with WebCrypto: ECDSA, which the app has no Rust code for,
+/// and RSA, which WebCrypto verifies natively, many times faster than wasm (WebKit's most of
+/// all). Each certificate and intermediate against each certificate named as its issuer.
+/// Unreadable ones are left out (the check then verifies them itself, or fails, closed).
+pub fn webcrypto_signatures(
     certificates: &[Certificate],
     anchors: &[Certificate],
     intermediates: &[Certificate],
-) -> Vec<EcdsaSignature> {
+) -> Vec<WebCryptoSignature> {
     let mut found = Vec::new();
     for certificate in certificates.iter().chain(intermediates) {
-        let hash = match certificate.signature_algorithm.oid {
-            rfc5912::ECDSA_WITH_SHA_256 => "SHA-256",
-            rfc5912::ECDSA_WITH_SHA_384 => "SHA-384",
+        let (hash, ecdsa) = match certificate.signature_algorithm.oid {
+            rfc5912::ECDSA_WITH_SHA_256 => ("SHA-256", true),
+            rfc5912::ECDSA_WITH_SHA_384 => ("SHA-384", true),
+            rfc5912::SHA_256_WITH_RSA_ENCRYPTION => ("SHA-256", false),
+            rfc5912::SHA_384_WITH_RSA_ENCRYPTION => ("SHA-384", false),
+            rfc5912::SHA_512_WITH_RSA_ENCRYPTION => ("SHA-512", false),
             _ => continue,
         };
         let Ok(signed) = certificate.tbs_certificate.to_der() else {
@@ -204,23 +208,31 @@ pub fn ecdsa_signatures(
         });
         for issuer in issuers {
             let spki = &issuer.tbs_certificate.subject_public_key_info;
-            let curve = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
-            let (curve, size) = match curve {
-                Some(SECP256R1) => ("P-256", 32),
-                Some(SECP384R1) => ("P-384", 48),
-                _ => continue,
-            };
-            let (Some(signature), Ok(issuer_key)) = (
-                p1363(certificate.signature.raw_bytes(), size),
-                spki.to_der(),
-            ) else {
+            let Ok(issuer_key) = spki.to_der() else {
                 continue;
             };
-            found.push(EcdsaSignature {
+            let raw = certificate.signature.raw_bytes();
+            let (curve, signature) = if ecdsa {
+                let curve = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+                let (curve, size) = match curve {
+                    Some(SECP256R1) => ("P-256", 32),
+                    Some(SECP384R1) => ("P-384", 48),
+                    _ => continue,
+                };
+                let Some(signature) = p1363(raw, size) else {
+                    continue;
+                };
+                (Some(curve), signature)
+            } else if spki.algorithm.oid == rfc5912::RSA_ENCRYPTION {
+                (None, raw.to_vec())
+            } else {
+                continue;
+            };
+            found.push(WebCryptoSignature {
                 signed: signed.clone(),
                 signature,
                 hash,
@@ -599,8 +611,8 @@ fn verify_signature(
 /// Verifies a signature made by `issuer` over `signed` (a certificate's or a CRL's TBS part):
 /// RSA PKCS#1 v1.5 with SHA-256/384/512, ECDSA on P-256 or P-384 with SHA-256/384.
 /// Fails with `Some(algorithm)` for an unsupported algorithm, `None` for a bad signature.
-/// ECDSA is verified here with the `rust-ecdsa` feature, else only found among the
-/// signatures the caller verified (`verified_elsewhere`).
+/// A signature the caller verified (`verified_elsewhere`) holds; any other is verified here,
+/// ECDSA only with the `rust-ecdsa` feature.
 pub(crate) fn verify_signed(
     signed: &[u8],
     algorithm: ObjectIdentifier,
@@ -616,6 +628,11 @@ pub(crate) fn verify_signed(
             .subject_public_key_info
             .owned_to_ref()
     };
+    if !verified_elsewhere.is_empty()
+        && VerifiedSignature::of(signed, issuer).is_some_and(|v| verified_elsewhere.contains(&v))
+    {
+        return Ok(());
+    }
     let rsa_key = || rsa::RsaPublicKey::try_from(spki()).map_err(|_| None);
     let rsa_signature = || rsa::pkcs1v15::Signature::try_from(signature).map_err(|_| None);
     let result = match algorithm {
@@ -629,11 +646,6 @@ pub(crate) fn verify_signed(
             rsa::pkcs1v15::VerifyingKey::<Sha512>::new(rsa_key()?).verify(signed, &rsa_signature()?)
         }
         rfc5912::ECDSA_WITH_SHA_256 | rfc5912::ECDSA_WITH_SHA_384 => {
-            if VerifiedSignature::of(signed, issuer)
-                .is_some_and(|v| verified_elsewhere.contains(&v))
-            {
-                return Ok(());
-            }
             #[cfg(feature = "rust-ecdsa")]
             {
                 verify_ecdsa(signed, algorithm, signature, spki())?

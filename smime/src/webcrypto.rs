@@ -470,31 +470,45 @@ pub fn sha256(bytes: &Uint8Array) -> impl Future<Output = Result<[u8; 32], WebCr
     }
 }
 
-/// Verifies ECDSA certificate signatures (see [`crate::certificate::ecdsa_signatures`]) with
+/// Verifies certificate signatures (see [`crate::certificate::webcrypto_signatures`]) with
 /// the browser's WebCrypto; returns those that hold, for
 /// [`crate::certificate::CheckContext::verified_elsewhere`]. Any failure counts as "does not
-/// hold", so the check then fails closed.
-pub async fn verify_ecdsa_signatures(
-    signatures: &[crate::certificate::EcdsaSignature],
+/// hold", so the check then verifies it itself or fails closed.
+pub async fn verify_signatures(
+    signatures: &[crate::certificate::WebCryptoSignature],
 ) -> Vec<crate::certificate::VerifiedSignature> {
     let Ok(subtle) = subtle() else {
         return Vec::new();
     };
     let mut verified = Vec::new();
     for signature in signatures {
-        if verify_ecdsa(&subtle, signature).await == Ok(true) {
+        if verify(&subtle, signature).await == Ok(true) {
             verified.push(signature.verified());
         }
     }
     verified
 }
 
-async fn verify_ecdsa(
+async fn verify(
     subtle: &SubtleCrypto,
-    signature: &crate::certificate::EcdsaSignature,
+    signature: &crate::certificate::WebCryptoSignature,
 ) -> Result<bool, JsValue> {
-    let import = web_sys::EcKeyImportParams::new("ECDSA");
-    import.set_named_curve(signature.curve);
+    let (import, params): (js_sys::Object, js_sys::Object) = match signature.curve {
+        Some(curve) => {
+            let import = web_sys::EcKeyImportParams::new("ECDSA");
+            import.set_named_curve(curve);
+            let params = web_sys::EcdsaParams::new_with_str("ECDSA", signature.hash);
+            (import.into(), params.into())
+        }
+        None => {
+            let import = js_sys::Object::new();
+            js_sys::Reflect::set(&import, &"name".into(), &"RSASSA-PKCS1-v1_5".into())?;
+            js_sys::Reflect::set(&import, &"hash".into(), &signature.hash.into())?;
+            let params = js_sys::Object::new();
+            js_sys::Reflect::set(&params, &"name".into(), &"RSASSA-PKCS1-v1_5".into())?;
+            (import, params)
+        }
+    };
     let key = subtle.import_key_with_object(
         "spki",
         &Uint8Array::from(&signature.issuer_key[..]),
@@ -503,7 +517,6 @@ async fn verify_ecdsa(
         &Array::of1(&JsValue::from_str("verify")),
     )?;
     let key: CryptoKey = JsFuture::from(key).await?.unchecked_into();
-    let params = web_sys::EcdsaParams::new_with_str("ECDSA", signature.hash);
     let holds = subtle.verify_with_object_and_js_u8_array_and_js_u8_array(
         &params,
         &key,
