@@ -77,11 +77,7 @@ pub async fn send(
     .map_err(Problem::Refused)?;
     // Made again from the same input, once the upload is in: the same bytes (the browser
     // test proves it), and no copy held while encrypting.
-    let copy = with_entity(page, typed, verified, now, |entity| {
-        smime::webcrypto::entity_blob(entity, "message/rfc822")
-    })
-    .map_err(|_| Problem::Encryption)?;
-    Ok((accepted, copy))
+    Ok((accepted, entity_copy(page, typed, verified, now)?))
 }
 
 thread_local! {
@@ -202,22 +198,16 @@ fn attachments(typed: &Typed) -> Vec<smime::mime::Attachment<'_>> {
         .collect()
 }
 
-/// Calls `make` with the entity for what was typed.
-fn with_entity<T>(
+/// The citizen's copy of the entity for what was typed, as a Blob made a piece at a time.
+fn entity_copy(
     page: &FormPage,
     typed: &Typed,
     verified: bool,
     now: u64,
-    make: impl FnOnce(&mut smime::mime::Entity) -> T,
-) -> T {
+) -> Result<web_sys::Blob, Problem> {
     let attachments = attachments(typed);
-    make(&mut smime::mime::Entity::new(&message(
-        page,
-        typed,
-        verified,
-        now,
-        &attachments,
-    )))
+    let mut entity = smime::mime::Entity::new(&message(page, typed, verified, now, &attachments));
+    smime::webcrypto::entity_blob(&mut entity, "message/rfc822").map_err(|_| Problem::Encryption)
 }
 
 /// Bytes of the entity made and encrypted in one go, and so the size of its buffer in wasm
@@ -375,10 +365,7 @@ mod tests {
         let plain = smime::testing::decrypt_cbc(&der, KEY);
         // The citizen's copy, made again once the upload is in, is what was encrypted.
         let typed = typed();
-        let copy = with_entity(&page(MAILBOX), &typed, true, NOW, |entity| {
-            smime::webcrypto::entity_blob(entity, "message/rfc822")
-        })
-        .unwrap();
+        let copy = entity_copy(&page(MAILBOX), &typed, true, NOW).unwrap();
         assert!(plain == bytes_of(&copy).await, "the copy differs");
         // Made piece by piece from bytes left in JavaScript, the entity is byte for byte
         // the one `smime::mime::compose` makes in one buffer.

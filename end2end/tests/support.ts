@@ -28,14 +28,17 @@ export const EXE = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(200, 0x90)]);
 
 /** A PDF of about `size` bytes (spaces inside), to fill budgets and make uploads take time. */
 export function bigPdf(name: string, size: number) {
-  const buffer = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(size, 0x20), Buffer.from('\n%%EOF\n')]);
-  return { name, mimeType: 'application/pdf', buffer };
+  return pdfAround(name, Buffer.alloc(size, 0x20));
 }
 
 /** A PDF of `size` bytes whose body is random, as a scan's compressed streams are: the
  * checks that look through a PDF meet bytes as they would in a real one. */
 export function scannedPdf(name: string, size: number) {
-  const buffer = Buffer.concat([Buffer.from('%PDF-1.4\n'), crypto.randomBytes(size), Buffer.from('\n%%EOF\n')]);
+  return pdfAround(name, crypto.randomBytes(size));
+}
+
+function pdfAround(name: string, body: Buffer) {
+  const buffer = Buffer.concat([Buffer.from('%PDF-1.4\n'), body, Buffer.from('\n%%EOF\n')]);
   return { name, mimeType: 'application/pdf', buffer };
 }
 

@@ -274,7 +274,7 @@ impl<'a> Entity<'a> {
     }
 
     /// The next base64 of `source` into `room`: whole lines straight from a batch of input,
-    /// or, where a line does not fit, that line through `line`.
+    /// or, where a line does not fit, that one line encoded on its own and copied in part.
     fn base64(&mut self, source: Body, room: &mut [u8]) -> usize {
         let size = source.size();
         let line_index = self.done / LINE_OUTPUT as u64;
