@@ -10,6 +10,9 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
+#[path = "support/cipher_reference.rs"]
+mod reference;
+
 const CERT: &[u8] = include_bytes!("fixtures/browser-test.pem");
 const KEY: &str = include_str!("fixtures/browser-test.key.pem");
 
@@ -92,36 +95,19 @@ fn certificate_checks_run_in_the_browser() {
     );
 }
 
-/// WebCrypto and RustCrypto make the same bytes from the same key, IV and content, whatever
-/// the pieces: CBC with the IV carried from piece to piece and padding only at the end; GCM
-/// from CTR and GHASH, tag included.
+/// WebCrypto makes RustCrypto's bytes from the same key, IV and content, whatever the
+/// pieces: CBC with the IV carried from piece to piece and padding only at the end; GCM
+/// from CTR and GHASH, tag included. RustCrypto's output is the reference computed
+/// natively (`support/cipher_reference.rs` says why), compared by WebCrypto's SHA-256.
 #[wasm_bindgen_test::wasm_bindgen_test]
 async fn webcrypto_and_rustcrypto_make_identical_ciphertext() {
-    use smime::envelope::{
-        ContentCipher, ContentEncryption, ContentKey, SoftwareCipher, ciphertext_len,
-    };
+    use smime::envelope::{ContentCipher, ContentEncryption, ciphertext_len};
     use smime::webcrypto::WebCryptoCipher;
 
-    let content: Vec<u8> = (0..200_003u32).map(|i| (i * 31 % 251) as u8).collect();
+    let content = reference::content();
     for encryption in [ContentEncryption::Aes256Cbc, ContentEncryption::Aes256Gcm] {
-        let key = || ContentKey {
-            encryption,
-            key: zeroize::Zeroizing::new([0x5a; 32]),
-            iv: if encryption == ContentEncryption::Aes256Cbc {
-                [0x3c; 16]
-            } else {
-                [
-                    0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0x3c, 0, 0,
-                    0, 0,
-                ]
-            },
-        };
         let total = ciphertext_len(encryption, content.len() as u64) as usize;
-        // One call in software: the reference.
-        let mut reference = vec![0u8; total];
-        let reference_tag = SoftwareCipher::new(&key())
-            .finish_now(&content, &mut reference)
-            .unwrap();
+        let (reference_digest, reference_tag) = reference::reference(encryption);
         for piece in [16usize, 4096, 65_536, 1 << 20] {
             let whole = content.len() / piece * piece;
             let whole = if whole == content.len() {
@@ -130,7 +116,9 @@ async fn webcrypto_and_rustcrypto_make_identical_ciphertext() {
                 whole
             };
             let mut out = vec![0u8; total];
-            let mut web = WebCryptoCipher::new(&key()).await.unwrap();
+            let mut web = WebCryptoCipher::new(&reference::key(encryption))
+                .await
+                .unwrap();
             let mut start = 0;
             while start < whole {
                 let end = (start + piece).min(whole);
@@ -143,8 +131,19 @@ async fn webcrypto_and_rustcrypto_make_identical_ciphertext() {
                 .finish(&content[whole..], &mut out[whole..])
                 .await
                 .unwrap();
-            assert!(out == reference, "{encryption:?}, pieces of {piece}");
-            assert_eq!(tag, reference_tag, "{encryption:?}, pieces of {piece}");
+            let digest = smime::webcrypto::sha256(&js_sys::Uint8Array::from(&out[..]))
+                .await
+                .unwrap();
+            assert_eq!(
+                reference::hex(&digest),
+                reference_digest,
+                "{encryption:?}, pieces of {piece}"
+            );
+            assert_eq!(
+                tag.map(|t| reference::hex(&t)).as_deref(),
+                reference_tag,
+                "{encryption:?}, pieces of {piece}"
+            );
         }
     }
 }
