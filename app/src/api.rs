@@ -75,6 +75,7 @@ pub async fn upload<T: DeserializeOwned>(
     url: &str,
     body: &web_sys::Blob,
     token: Option<&str>,
+    confirmation: bool,
     progress: impl Fn(f64, f64) + 'static,
 ) -> Result<T, Refusal> {
     use wasm_bindgen::closure::Closure;
@@ -87,6 +88,11 @@ pub async fn upload<T: DeserializeOwned>(
     if let Some(token) = token {
         request
             .set_request_header(wire::TOKEN_HEADER, token)
+            .map_err(|_| unreachable())?;
+    }
+    if confirmation {
+        request
+            .set_request_header(wire::CONFIRMATION_HEADER, "1")
             .map_err(|_| unreachable())?;
     }
     let on_progress =

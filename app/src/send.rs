@@ -27,6 +27,8 @@ pub struct Typed {
     pub subject: String,
     pub reference: Option<String>,
     pub message: String,
+    /// Ask the authority's mail program for a confirmation of receipt.
+    pub confirmation: bool,
 }
 
 /// Where sending is; the fraction done of a step (0 to 1).
@@ -67,6 +69,7 @@ pub async fn send(
         &format!("/api/submissions/{}", page.slug),
         &upload,
         token.map(|t| t.token.as_str()),
+        typed.confirmation,
         move |sent, total| {
             if total > 0.0 {
                 progress(Progress::Uploading(sent / total));

@@ -138,6 +138,7 @@ async fn run(authority_count: usize, smoke: bool) {
         extra_header_bytes: 0,
         signature_len: None,
         retention_days: 30,
+        report_days: None,
     };
     let started = Instant::now();
     let catalog = Catalog::build(&directory, &pki, &settings, now);

@@ -8,6 +8,9 @@ use crate::config::Config;
 use crate::directory::catalog::{Settings, SharedCatalog};
 use crate::http::ApiState;
 use crate::http::limits::ClientKey;
+use crate::inbound::InboundFolder;
+use crate::inbound::reader::Reader;
+use crate::inbound::smtp::{Listener, ListenerError};
 use crate::relay::Relay;
 use crate::relay::dkim::Dkim;
 use crate::relay::limits::ClientLimiter;
@@ -47,9 +50,13 @@ pub fn catalog_settings(
     Ok(Settings {
         public_url: config.public_url(),
         mail_from: config.mail_from.clone(),
-        extra_header_bytes: dkim.map_or(0, |d| d.header_len_bound(&config.mail_from)),
+        extra_header_bytes: dkim.map_or(0, |d| d.header_len_bound(&config.mail_from))
+            + config.inbound.as_ref().map_or(0, |inbound| {
+                crate::mail::notification_header_len(&inbound.return_domain)
+            }),
         signature_len: signer.map(PortalSigner::signature_len).transpose()?,
         retention_days: config.relay.retention_days,
+        report_days: config.inbound.as_ref().map(|i| i.report_days),
     })
 }
 
@@ -74,12 +81,15 @@ pub fn relay(config: &Config, catalog: SharedCatalog, parts: RelayParts) -> Rela
         wake: wake.clone(),
         dkim: parts.dkim,
         signer: parts.signer,
+        return_domain: config.inbound.as_ref().map(|i| i.return_domain.clone()),
     };
     let worker = Worker {
         store: parts.store.clone(),
         transport: parts.transport,
         folder,
         mail_from: config.mail_from.clone(),
+        return_domain: config.inbound.as_ref().map(|i| i.return_domain.clone()),
+        report_days: config.inbound.as_ref().map_or(0, |i| i.report_days),
         delivery_hours: config.relay.delivery_hours,
         retention_days: config.relay.retention_days,
         wake,
@@ -97,6 +107,45 @@ pub fn relay(config: &Config, catalog: SharedCatalog, parts: RelayParts) -> Rela
         relay: Arc::new(relay),
         worker,
     }
+}
+
+/// The mail listener and the reader of what it takes.
+pub struct Inbound {
+    pub listener: Arc<Listener>,
+    pub reader: Reader,
+}
+
+/// The listener as configured (none without `inbound`); `worker` is the delivery worker's
+/// wake-up, for the notices that reports cause.
+pub fn inbound(
+    config: &Config,
+    store: Store,
+    worker: Arc<tokio::sync::Notify>,
+) -> Result<Option<Inbound>, ListenerError> {
+    let Some(inbound) = &config.inbound else {
+        return Ok(None);
+    };
+    let folder = InboundFolder::new(config.data_dir.join("inbound"));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let listener = Listener {
+        tls: crate::inbound::smtp::tls_acceptor(inbound)?,
+        config: inbound.clone(),
+        store: store.clone(),
+        folder: folder.clone(),
+        wake: wake.clone(),
+        connections: Arc::new(tokio::sync::Semaphore::new(inbound.max_connections.max(1))),
+        messages: ClientLimiter::new(inbound.messages),
+    };
+    Ok(Some(Inbound {
+        listener: Arc::new(listener),
+        reader: Reader {
+            store,
+            folder,
+            mail_from: config.mail_from.clone(),
+            wake,
+            worker,
+        },
+    }))
 }
 
 /// The API's state with the relay, its rate limits and the client addresses behind the

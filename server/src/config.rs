@@ -52,6 +52,10 @@ pub struct Config {
     /// Accepting, queueing and delivering messages.
     #[serde(default)]
     pub relay: RelayConfig,
+    /// The mail listener for bounces and confirmations of receipt; none: mails go out
+    /// from `mail_from`, and the status ends at "handed over".
+    #[serde(default)]
+    pub inbound: Option<crate::inbound::InboundConfig>,
     /// Sign relayed mails with DKIM; none: unsigned (the mail server may sign instead).
     #[serde(default)]
     pub dkim: Option<crate::relay::dkim::DkimConfig>,
@@ -103,6 +107,7 @@ impl Default for Config {
             crl_refresh_hours: 6,
             smtp: None,
             relay: RelayConfig::default(),
+            inbound: None,
             dkim: None,
             signing: None,
         }

@@ -32,6 +32,9 @@ pub struct Envelope<'a> {
     pub to: &'a str,
     /// The citizen's verified address, when the form puts it there.
     pub reply_to: Option<&'a str>,
+    /// The message's return address, when the citizen asked for a confirmation of
+    /// receipt: the authority's mail program sends its MDN there.
+    pub notification_to: Option<&'a str>,
     pub receipt: &'a str,
     /// Seconds since the Unix epoch.
     pub date: u64,
@@ -57,6 +60,7 @@ impl Envelope<'_> {
         let valid = line(self.from)
             && address(self.to)
             && self.reply_to.is_none_or(address)
+            && self.notification_to.is_none_or(address)
             && self.receipt.len() <= MAX_RECEIPT_LEN
             && address(self.receipt)
             && address(self.message_id);
@@ -89,6 +93,9 @@ pub fn outer_header(envelope: &Envelope, signed: bool) -> Vec<u8> {
     line(format!("To: <{}>", envelope.to));
     if let Some(reply_to) = envelope.reply_to {
         line(format!("Reply-To: <{reply_to}>"));
+    }
+    if let Some(notification_to) = envelope.notification_to {
+        line(format!("Disposition-Notification-To: <{notification_to}>"));
     }
     line(format!(
         "Subject: {} {}",
@@ -247,6 +254,8 @@ fn longest_outer_header(
             from,
             to,
             reply_to: reply_to.then_some(longest_reply_to.as_str()),
+            // Not in the bound: `notification_header_len` is added where a listener runs.
+            notification_to: None,
             receipt: &longest_receipt,
             // Dates have one length: the day of the month is always two digits.
             date: 0,
@@ -282,6 +291,60 @@ pub fn message_id(receipt: &str, random: &[u8; 16], from: &str) -> String {
         .map_or("postsiegel.invalid", |(_, d)| d.trim_end_matches('>'));
     let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
     format!("{receipt}.{random}@{domain}")
+}
+
+/// The characters of a return token: lower-case base32 (RFC 4648), as mail systems may
+/// lower-case a local part.
+const TOKEN_ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+/// A return token: 130 random bits in 26 characters, unguessable, so that only the
+/// servers that saw a mail can answer to its return address.
+pub fn return_token(random: &[u8; 17]) -> String {
+    let mut bits = 0u32;
+    let mut held = 0;
+    let mut out = String::with_capacity(RETURN_TOKEN_LEN);
+    for byte in random {
+        bits = (bits << 8) | u32::from(*byte);
+        held += 8;
+        while held >= 5 && out.len() < RETURN_TOKEN_LEN {
+            held -= 5;
+            out.push(TOKEN_ALPHABET[((bits >> held) & 31) as usize] as char);
+        }
+    }
+    out
+}
+
+pub const RETURN_TOKEN_LEN: usize = 26;
+
+/// The envelope sender (and MDN address) of one mail: `r-<token>@<return domain>`.
+pub fn return_address(token: &str, return_domain: &str) -> String {
+    format!("r-{token}@{return_domain}")
+}
+
+/// The token of a return address on `return_domain`, if it is one (any case).
+pub fn return_token_of(address: &str, return_domain: &str) -> Option<String> {
+    let (local, domain) = address.rsplit_once('@')?;
+    let token = local.to_ascii_lowercase();
+    let token = token.strip_prefix("r-")?;
+    (domain.eq_ignore_ascii_case(return_domain)
+        && token.len() == RETURN_TOKEN_LEN
+        && token.bytes().all(|b| TOKEN_ALPHABET.contains(&b)))
+    .then(|| token.to_owned())
+}
+
+/// The bytes a `Disposition-Notification-To` line adds to a mail's header.
+pub fn notification_header_len(return_domain: &str) -> u64 {
+    let address = return_address(&"x".repeat(RETURN_TOKEN_LEN), return_domain);
+    format!("Disposition-Notification-To: <{address}>\r\n").len() as u64
+}
+
+/// The Message-ID of an outbox mail (code, receipt, notice), without angle brackets:
+/// its outbox id in the portal's domain.
+pub fn notice_message_id(outbox_id: &str, from: &str) -> String {
+    let domain = from
+        .rsplit_once('@')
+        .map_or("postsiegel.invalid", |(_, d)| d.trim_end_matches('>'));
+    format!("{}@{domain}", outbox_id.replace([':', '/'], "."))
 }
 
 /// An RFC 2047 encoded word (Q encoding) for a header text with umlauts.
@@ -330,6 +393,7 @@ mod tests {
             from: "Postsiegel <kontaktformular@portal.example>",
             to: "poststelle@lra-musterhausen.de",
             reply_to,
+            notification_to: None,
             receipt: "2026-7K3M-Q9TX",
             date: 1_795_802_400,
             message_id: "2026-7K3M-Q9TX.00@portal.example",
@@ -384,6 +448,7 @@ mod tests {
                 from,
                 to,
                 reply_to: Some(&longest_reply_to),
+                notification_to: None,
                 receipt: &receipt,
                 date: 1_795_802_400,
                 message_id: &id,
@@ -411,6 +476,7 @@ mod tests {
             from,
             to,
             reply_to: Some(&reply_to),
+            notification_to: None,
             receipt: &receipt,
             date: 1_795_802_400,
             message_id: &id,

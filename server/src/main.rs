@@ -254,6 +254,7 @@ async fn start_relay(
         dkim,
         signer,
     };
+    let inbound_store = parts.store.clone();
     let relayed = compose::relay(config, catalog, parts);
     let swept = relayed
         .relay
@@ -266,6 +267,18 @@ async fn start_relay(
             swept,
             "removed what an interrupted run left in the queue folder"
         );
+    }
+    if let Some(inbound) = compose::inbound(config, inbound_store, relayed.worker.wake.clone())? {
+        let bind = inbound.listener.config.bind;
+        let socket = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("binding the mail listener to {bind}"))?;
+        tracing::info!(
+            "taking mail for the return domain on {}",
+            socket.local_addr()?
+        );
+        tokio::spawn(inbound.listener.run(socket));
+        tokio::spawn(inbound.reader.run());
     }
     tokio::spawn(relayed.worker.run());
     Ok(relayed.relay)

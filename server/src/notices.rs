@@ -67,6 +67,29 @@ pub fn delivery_failed(receipt: &str, address: &str) -> OutboxMail {
     )
 }
 
+/// Tells the citizen that their message, already handed over, was reported undeliverable
+/// by a server further on.
+pub fn bounced(receipt: &str, address: &str) -> OutboxMail {
+    mail(
+        format!("bounce:{receipt}"),
+        address,
+        format!("Nachricht {receipt} nicht zugestellt"),
+        format!(
+            "Ihre verschlüsselte Nachricht mit der Eingangsnummer {receipt} wurde an den \
+             Mailserver der Behörde übergeben, dort aber nicht zugestellt: ein Mailserver \
+             hat sie zurückgewiesen. Die Behörde hat sie also nicht erhalten.\n\n\
+             Bitte senden Sie sie erneut über das Kontaktformular, oder wenden Sie sich \
+             auf anderem Weg an die Behörde (Telefon, Post). Den Grund finden Sie auf der \
+             Statusseite Ihrer Nachricht.\n\n---\n\n\
+             Your encrypted message {receipt} was handed to the authority's mail server but \
+             was then refused by a mail server on the way: the authority has not received \
+             it. Please send it again through the contact form, or reach the authority \
+             another way (telephone, post). The status page of your message names the \
+             reason.\n",
+        ),
+    )
+}
+
 /// What an expiry warning names.
 pub struct Expiring<'a> {
     pub mailbox: &'a str,

@@ -375,6 +375,7 @@ fn the_demo_key_decrypts_what_a_demo_mailbox_receives_with_the_readme_command() 
             from: FROM,
             to: "gewerbeamt@lra-musterhausen.example",
             reply_to: Some("buerger@example.org"),
+            notification_to: None,
             receipt: "2026-ABCD-EFGH",
             date: now(),
             message_id: &message_id,

@@ -127,6 +127,7 @@ async fn world_with(
         extra_header_bytes: 0,
         signature_len: None,
         retention_days: 30,
+        report_days: None,
     };
     let discovery = Discovery::new(
         store.clone(),

@@ -23,6 +23,7 @@ fn no_forms() -> ApiState {
             extra_header_bytes: 0,
             signature_len: None,
             retention_days: 30,
+            report_days: None,
         }),
         false,
     )

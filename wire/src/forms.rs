@@ -116,6 +116,11 @@ pub struct Privacy {
     /// Receipt number and delivery status are deleted this many days after delivery; the
     /// citizen's address as soon as the message is delivered (or has failed for good).
     pub retention_days: u64,
+    /// Where the portal takes reports after hand-over (bounces, confirmations of receipt):
+    /// the citizen's address is kept this many days after hand-over for a bounce notice,
+    /// unless a final report came first. None: no reports, nothing kept.
+    #[serde(default)]
+    pub report_days: Option<u64>,
 }
 
 /// Why a form is not offered.

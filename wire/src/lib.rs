@@ -16,13 +16,17 @@ pub use forms::{
     SearchResult, UnitInfo, UnitKind, ViaAuthority,
 };
 pub use relay::{
-    Accepted, CodeConfirmation, CodeRequest, CodeSent, DeliveryState, Failure, FailureCode, Status,
-    Token,
+    Accepted, CodeConfirmation, CodeRequest, CodeSent, DeliveryState, Failure, FailureCode, Report,
+    Status, Token,
 };
 
 /// The request header that carries the verification token with an upload (a header, not a
 /// cookie, so that embedded forms work).
 pub const TOKEN_HEADER: &str = "x-postsiegel-verification";
+
+/// The request header by which an upload asks for a confirmation of receipt (`1`): the
+/// mail then carries `Disposition-Notification-To`, and the status page shows the MDN.
+pub const CONFIRMATION_HEADER: &str = "x-postsiegel-confirmation";
 
 /// The media type of an upload: the DER bytes of the encrypted message.
 pub const UPLOAD_CONTENT_TYPE: &str = "application/pkcs7-mime";

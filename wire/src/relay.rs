@@ -63,6 +63,26 @@ pub struct Status {
     /// When it was handed to the mailbox, or when it failed.
     pub finished_at: Option<String>,
     pub failure: Option<Failure>,
+    /// The last report after hand-over (a bounce, a delay, a confirmation of receipt).
+    pub report: Option<Report>,
+    /// Whether the citizen asked for a confirmation of receipt.
+    #[serde(default)]
+    pub confirmation_requested: bool,
+}
+
+/// What came back after hand-over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Report {
+    /// RFC 3339: when the portal received it.
+    pub received_at: String,
+    /// DKIM or SPF of the reporting server aligned with the authority's mail domain (or,
+    /// for a bounce, with the server the mail was handed to): "confirmed". Otherwise an
+    /// "unverified report": any server on the way could have written it.
+    pub verified: bool,
+    /// The reporting server's status code and words (a bounce, a delay), or the
+    /// disposition an MDN named.
+    pub detail: String,
 }
 
 crate::named::named_enum! {
@@ -70,9 +90,20 @@ crate::named::named_enum! {
     pub enum DeliveryState {
         /// Waiting for delivery.
         Queued = "queued",
-        /// Handed to the authority's mailbox (never "read").
+        /// Handed to the authority's mail server (never "read"); no report since.
         Delivered = "delivered",
-        /// Not delivered, for good.
+        /// Handed over; a server further on reports that it is still trying.
+        Delayed = "delayed",
+        /// Handed over, then reported undeliverable by a server further on.
+        FailedAfterHandover = "failed_after_handover",
+        /// The authority's mail program confirmed receipt (an MDN that is neither
+        /// `displayed` nor `deleted`).
+        ConfirmedReceived = "confirmed_received",
+        /// The authority's mail program reported it displayed (MDN `displayed`).
+        Opened = "opened",
+        /// The authority's mail program reported it deleted without displaying it.
+        DeletedUnread = "deleted_unread",
+        /// Not handed over, for good.
         Failed = "failed",
     }
 }

@@ -152,6 +152,8 @@ pub fn Write(page: FormPage) -> impl IntoView {
         .unwrap_or_default();
     let max_upload = page.max_upload_bytes.unwrap_or(0);
     let verify_email = page.policy.as_ref().is_none_or(|p| p.verify_email);
+    let confirmations = page.privacy.report_days.is_some();
+    let confirmation = RwSignal::new(false);
     // Stored, so that the handlers below are Copy and can be used in every re-render.
     let page = StoredValue::new(page);
 
@@ -169,6 +171,7 @@ pub fn Write(page: FormPage) -> impl IntoView {
             subject: fields.subject.value.get_untracked(),
             reference: fields.reference.optional(),
             message: fields.message.value.get_untracked(),
+            confirmation: confirmations && confirmation.get_untracked(),
         };
         location.hold(true);
         sending.running.set(true);
@@ -222,6 +225,7 @@ pub fn Write(page: FormPage) -> impl IntoView {
                     {field("reference", "field_reference", fields.reference, false)}
                     {field("message", "field_message", fields.message, true)}
                     {attachments(files, allowed.clone(), max_upload, fields.message)}
+                    {confirmations.then(|| confirmation_choice(lang, confirmation))}
                     <p id="send-error" class="field-error" role="alert" tabindex="-1">
                         {move || sending.error.get()}
                     </p>
@@ -234,6 +238,26 @@ pub fn Write(page: FormPage) -> impl IntoView {
             }
                 .into_any(),
         }}
+    }
+}
+
+/// "Empfangsbestätigung anfordern": the mail then asks the authority's mail program for
+/// an MDN, which the status page shows.
+fn confirmation_choice(lang: RwSignal<Lang>, confirmation: RwSignal<bool>) -> impl IntoView {
+    view! {
+        <div class="check">
+            <input
+                id="confirmation"
+                type="checkbox"
+                aria-describedby="confirmation-hint"
+                prop:checked=move || confirmation.get()
+                on:change=move |e| confirmation.set(event_target_checked(&e))
+            />
+            <div>
+                <label for="confirmation">{move || text(lang.get(), "confirmation_request")}</label>
+                <p id="confirmation-hint" class="hint">{move || text(lang.get(), "confirmation_hint")}</p>
+            </div>
+        </div>
     }
 }
 

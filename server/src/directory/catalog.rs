@@ -41,6 +41,9 @@ pub struct Settings {
     pub signature_len: Option<usize>,
     /// Days a receipt and its delivery status are kept after delivery (`relay.retention_days`).
     pub retention_days: u64,
+    /// Days the citizen's address waits for a report after hand-over, where the portal
+    /// takes reports (`inbound.report_days`).
+    pub report_days: Option<u64>,
 }
 
 /// The catalog in use, shared by the API, the relay and the refresh that replaces it.
@@ -367,6 +370,7 @@ impl Publisher<'_> {
             embed,
             privacy: Privacy {
                 retention_days: self.settings.retention_days,
+                report_days: self.settings.report_days,
             },
         };
         let form = match form {

@@ -195,7 +195,8 @@ pub(super) async fn confirm_code(
     path = "/api/submissions/{authority}",
     params(
         ("authority" = String, Path, description = "The authority's slug", example = "landratsamt-musterhausen"),
-        ("X-Postsiegel-Verification" = Option<String>, Header, description = "The verification token")
+        ("X-Postsiegel-Verification" = Option<String>, Header, description = "The verification token"),
+        ("X-Postsiegel-Confirmation" = Option<String>, Header, description = "`1` asks for a confirmation of receipt (an MDN from the authority's mail program), where the portal takes reports")
     ),
     request_body(content = Vec<u8>, content_type = "application/pkcs7-mime"),
     responses(
@@ -226,7 +227,8 @@ pub(super) async fn submit_to_authority(
     params(
         ("authority" = String, Path, description = "The authority's slug", example = "landratsamt-musterhausen"),
         ("unit" = String, Path, description = "The unit's slug", example = "gewerbeamt"),
-        ("X-Postsiegel-Verification" = Option<String>, Header, description = "The verification token")
+        ("X-Postsiegel-Verification" = Option<String>, Header, description = "The verification token"),
+        ("X-Postsiegel-Confirmation" = Option<String>, Header, description = "`1` asks for a confirmation of receipt (an MDN from the authority's mail program), where the portal takes reports")
     ),
     request_body(content = Vec<u8>, content_type = "application/pkcs7-mime"),
     responses(
@@ -261,6 +263,7 @@ async fn submit(
         content_type: header(header::CONTENT_TYPE.as_str()),
         token: header(wire::TOKEN_HEADER),
         declared_len: header(header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok()),
+        receipt_requested: header(wire::CONFIRMATION_HEADER).as_deref() == Some("1"),
         client: state
             .client_key
             .client_ip(&parts.extensions, &parts.headers),

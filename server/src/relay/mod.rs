@@ -22,13 +22,13 @@ use bytes::Bytes;
 use futures_util::Stream;
 use wire::{
     Accepted, CodeConfirmation, CodeRequest, CodeSent, DeliveryState, ErrorCode, Failure,
-    FailureCode, Status, Token,
+    FailureCode, Report, Status, Token,
 };
 
 use crate::clock::unix_now;
 use crate::directory::catalog::{FormError, SharedCatalog};
 use crate::store::StoreError;
-use crate::store::submissions::{FailureKind, SubmissionState};
+use crate::store::submissions::{FailureKind, ReportKind, SubmissionState};
 use limits::ClientLimiter;
 use submission::{Queue, UploadError};
 use verification::{Verifier, VerifyError};
@@ -90,6 +90,8 @@ pub struct Upload<S> {
     pub client: IpAddr,
     /// The length the request declared, if it did.
     pub declared_len: Option<u64>,
+    /// The citizen asked for a confirmation of receipt (an MDN).
+    pub receipt_requested: bool,
     /// The ciphertext, as it streams in.
     pub body: S,
 }
@@ -163,6 +165,7 @@ impl Relay {
                 form,
                 verified.as_ref(),
                 upload.declared_len,
+                upload.receipt_requested,
                 upload.body,
                 now,
             )
@@ -178,12 +181,28 @@ impl Relay {
             .await?
             .ok_or(RelayError::StatusNotFound)?;
         let time = smime::mime::rfc3339;
+        let report_kind = submission.report.as_ref().and_then(|r| r.kind);
         Ok(Status {
-            state: match submission.state {
-                SubmissionState::Queued => DeliveryState::Queued,
-                SubmissionState::Delivered => DeliveryState::Delivered,
-                SubmissionState::Failed => DeliveryState::Failed,
+            state: match (submission.state, report_kind) {
+                (SubmissionState::Queued, _) => DeliveryState::Queued,
+                (SubmissionState::Delivered, None) => DeliveryState::Delivered,
+                (SubmissionState::Delivered, Some(ReportKind::Delayed)) => DeliveryState::Delayed,
+                (SubmissionState::Delivered, Some(ReportKind::Received)) => {
+                    DeliveryState::ConfirmedReceived
+                }
+                (SubmissionState::Delivered, Some(ReportKind::Opened)) => DeliveryState::Opened,
+                (SubmissionState::Delivered, Some(ReportKind::Deleted)) => {
+                    DeliveryState::DeletedUnread
+                }
+                (SubmissionState::Bounced, _) => DeliveryState::FailedAfterHandover,
+                (SubmissionState::Failed, _) => DeliveryState::Failed,
             },
+            report: submission.report.as_ref().map(|report| Report {
+                received_at: time(report.at),
+                verified: report.verified,
+                detail: report.detail.clone(),
+            }),
+            confirmation_requested: submission.receipt_requested,
             accepted_at: time(submission.accepted_at),
             finished_at: submission.finished_at.map(time),
             failure: submission.failure.map(|kind| Failure {

@@ -37,6 +37,8 @@ pub struct Queue {
     pub dkim: Option<Arc<Dkim>>,
     /// The portal's S/MIME signature over each mail, when configured.
     pub signer: Option<Arc<PortalSigner>>,
+    /// The domain of the return addresses, when the listener takes reports.
+    pub return_domain: Option<String>,
 }
 
 /// Why an upload was refused. Nothing refused is queued.
@@ -113,6 +115,7 @@ struct Commit {
     mailbox: String,
     reply_to: Option<String>,
     verified: Option<Verified>,
+    receipt_requested: bool,
     now: u64,
 }
 
@@ -141,6 +144,7 @@ impl Queue {
         form: &OfferedForm,
         verified: Option<&Verified>,
         declared_len: Option<u64>,
+        receipt_requested: bool,
         mut body: impl Stream<Item = Result<Bytes, E>> + Unpin,
         now: u64,
     ) -> Result<Accepted, UploadError> {
@@ -217,6 +221,7 @@ impl Queue {
                 .filter(|_| form.policy.reply_to_verified)
                 .map(|v| v.address.clone()),
             verified: verified.cloned(),
+            receipt_requested: receipt_requested && self.return_domain.is_some(),
             now,
         };
         tokio::spawn(async move { queue.commit(commit).await })
@@ -234,14 +239,22 @@ impl Queue {
             mailbox,
             reply_to,
             verified,
+            receipt_requested,
             now,
         } = commit;
         let receipt = receipt_number(now);
+        let return_token = crate::store::new_return_token();
+        let notification_to = self
+            .return_domain
+            .as_deref()
+            .filter(|_| receipt_requested)
+            .map(|domain| mail::return_address(&return_token, domain));
         let mut random = [0u8; 16];
         OsRng.fill_bytes(&mut random);
         let message_id = mail::message_id(&receipt, &random, &self.mail_from);
         let mail_bytes = {
             let (receipt, message_id, to) = (receipt.clone(), message_id.clone(), mailbox.clone());
+            let notification_to = notification_to.clone();
             let queue = self.clone();
             // Reading and writing up to twice the upload, and syncing: not on the runtime.
             tokio::task::spawn_blocking(move || {
@@ -249,6 +262,7 @@ impl Queue {
                     from: &queue.mail_from,
                     to: &to,
                     reply_to: reply_to.as_deref(),
+                    notification_to: notification_to.as_deref(),
                     receipt: &receipt,
                     date: now,
                     message_id: &message_id,
@@ -284,6 +298,8 @@ impl Queue {
                     mail_bytes,
                     citizen_address: verified.as_ref().map(|v| v.address.as_str()),
                     accepted_at: now,
+                    return_token: &return_token,
+                    receipt_requested,
                 },
                 receipt_mail.as_ref(),
             )

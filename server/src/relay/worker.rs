@@ -23,6 +23,11 @@ pub struct Worker {
     pub transport: Transport,
     pub folder: QueueFolder,
     pub mail_from: String,
+    /// The domain of the return addresses, when the portal's listener takes reports;
+    /// none: mails go out from `mail_from`, and nothing comes back to the portal.
+    pub return_domain: Option<String>,
+    /// How long the citizen's address is kept after hand-over for a late bounce.
+    pub report_days: u64,
     pub delivery_hours: u64,
     pub retention_days: u64,
     pub wake: Arc<tokio::sync::Notify>,
@@ -115,18 +120,20 @@ impl Worker {
                     .await;
             }
         };
+        let sender = self.envelope_sender(submission.return_token.as_deref());
         let result = self
             .transport
-            .send(
-                &self.mail_from,
-                &submission.mailbox,
-                &submission.receipt,
-                &mail,
-            )
+            .send(&sender, &submission.mailbox, &submission.receipt, &mail)
             .await;
         match result {
             Ok(()) => {
-                self.store.mark_delivered(&submission.receipt, now).await?;
+                let address_until = self
+                    .return_domain
+                    .as_ref()
+                    .map(|_| now + self.report_days * 86_400);
+                self.store
+                    .mark_delivered(&submission.receipt, now, address_until)
+                    .await?;
                 let _ = tokio::fs::remove_file(&path).await;
                 tracing::info!(receipt = %submission.receipt, "delivered");
             }
@@ -188,9 +195,10 @@ impl Worker {
             }
         };
         let name = mail.id.replace([':', '/'], "-");
+        let sender = self.envelope_sender(due.return_token.as_deref());
         match self
             .transport
-            .send(&self.mail_from, &mail.recipient, &name, &bytes)
+            .send(&sender, &mail.recipient, &name, &bytes)
             .await
         {
             Ok(()) => self.store.mark_mail_sent(&mail.id, now).await,
@@ -209,16 +217,21 @@ impl Worker {
         }
     }
 
+    /// The mail's own return address, or the portal's sender.
+    fn envelope_sender(&self, return_token: Option<&str>) -> String {
+        match (&self.return_domain, return_token) {
+            (Some(domain), Some(token)) => crate::mail::return_address(token, domain),
+            _ => super::transport::envelope_address(&self.mail_from).to_owned(),
+        }
+    }
+
     fn text_mail(&self, mail: &OutboxMail) -> Result<Vec<u8>, String> {
         let from: Mailbox = self.mail_from.parse().map_err(|e| format!("{e}"))?;
         let to: Mailbox = mail.recipient.parse().map_err(|e| format!("{e}"))?;
-        let domain = super::transport::envelope_address(&self.mail_from)
-            .rsplit_once('@')
-            .map_or("postsiegel.invalid", |(_, d)| d);
         let message = Message::builder()
             .message_id(Some(format!(
-                "<{}@{domain}>",
-                mail.id.replace([':', '/'], ".")
+                "<{}>",
+                crate::mail::notice_message_id(&mail.id, &self.mail_from)
             )))
             .from(from)
             .to(to)
@@ -235,7 +248,8 @@ impl Worker {
         let gone = self
             .store
             .purge_before(now.saturating_sub(self.retention_days * 86_400))
-            .await?;
+            .await?
+            + self.store.forget_report_addresses(now).await?;
         for file in self.folder.files() {
             let QueueFile::Mail {
                 receipt,

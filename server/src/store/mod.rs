@@ -10,6 +10,7 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use crate::model::{Authority, Directory, Imprint, StoredCertificate, Unit};
 
+pub mod inbound;
 pub mod submissions;
 
 #[derive(Debug, thiserror::Error)]
@@ -268,20 +269,28 @@ fn outbox_mail(row: &sqlx::sqlite::SqliteRow) -> Result<OutboxMail, StoreError> 
 }
 
 /// Records `mail` unless its id is there already; returns 1 if it was new.
+/// A fresh return token (see `mail::return_token`).
+pub fn new_return_token() -> String {
+    let mut random = [0u8; 17];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut random);
+    crate::mail::return_token(&random)
+}
+
 async fn insert_mail(
     tx: &mut Transaction<'_, Sqlite>,
     mail: &OutboxMail,
     now: u64,
 ) -> Result<u64, StoreError> {
     Ok(sqlx::query(
-        "INSERT INTO outbox (id, recipient, subject, body, created_at) \
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO outbox (id, recipient, subject, body, created_at, return_token) \
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&mail.id)
     .bind(&mail.recipient)
     .bind(&mail.subject)
     .bind(&mail.body)
     .bind(now as i64)
+    .bind(new_return_token())
     .execute(&mut **tx)
     .await?
     .rows_affected())

@@ -30,8 +30,12 @@ fn parse<T: Named>(what: &'static str, text: &str) -> Result<T, StoreError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubmissionState {
     Queued,
+    /// Handed to the next mail server.
     Delivered,
+    /// Not handed over, for good.
     Failed,
+    /// Handed over, then reported undeliverable (a DSN with `Action: failed`).
+    Bounced,
 }
 
 impl Named for SubmissionState {
@@ -39,7 +43,41 @@ impl Named for SubmissionState {
         (SubmissionState::Queued, "queued"),
         (SubmissionState::Delivered, "delivered"),
         (SubmissionState::Failed, "failed"),
+        (SubmissionState::Bounced, "bounced"),
     ];
+}
+
+/// What a report after hand-over said, short of a bounce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    /// A DSN with `Action: delayed`: still trying.
+    Delayed,
+    /// An MDN with a disposition other than displayed or deleted.
+    Received,
+    /// An MDN `displayed`.
+    Opened,
+    /// An MDN `deleted`: removed unread.
+    Deleted,
+}
+
+impl Named for ReportKind {
+    const NAMES: &'static [(Self, &'static str)] = &[
+        (ReportKind::Delayed, "delayed"),
+        (ReportKind::Received, "received"),
+        (ReportKind::Opened, "opened"),
+        (ReportKind::Deleted, "deleted"),
+    ];
+}
+
+/// A report as recorded: what it said (a bounce's words too), when, and whether DKIM or
+/// SPF vouched for its sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReport {
+    /// None for a bounce (the state says so).
+    pub kind: Option<ReportKind>,
+    pub at: u64,
+    pub detail: String,
+    pub verified: bool,
 }
 
 /// Why a submission failed for good.
@@ -76,12 +114,18 @@ pub struct Submission {
     pub failure: Option<FailureKind>,
     pub accepted_at: u64,
     pub finished_at: Option<u64>,
+    /// The token of the mail's return address (none before the return path existed).
+    pub return_token: Option<String>,
+    pub receipt_requested: bool,
+    /// The last report after hand-over.
+    pub report: Option<StoredReport>,
 }
 
 /// An outbox mail due now, with how often it was tried and since when it waits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueMail {
     pub mail: OutboxMail,
+    pub return_token: Option<String>,
     pub attempts: u32,
     pub created_at: u64,
 }
@@ -96,9 +140,11 @@ pub struct NewSubmission<'a> {
     pub mail_bytes: u64,
     pub citizen_address: Option<&'a str>,
     pub accepted_at: u64,
+    pub return_token: &'a str,
+    pub receipt_requested: bool,
 }
 
-fn submission(row: &sqlx::sqlite::SqliteRow) -> Result<Submission, StoreError> {
+pub(super) fn submission(row: &sqlx::sqlite::SqliteRow) -> Result<Submission, StoreError> {
     let state: String = row.try_get("state")?;
     Ok(Submission {
         receipt: row.try_get("receipt")?,
@@ -119,7 +165,28 @@ fn submission(row: &sqlx::sqlite::SqliteRow) -> Result<Submission, StoreError> {
         finished_at: row
             .try_get::<Option<i64>, _>("finished_at")?
             .map(|t| t as u64),
+        return_token: row.try_get("return_token")?,
+        receipt_requested: row.try_get::<i64, _>("receipt_requested")? != 0,
+        report: stored_report(row)?,
     })
+}
+
+fn stored_report(row: &sqlx::sqlite::SqliteRow) -> Result<Option<StoredReport>, StoreError> {
+    let Some(at) = row.try_get::<Option<i64>, _>("report_at")? else {
+        return Ok(None);
+    };
+    Ok(Some(StoredReport {
+        kind: row
+            .try_get::<Option<String>, _>("report_kind")?
+            .as_deref()
+            .map(|kind| parse("report kind", kind))
+            .transpose()?,
+        at: at as u64,
+        detail: row
+            .try_get::<Option<String>, _>("report_detail")?
+            .unwrap_or_default(),
+        verified: row.try_get::<Option<i64>, _>("report_verified")? == Some(1),
+    }))
 }
 
 impl Store {
@@ -232,8 +299,9 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO submissions (receipt, status_token_hash, form_slug, mailbox, message_id, \
-             mail_bytes, citizen_address, state, attempts, next_attempt_at, accepted_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)",
+             mail_bytes, citizen_address, state, attempts, next_attempt_at, accepted_at, \
+             return_token, receipt_requested) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)",
         )
         .bind(new.receipt)
         .bind(new.status_token_hash)
@@ -244,6 +312,8 @@ impl Store {
         .bind(new.citizen_address)
         .bind(new.accepted_at as i64)
         .bind(new.accepted_at as i64)
+        .bind(new.return_token)
+        .bind(i64::from(new.receipt_requested))
         .execute(&mut *tx)
         .await?;
         if let Some(mail) = receipt_mail {
@@ -317,18 +387,110 @@ impl Store {
         Ok(row.try_get::<i64, _>("n")? as u64)
     }
 
-    /// Delivered: the citizen's address is no longer needed.
-    pub async fn mark_delivered(&self, receipt: &str, now: u64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE submissions SET state = ?, finished_at = ?, citizen_address = NULL, \
-             last_error = NULL WHERE receipt = ?",
-        )
-        .bind(SubmissionState::Delivered.name())
-        .bind(now as i64)
-        .bind(receipt)
-        .execute(&self.pool)
-        .await?;
+    /// Handed over. The citizen's address stays until `address_until` for a report
+    /// that may still come (a bounce notice); without a listener (none) it goes now.
+    pub async fn mark_delivered(
+        &self,
+        receipt: &str,
+        now: u64,
+        address_until: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let query = match address_until {
+            Some(_) => {
+                "UPDATE submissions SET state = ?, finished_at = ?, address_until = ?, \
+                 last_error = NULL WHERE receipt = ?"
+            }
+            None => {
+                "UPDATE submissions SET state = ?, finished_at = ?, address_until = ?, \
+                 citizen_address = NULL, last_error = NULL WHERE receipt = ?"
+            }
+        };
+        sqlx::query(query)
+            .bind(SubmissionState::Delivered.name())
+            .bind(now as i64)
+            .bind(address_until.map(|t| t as i64))
+            .bind(receipt)
+            .execute(&self.pool)
+            .await?;
         Ok(())
+    }
+
+    /// Forgets the addresses kept for reports that did not come in time.
+    pub async fn forget_report_addresses(&self, now: u64) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE submissions SET citizen_address = NULL \
+             WHERE citizen_address IS NOT NULL AND address_until < ?",
+        )
+        .bind(now as i64)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// A bounce after hand-over: the state turns `bounced`, the citizen's notice is
+    /// queued and their address forgotten, in one transaction. Only a handed-over
+    /// message can bounce; answers whether this one did now.
+    pub async fn record_bounce(
+        &self,
+        receipt: &str,
+        detail: &str,
+        verified: bool,
+        notice: Option<&OutboxMail>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE submissions SET state = ?, report_kind = NULL, report_at = ?, \
+             report_detail = ?, report_verified = ?, citizen_address = NULL \
+             WHERE receipt = ? AND state = ?",
+        )
+        .bind(SubmissionState::Bounced.name())
+        .bind(now as i64)
+        .bind(detail)
+        .bind(i64::from(verified))
+        .bind(receipt)
+        .bind(SubmissionState::Delivered.name())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if changed && let Some(mail) = notice {
+            super::insert_mail(&mut tx, mail, now).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// A report short of a bounce on a handed-over message. A final one (an MDN) ends
+    /// the wait for reports, and the citizen's address goes; a delay does not replace
+    /// an MDN. Answers whether anything changed.
+    pub async fn record_report(
+        &self,
+        receipt: &str,
+        kind: ReportKind,
+        detail: &str,
+        verified: bool,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let final_report = kind != ReportKind::Delayed;
+        let query = if final_report {
+            "UPDATE submissions SET report_kind = ?, report_at = ?, report_detail = ?, \
+             report_verified = ?, citizen_address = NULL WHERE receipt = ? AND state = ?"
+        } else {
+            "UPDATE submissions SET report_kind = ?, report_at = ?, report_detail = ?, \
+             report_verified = ? WHERE receipt = ? AND state = ? \
+             AND (report_kind IS NULL OR report_kind = 'delayed')"
+        };
+        let done = sqlx::query(query)
+            .bind(kind.name())
+            .bind(now as i64)
+            .bind(detail)
+            .bind(i64::from(verified))
+            .bind(receipt)
+            .bind(SubmissionState::Delivered.name())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// A temporary failure: try again at `next_attempt_at`.
@@ -382,7 +544,7 @@ impl Store {
     /// Outbox mails due now, oldest first.
     pub async fn due_mails(&self, now: u64, limit: u32) -> Result<Vec<DueMail>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, recipient, subject, body, attempts, created_at FROM outbox \
+            "SELECT id, recipient, subject, body, attempts, created_at, return_token FROM outbox \
              WHERE sent_at IS NULL AND next_attempt_at <= ? ORDER BY created_at, id LIMIT ?",
         )
         .bind(now as i64)
@@ -393,6 +555,7 @@ impl Store {
             .map(|row| {
                 Ok(DueMail {
                     mail: super::outbox_mail(row)?,
+                    return_token: row.try_get("return_token")?,
                     attempts: row.try_get::<i64, _>("attempts")? as u32,
                     created_at: row.try_get::<i64, _>("created_at")? as u64,
                 })
@@ -443,6 +606,7 @@ impl Store {
             "DELETE FROM submissions WHERE state <> 'queued' AND finished_at < ?",
             "DELETE FROM verification_codes WHERE created_at < ?",
             "DELETE FROM outbox WHERE sent_at IS NOT NULL AND created_at < ?",
+            "DELETE FROM inbound WHERE processed_at IS NOT NULL AND received_at < ?",
         ] {
             gone += sqlx::query(sql)
                 .bind(cutoff as i64)

@@ -39,6 +39,8 @@ pub struct Portal {
     pub directory: Directory,
     pub store: Store,
     pub worker: Worker,
+    /// The mail listener and its reader, when the configuration has `inbound`.
+    pub inbound: Option<compose::Inbound>,
     pub data: tempfile::TempDir,
 }
 
@@ -101,6 +103,7 @@ pub async fn portal_with(
         signer: signer.map(Arc::new),
     };
     let relayed = compose::relay(&config, catalog, parts);
+    let inbound = compose::inbound(&config, store.clone(), relayed.worker.wake.clone()).unwrap();
     let state = compose::api_state(&config, true, relayed.relay);
     let app = router(Frontend::load(&config.dist_dir).unwrap(), state);
     Portal {
@@ -109,6 +112,7 @@ pub async fn portal_with(
         directory,
         store,
         worker: relayed.worker,
+        inbound,
         data,
     }
 }

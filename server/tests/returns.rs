@@ -1,0 +1,490 @@
+//! The return path: every mail goes out from a return address of its own, the portal's
+//! mail listener takes reports for those addresses only, and what real mail servers wrote
+//! (bounces and reports from flufl.bounce's corpus, `tests/data/flufl-bounce/`) reaches the
+//! status page. The listener runs on a real socket; mail comes to it over SMTP (lettre as
+//! the client, or a raw conversation where the protocol itself is under test).
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use lettre::address::Envelope;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use rand_core::OsRng;
+use smime::envelope::{Algorithms, Recipient, encrypt};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use common::{Portal, get, now, portal_with, post_json, send};
+use postsiegel_server::inbound::InboundConfig;
+use postsiegel_server::relay::transport::{SmtpConfig, SmtpSecurity, Transport};
+use testkit::smtp::{Received, SmtpServer};
+use wire::{CONFIRMATION_HEADER, TOKEN_HEADER};
+
+const TRADE: &str = "landratsamt-musterhausen/gewerbeamt";
+const TRADE_MAILBOX: &str = "gewerbeamt@lra-musterhausen.example";
+const CITIZEN: &str = "juergen@example.org";
+const RETURN_DOMAIN: &str = "return.kontakt.example.de";
+
+/// A portal whose mail goes to `smtp` and whose listener runs on a free port.
+struct Returns {
+    portal: Portal,
+    smtp: SmtpServer,
+    listener_port: u16,
+    reader: postsiegel_server::inbound::reader::Reader,
+}
+
+async fn returns() -> Returns {
+    let smtp = SmtpServer::start();
+    let transport = Transport::smtp(&SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: smtp.port(),
+        security: SmtpSecurity::None,
+        username: None,
+        password: None,
+        extra_roots: None,
+        timeout_seconds: 10,
+    })
+    .unwrap();
+    let mut portal = portal_with(
+        |_| {},
+        Some(transport),
+        None,
+        None,
+        |config| {
+            config.inbound = Some(InboundConfig::new(
+                "127.0.0.1:0".parse().unwrap(),
+                RETURN_DOMAIN,
+                "returns.portal.test",
+            ))
+        },
+    )
+    .await;
+    let inbound = portal.inbound.take().expect("configured");
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener_port = socket.local_addr().unwrap().port();
+    tokio::spawn(inbound.listener.run(socket));
+    Returns {
+        portal,
+        smtp,
+        listener_port,
+        reader: inbound.reader,
+    }
+}
+
+fn to(received: &[Received], address: &str) -> Vec<Received> {
+    received
+        .iter()
+        .filter(|m| m.rcpt_tos.iter().any(|r| r == address))
+        .cloned()
+        .collect()
+}
+
+impl Returns {
+    /// Confirms the citizen's address with the code from the mail.
+    async fn verify(&self) -> String {
+        let before = to(&self.smtp.received(), CITIZEN).len();
+        common::ask_for_code(&self.portal, TRADE, CITIZEN).await;
+        let mails = to(
+            &self.smtp.wait_for(before + 1, Duration::from_secs(10)),
+            CITIZEN,
+        );
+        let text = String::from_utf8_lossy(&mails[before].data).into_owned();
+        let code = text
+            .lines()
+            .map(str::trim)
+            .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+            .expect("a code in the mail")
+            .to_owned();
+        let confirmed = post_json(
+            &self.portal.app,
+            "/api/verification/confirm",
+            serde_json::json!({ "form": TRADE, "address": CITIZEN, "code": code }),
+        )
+        .await;
+        confirmed.json()["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends a message and lets the worker hand it over; the accepted answer and the mail
+    /// as the authority's server got it.
+    async fn deliver(&self, token: &str, confirmation: bool) -> (serde_json::Value, Received) {
+        let certificate = smime::certificate::parse_certificates(
+            &std::fs::read(
+                self.portal
+                    .demo
+                    .folder
+                    .join("certificates/lra-gewerbeamt.pem"),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+        .remove(0);
+        let recipient = Recipient::from_certificate(&certificate).unwrap();
+        let der = encrypt(
+            &[recipient],
+            Algorithms::default(),
+            b"Content-Type: text/plain\r\n\r\nHallo\r\n",
+            &mut OsRng,
+        )
+        .unwrap();
+        let mut request = Request::post(format!("/api/submissions/{TRADE}"))
+            .header("content-type", "application/pkcs7-mime")
+            .header(TOKEN_HEADER, token);
+        if confirmation {
+            request = request.header(CONFIRMATION_HEADER, "1");
+        }
+        let answer = send(&self.portal.app, request.body(Body::from(der)).unwrap()).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.json());
+        let before = to(&self.smtp.received(), TRADE_MAILBOX).len();
+        self.portal.worker.work(now()).await.unwrap();
+        let mail = to(
+            &self.smtp.wait_for_to(TRADE_MAILBOX, before + 1),
+            TRADE_MAILBOX,
+        )
+        .pop()
+        .unwrap();
+        (answer.json(), mail)
+    }
+
+    async fn status(&self, accepted: &serde_json::Value) -> serde_json::Value {
+        let token = accepted["status_token"].as_str().unwrap();
+        get(&self.portal.app, &format!("/api/status/{token}"))
+            .await
+            .json()
+    }
+
+    /// Hands `mail` to the listener over SMTP, from the null sender, as a reporting
+    /// server does; then the reader reads what was taken.
+    async fn report(&self, recipient: &str, mail: &[u8]) {
+        let listener = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(self.listener_port)
+            .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
+                "mx.authority.example".into(),
+            ))
+            .build();
+        let envelope = Envelope::new(None, vec![recipient.parse().unwrap()]).unwrap();
+        listener
+            .send_raw(&envelope, mail)
+            .await
+            .expect("the listener takes the report");
+        self.reader.read_all(now()).await.unwrap();
+    }
+}
+
+trait WaitFor {
+    fn wait_for_to(&self, address: &str, count: usize) -> Vec<Received>;
+}
+
+impl WaitFor for SmtpServer {
+    /// Waits until `count` mails to `address` arrived.
+    fn wait_for_to(&self, address: &str, count: usize) -> Vec<Received> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let received = self.received();
+            if to(&received, address).len() >= count || std::time::Instant::now() > deadline {
+                return received;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A corpus file with CRLF line ends, the portal's Message-ID in place of `original`.
+fn corpus(name: &str, original: &str, message_id: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/data/flufl-bounce/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
+    assert!(text.contains(original), "{name} names {original}");
+    text.replace(original, message_id)
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n")
+        .into_bytes()
+}
+
+fn header<'a>(mail: &'a Received, name: &str) -> Option<&'a str> {
+    let text = std::str::from_utf8(&mail.data).ok()?;
+    let head = text.split("\r\n\r\n").next()?;
+    head.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(": "))
+}
+
+fn message_id(mail: &Received) -> String {
+    header(mail, "Message-ID")
+        .unwrap()
+        .trim_matches(['<', '>'])
+        .to_owned()
+}
+
+fn return_address_of(mail: &Received) -> String {
+    assert!(mail.mail_from.starts_with("r-"), "{}", mail.mail_from);
+    assert!(mail.mail_from.ends_with(&format!("@{RETURN_DOMAIN}")));
+    mail.mail_from.clone()
+}
+
+#[tokio::test]
+async fn every_mail_goes_out_from_a_return_address_of_its_own() {
+    let r = returns().await;
+    let token = r.verify().await;
+    let code_mail = to(&r.smtp.received(), CITIZEN).pop().unwrap();
+    let (_, first) = r.deliver(&token, false).await;
+    let (_, second) = r.deliver(&token, false).await;
+    let senders = [
+        return_address_of(&code_mail),
+        return_address_of(&first),
+        return_address_of(&second),
+    ];
+    assert_ne!(senders[0], senders[1]);
+    assert_ne!(senders[1], senders[2]);
+    // 26 characters of base32 after `r-`: 130 random bits, nothing derived from the mail.
+    let token_part = senders[1]
+        .strip_prefix("r-")
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap();
+    assert_eq!(token_part.len(), 26);
+    // No confirmation asked for: no Disposition-Notification-To.
+    assert_eq!(header(&first, "Disposition-Notification-To"), None);
+}
+
+/// A raw SMTP conversation: each command and the reply lines it got.
+async fn converse(port: u16, commands: &[&str]) -> Vec<String> {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let mut replies = vec![lines.next_line().await.unwrap().unwrap()];
+    for command in commands {
+        write
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .unwrap();
+        loop {
+            let line = lines.next_line().await.unwrap().unwrap();
+            let last = line.as_bytes().get(3) != Some(&b'-');
+            replies.push(line);
+            if last {
+                break;
+            }
+        }
+    }
+    replies
+}
+
+#[tokio::test]
+async fn the_listener_refuses_every_recipient_but_a_live_return_address() {
+    let r = returns().await;
+    let token = r.verify().await;
+    let (_, mail) = r.deliver(&token, false).await;
+    let live = return_address_of(&mail);
+    let unknown = format!("r-{}@{RETURN_DOMAIN}", "a".repeat(26));
+    let replies = converse(
+        r.listener_port,
+        &[
+            "EHLO mx.authority.example",
+            "MAIL FROM:<>",
+            &format!("RCPT TO:<{unknown}>"),
+            &format!("RCPT TO:<{}>", live.replace(RETURN_DOMAIN, "other.example")),
+            "RCPT TO:<postmaster@return.kontakt.example.de>",
+            &format!("RCPT TO:<{}>", live.to_uppercase()),
+            "QUIT",
+        ],
+    )
+    .await;
+    assert!(
+        replies[0].starts_with("220 returns.portal.test"),
+        "{replies:?}"
+    );
+    assert!(
+        replies.iter().any(|l| l.starts_with("250-SIZE ")),
+        "{replies:?}"
+    );
+    assert!(
+        !replies.iter().any(|l| l.contains("STARTTLS")),
+        "no TLS configured: {replies:?}"
+    );
+    let rcpt: Vec<&String> = replies
+        .iter()
+        .filter(|l| l.contains("5.1.1") || l.contains("2.1.5"))
+        .collect();
+    assert_eq!(rcpt.len(), 4, "{replies:?}");
+    assert!(rcpt[0].starts_with("550 5.1.1"));
+    assert!(rcpt[1].starts_with("550 5.1.1"));
+    assert!(rcpt[2].starts_with("550 5.1.1"));
+    // Mail systems may upper-case a local part; the token is found all the same.
+    assert!(rcpt[3].starts_with("250 2.1.5"), "{replies:?}");
+    assert!(replies.iter().all(|l| l.is_ascii()));
+}
+
+#[tokio::test]
+async fn an_exchange_bounce_after_hand_over_fails_the_message_and_tells_the_citizen() {
+    let r = returns().await;
+    let token = r.verify().await;
+    let (accepted, mail) = r.deliver(&token, false).await;
+    assert_eq!(r.status(&accepted).await["state"], "delivered");
+    let dsn = corpus(
+        "dsn_13.txt",
+        "mailman.8262.1143060203.1568.wed_ride@grizz.org",
+        &message_id(&mail),
+    );
+    r.report(&return_address_of(&mail), &dsn).await;
+
+    let status = r.status(&accepted).await;
+    assert_eq!(status["state"], "failed_after_handover", "{status}");
+    assert_eq!(status["report"]["verified"], false);
+    assert!(
+        status["report"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("5.1.1"),
+        "{status}"
+    );
+    let before = to(&r.smtp.received(), CITIZEN).len();
+    r.portal.worker.work(now()).await.unwrap();
+    let notices = to(&r.smtp.wait_for_to(CITIZEN, before + 1), CITIZEN);
+    let notice = String::from_utf8_lossy(&notices.last().unwrap().data).into_owned();
+    assert!(notice.contains("nicht zugestellt"), "{notice}");
+    assert!(notice.contains(accepted["receipt"].as_str().unwrap()));
+
+    // The notice's own bounce causes nothing further.
+    let notice_mail = notices.last().unwrap();
+    let bounce = corpus(
+        "dsn_13.txt",
+        "mailman.8262.1143060203.1568.wed_ride@grizz.org",
+        &message_id(notice_mail),
+    );
+    r.report(&return_address_of(notice_mail), &bounce).await;
+    let count = to(&r.smtp.received(), CITIZEN).len();
+    r.portal.worker.work(now()).await.unwrap();
+    assert_eq!(to(&r.smtp.received(), CITIZEN).len(), count);
+    let outcomes = r.portal.store.inbound_outcomes().await.unwrap();
+    assert!(
+        outcomes.contains(&("notice_bounced".into(), 1)),
+        "{outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_plain_text_bounce_counts_by_the_message_id_it_quotes() {
+    let r = returns().await;
+    let token = r.verify().await;
+    let (accepted, mail) = r.deliver(&token, false).await;
+    let bounce = corpus(
+        "exim_01.txt",
+        "19990920022322.A19735@stereo.rotzorg.org",
+        &message_id(&mail),
+    );
+    r.report(&return_address_of(&mail), &bounce).await;
+    let status = r.status(&accepted).await;
+    assert_eq!(status["state"], "failed_after_handover", "{status}");
+    assert!(
+        status["report"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("553 5.1.1 unknown or illegal user"),
+        "{status}"
+    );
+}
+
+#[tokio::test]
+async fn a_delay_report_only_adds_a_note() {
+    let r = returns().await;
+    let token = r.verify().await;
+    let (accepted, mail) = r.deliver(&token, false).await;
+    let delayed = corpus(
+        "dsn_06.txt",
+        "j4d77kvs79.fsf@informatik.hu-berlin.de",
+        &message_id(&mail),
+    );
+    r.report(&return_address_of(&mail), &delayed).await;
+    let status = r.status(&accepted).await;
+    assert_eq!(status["state"], "delayed", "{status}");
+    assert!(
+        status["report"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("4.4.0")
+    );
+    // Still waiting for a final word: a bounce after the delay still fails it.
+    let dsn = corpus(
+        "dsn_13.txt",
+        "mailman.8262.1143060203.1568.wed_ride@grizz.org",
+        &message_id(&mail),
+    );
+    r.report(&return_address_of(&mail), &dsn).await;
+    assert_eq!(r.status(&accepted).await["state"], "failed_after_handover");
+}
+
+#[tokio::test]
+async fn a_confirmation_of_receipt_asked_for_comes_back_as_an_mdn() {
+    let r = returns().await;
+    let token = r.verify().await;
+    let (accepted, mail) = r.deliver(&token, true).await;
+    let return_address = return_address_of(&mail);
+    assert_eq!(
+        header(&mail, "Disposition-Notification-To"),
+        Some(format!("<{return_address}>").as_str())
+    );
+    assert_eq!(r.status(&accepted).await["confirmation_requested"], true);
+    let mdn = corpus(
+        "simple_38.txt",
+        "2ee7df1322121930966bcc2318379726@localhost",
+        &message_id(&mail),
+    );
+    r.report(&return_address, &mdn).await;
+    let status = r.status(&accepted).await;
+    assert_eq!(status["state"], "deleted_unread", "{status}");
+    assert_eq!(status["report"]["detail"], "deleted");
+}
+
+#[tokio::test]
+async fn reports_to_the_wrong_address_or_about_another_message_change_nothing() {
+    let r = returns().await;
+    let token = r.verify().await;
+    let (first, first_mail) = r.deliver(&token, false).await;
+    let (second, second_mail) = r.deliver(&token, false).await;
+    let original = "mailman.8262.1143060203.1568.wed_ride@grizz.org";
+    // The first message's Message-ID, to the second one's return address.
+    r.report(
+        &return_address_of(&second_mail),
+        &corpus("dsn_13.txt", original, &message_id(&first_mail)),
+    )
+    .await;
+    // The right address, another Message-ID.
+    r.report(
+        &return_address_of(&first_mail),
+        &corpus("dsn_13.txt", original, "other@portal.example"),
+    )
+    .await;
+    // Reports that name no Message-ID at all.
+    for (name, id) in [
+        ("simple_42.txt", "E1ipHal"),
+        ("microsoft_02.txt", "ball.com"),
+    ] {
+        r.report(&return_address_of(&first_mail), &corpus(name, id, id))
+            .await;
+    }
+    assert_eq!(r.status(&first).await["state"], "delivered");
+    assert_eq!(r.status(&second).await["state"], "delivered");
+    let outcomes = r.portal.store.inbound_outcomes().await.unwrap();
+    assert_eq!(outcomes, vec![("dropped_unmatched".into(), 4)]);
+}
+
+#[tokio::test]
+async fn a_bounced_verification_code_is_recorded_for_the_form() {
+    let r = returns().await;
+    common::ask_for_code(&r.portal, TRADE, CITIZEN).await;
+    let code_mail = to(&r.smtp.wait_for_to(CITIZEN, 1), CITIZEN).pop().unwrap();
+    let bounce = corpus(
+        "dsn_13.txt",
+        "mailman.8262.1143060203.1568.wed_ride@grizz.org",
+        &message_id(&code_mail),
+    );
+    r.report(&return_address_of(&code_mail), &bounce).await;
+    let outcomes = r.portal.store.inbound_outcomes().await.unwrap();
+    assert_eq!(outcomes, vec![("code_bounced".into(), 1)]);
+}
