@@ -26,8 +26,10 @@ APT_RUN=()
 # python3-venv: Debian's python3 cannot make a venv (for aiosmtpd, below) without it.
 # The three browser engines: Chromium; Firefox ESR; WebKitGTK (Safari's engine) with its
 # WebKitWebDriver and MiniBrowser, which needs an X display (xvfb-run, with xauth).
+# Postfix: a real mail server that bounces, for the return path (its own instance per test;
+# the package's system service is never started here).
 APT_TEST=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth openssl gpgsm
-  libnss3-tools python3 python3-venv slapd ldap-utils)
+  libnss3-tools python3 python3-venv slapd ldap-utils postfix)
 
 # Tools are installed with a quick release profile: their own speed hardly matters here, and
 # LTO with one codegen unit doubles the time it takes to compile Trunk on 2 cores.
@@ -70,6 +72,8 @@ ensure_apt() {
     die "missing Debian packages: ${missing[*]}. Install them with: sudo apt-get install ${missing[*]}"
   fi
   say "installing Debian packages: ${missing[*]}"
+  # Postfix asks how to configure the system's mail; the tests bring their own.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }

@@ -17,9 +17,10 @@ use smime::envelope::{Algorithms, Recipient, encrypt};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use common::{Portal, get, now, portal_with, post_json, send};
-use postsiegel_server::inbound::InboundConfig;
+use postsiegel_server::inbound::{InboundConfig, TlsFiles};
 use postsiegel_server::relay::transport::{SmtpConfig, SmtpSecurity, Transport};
-use testkit::smtp::{Received, SmtpServer};
+use testkit::postfix::Postfix;
+use testkit::smtp::{Behaviour, Received, SmtpServer};
 use wire::{CONFIRMATION_HEADER, TOKEN_HEADER};
 
 const TRADE: &str = "landratsamt-musterhausen/gewerbeamt";
@@ -33,13 +34,27 @@ struct Returns {
     smtp: SmtpServer,
     listener_port: u16,
     reader: postsiegel_server::inbound::reader::Reader,
+    /// The Postfix between the portal and `smtp`, when there is one.
+    postfix: Option<Postfix>,
 }
 
 async fn returns() -> Returns {
-    let smtp = SmtpServer::start();
+    returns_with(SmtpServer::start(), None, |_, sink| (sink, None)).await
+}
+
+/// Like [`returns`], the listener with `tls`; `route(listener port, sink port)` says
+/// where the portal sends its mail (and starts what runs there).
+async fn returns_with(
+    smtp: SmtpServer,
+    tls: Option<TlsFiles>,
+    route: impl FnOnce(u16, u16) -> (u16, Option<Postfix>),
+) -> Returns {
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener_port = socket.local_addr().unwrap().port();
+    let (port, postfix) = route(listener_port, smtp.port());
     let transport = Transport::smtp(&SmtpConfig {
         host: "127.0.0.1".into(),
-        port: smtp.port(),
+        port,
         security: SmtpSecurity::None,
         username: None,
         password: None,
@@ -53,23 +68,24 @@ async fn returns() -> Returns {
         None,
         None,
         |config| {
-            config.inbound = Some(InboundConfig::new(
+            let mut inbound = InboundConfig::new(
                 "127.0.0.1:0".parse().unwrap(),
                 RETURN_DOMAIN,
                 "returns.portal.test",
-            ))
+            );
+            inbound.tls = tls;
+            config.inbound = Some(inbound);
         },
     )
     .await;
     let inbound = portal.inbound.take().expect("configured");
-    let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let listener_port = socket.local_addr().unwrap().port();
     tokio::spawn(inbound.listener.run(socket));
     Returns {
         portal,
         smtp,
         listener_port,
         reader: inbound.reader,
+        postfix,
     }
 }
 
@@ -109,6 +125,20 @@ impl Returns {
     /// Sends a message and lets the worker hand it over; the accepted answer and the mail
     /// as the authority's server got it.
     async fn deliver(&self, token: &str, confirmation: bool) -> (serde_json::Value, Received) {
+        let accepted = self.submit(token, confirmation).await;
+        let before = to(&self.smtp.received(), TRADE_MAILBOX).len();
+        self.portal.worker.work(now()).await.unwrap();
+        let mail = to(
+            &self.smtp.wait_for_to(TRADE_MAILBOX, before + 1),
+            TRADE_MAILBOX,
+        )
+        .pop()
+        .unwrap();
+        (accepted, mail)
+    }
+
+    /// Uploads a message; the accepted answer.
+    async fn submit(&self, token: &str, confirmation: bool) -> serde_json::Value {
         let certificate = smime::certificate::parse_certificates(
             &std::fs::read(
                 self.portal
@@ -136,15 +166,7 @@ impl Returns {
         }
         let answer = send(&self.portal.app, request.body(Body::from(der)).unwrap()).await;
         assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.json());
-        let before = to(&self.smtp.received(), TRADE_MAILBOX).len();
-        self.portal.worker.work(now()).await.unwrap();
-        let mail = to(
-            &self.smtp.wait_for_to(TRADE_MAILBOX, before + 1),
-            TRADE_MAILBOX,
-        )
-        .pop()
-        .unwrap();
-        (answer.json(), mail)
+        answer.json()
     }
 
     async fn status(&self, accepted: &serde_json::Value) -> serde_json::Value {
@@ -487,4 +509,87 @@ async fn a_bounced_verification_code_is_recorded_for_the_form() {
     r.report(&return_address_of(&code_mail), &bounce).await;
     let outcomes = r.portal.store.inbound_outcomes().await.unwrap();
     assert_eq!(outcomes, vec![("code_bounced".into(), 1)]);
+}
+
+/// A self-signed certificate for the listener's STARTTLS, made by openssl.
+fn listener_tls(dir: &std::path::Path) -> TlsFiles {
+    testkit::openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=returns.portal.test",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ],
+    );
+    TlsFiles {
+        certificate: dir.join("cert.pem"),
+        private_key: dir.join("key.pem"),
+    }
+}
+
+/// The whole way, with a real Postfix as the authority's mail server: it takes the mail
+/// (handed over), the next server refuses it (550), and Postfix's own bounce daemon
+/// writes the DSN and delivers it to the portal's listener, over STARTTLS.
+#[tokio::test]
+async fn a_real_postfix_bounce_fails_the_message_after_hand_over() {
+    let keys = tempfile::tempdir().unwrap();
+    let r = returns_with(
+        SmtpServer::start(),
+        Some(listener_tls(keys.path())),
+        |listener, sink| {
+            let postfix = Postfix::start("mta.postfix.test", sink, &[(RETURN_DOMAIN, listener)]);
+            (postfix.port(), Some(postfix))
+        },
+    )
+    .await;
+    let token = r.verify().await;
+    r.smtp.set(Behaviour::PermFailRcpt);
+    let accepted = r.submit(&token, false).await;
+    r.portal.worker.work(now()).await.unwrap();
+    assert_eq!(r.status(&accepted).await["state"], "delivered");
+
+    let postfix = r.postfix.as_ref().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        r.reader.read_all(now()).await.unwrap();
+        let status = r.status(&accepted).await;
+        if status["state"] != "delivered" || std::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        status["state"],
+        "failed_after_handover",
+        "{status}\n{}",
+        postfix.log()
+    );
+    let detail = status["report"]["detail"].as_str().unwrap();
+    assert!(detail.starts_with("5.1.1 550 5.1.1"), "{detail}");
+    let log = postfix.log();
+    assert!(
+        log.contains(&format!(
+            "TLS connection established to 127.0.0.1[127.0.0.1]:{}",
+            r.listener_port
+        )),
+        "the bounce came over STARTTLS:\n{log}"
+    );
+
+    r.smtp.set(Behaviour::Accept);
+    let before = to(&r.smtp.received(), CITIZEN).len();
+    r.portal.worker.work(now()).await.unwrap();
+    let notices = to(&r.smtp.wait_for_to(CITIZEN, before + 1), CITIZEN);
+    assert_eq!(notices.len(), before + 1, "{}", postfix.log());
+    let notice = String::from_utf8_lossy(&notices.last().unwrap().data).into_owned();
+    assert!(notice.contains("nicht zugestellt"), "{notice}");
 }

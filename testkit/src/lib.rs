@@ -2,6 +2,7 @@
 //! line, a real LDAP server (`slapd`), and running external tools. Used only from tests and
 //! benchmarks.
 
+pub mod postfix;
 pub mod slapd;
 pub mod smtp;
 

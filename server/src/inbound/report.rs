@@ -249,8 +249,16 @@ fn plain_verdict(message: &Message, raw: &[u8], message_ids: &mut Vec<String>) -
     ]
     .iter()
     .any(|word| subject.contains(word));
+    // Bounces are automatic replies too (Exim and Postfix say `auto-replied`): the
+    // signs of a failure come first, then the out-of-office kind.
     if !(from_daemon || failure_subject || header("X-Failed-Recipients").is_some()) {
-        return Verdict::Unknown;
+        let auto_reply = header("Auto-Submitted")
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("auto-replied"));
+        return if auto_reply {
+            Verdict::AutoReply
+        } else {
+            Verdict::Unknown
+        };
     }
     Verdict::Failed {
         detail: short(
