@@ -1,6 +1,7 @@
 //! Accepted messages survive a crash: the real binary, SIGKILLed while the SMTP server is
 //! down or while it holds its reply to DATA, then restarted. Delivery is at least once,
-//! with one Message-ID; what was not accepted is cleared away at the restart.
+//! with one Message-ID; what was not accepted is cleared away at the restart. The same for
+//! what the mail listener took: a bounce killed right after its `250` still counts.
 
 mod common;
 
@@ -19,6 +20,11 @@ const MAILBOX: &str = "poststelle@lra-musterhausen.example";
 /// A configured portal (not the demo) on the demo's certificates, its Landratsamt form
 /// without e-mail verification, delivering to SMTP on `smtp_port`.
 fn configure(dir: &Path, smtp_port: u16) -> std::path::PathBuf {
+    configure_with(dir, smtp_port, "")
+}
+
+/// Like [`configure`], with `extra` appended to the configuration file.
+fn configure_with(dir: &Path, smtp_port: u16, extra: &str) -> std::path::PathBuf {
     let data = dir.join("data");
     let demo = demo::ensure(&data, now()).unwrap();
     let directory = std::fs::read_to_string(demo.directory_file())
@@ -35,7 +41,7 @@ fn configure(dir: &Path, smtp_port: u16) -> std::path::PathBuf {
         format!(
             "mail_from = \"Postsiegel <kontaktformular@portal.example>\"\n\
              [pki]\ntrust_anchors = [\"{ca}\"]\ncrl_files = [\"{crl}\"]\n\
-             [smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\ntimeout_seconds = 60\n",
+             [smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\ntimeout_seconds = 60\n{extra}",
             ca = demo.ca_certificate().display(),
             crl = demo.crl().display(),
         ),
@@ -190,4 +196,88 @@ async fn killed_while_smtp_holds_its_reply_it_delivers_again_with_the_same_messa
     let first = message_id(&received[0]);
     assert!(received.iter().all(|m| message_id(m) == first));
     assert!(received.iter().all(|m| m.rcpt_tos == [MAILBOX]));
+}
+
+/// Sends `mail` to the listener from the null sender in one raw conversation and kills the
+/// server the moment the `250` to its end of data arrives.
+async fn report_then_crash(server: Server, port: u16, recipient: &str, mail: &[u8]) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let mut reply = async || lines.next_line().await.unwrap().unwrap();
+    assert!(reply().await.starts_with("220"));
+    write
+        .write_all(b"HELO mx.authority.example\r\n")
+        .await
+        .unwrap();
+    assert!(reply().await.starts_with("250"));
+    for command in [
+        "MAIL FROM:<>".to_owned(),
+        format!("RCPT TO:<{recipient}>"),
+        "DATA".into(),
+    ] {
+        write
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .unwrap();
+        let answer = reply().await;
+        assert!(
+            answer.starts_with('2') || answer.starts_with('3'),
+            "{command}: {answer}"
+        );
+    }
+    write.write_all(mail).await.unwrap();
+    write.write_all(b".\r\n").await.unwrap();
+    let answer = reply().await;
+    server.crash();
+    assert!(answer.starts_with("250 "), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bounce_taken_right_before_a_kill_is_read_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start();
+    let listener_port = common::free_port();
+    let config = configure_with(
+        dir.path(),
+        smtp.port(),
+        &format!(
+            "[inbound]\nbind = \"127.0.0.1:{listener_port}\"\n\
+             return_domain = \"return.portal.example\"\nhostname = \"returns.portal.example\"\n"
+        ),
+    );
+    let server = serve(dir.path(), Some(&config)).await;
+    let accepted = submit(&server, dir.path()).await;
+    let delivered = smtp.wait_for(1, Duration::from_secs(30)).remove(0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while state(&server, &accepted).await != "delivered" {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(delivered.mail_from.ends_with("@return.portal.example"));
+    let id = message_id(&delivered);
+    let bounce = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/flufl-bounce/dsn_13.txt"
+    ))
+    .unwrap()
+    .replace("<mailman.8262.1143060203.1568.wed_ride@grizz.org>", &id)
+    .replace('\n', "\r\n");
+    report_then_crash(
+        server,
+        listener_port,
+        &delivered.mail_from,
+        bounce.as_bytes(),
+    )
+    .await;
+
+    let server = serve(dir.path(), Some(&config)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while state(&server, &accepted).await != "failed_after_handover" {
+        assert!(std::time::Instant::now() < deadline, "the bounce was lost");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
