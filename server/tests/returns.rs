@@ -497,9 +497,21 @@ async fn reports_to_the_wrong_address_or_about_another_message_change_nothing() 
 }
 
 #[tokio::test]
-async fn a_bounced_verification_code_is_recorded_for_the_form() {
+async fn the_form_learns_that_its_code_bounced() {
     let r = returns().await;
-    common::ask_for_code(&r.portal, TRADE, CITIZEN).await;
+    let sent = post_json(
+        &r.portal.app,
+        "/api/verification/code",
+        serde_json::json!({ "form": TRADE, "address": CITIZEN }),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED);
+    let delivery = format!(
+        "/api/verification/delivery/{}",
+        sent.json()["delivery"].as_str().unwrap()
+    );
+    r.portal.worker.work(now()).await.unwrap();
+    assert_eq!(get(&r.portal.app, &delivery).await.json()["bounced"], false);
     let code_mail = to(&r.smtp.wait_for_to(CITIZEN, 1), CITIZEN).pop().unwrap();
     let bounce = corpus(
         "dsn_13.txt",
@@ -507,6 +519,9 @@ async fn a_bounced_verification_code_is_recorded_for_the_form() {
         &message_id(&code_mail),
     );
     r.report(&return_address_of(&code_mail), &bounce).await;
+    assert_eq!(get(&r.portal.app, &delivery).await.json()["bounced"], true);
+    let unknown = get(&r.portal.app, "/api/verification/delivery/nothing").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     let outcomes = r.portal.store.inbound_outcomes().await.unwrap();
     assert_eq!(outcomes, vec![("code_bounced".into(), 1)]);
 }

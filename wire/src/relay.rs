@@ -16,6 +16,16 @@ pub struct CodeRequest {
 pub struct CodeSent {
     /// How long the code is valid.
     pub valid_seconds: u64,
+    /// Asks whether the code's mail came back: `GET /api/verification/delivery/{delivery}`.
+    pub delivery: String,
+}
+
+/// Whether the mail with a code came back undeliverable (where the portal takes reports).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CodeDelivery {
+    /// A mail server reported the code's mail undeliverable: the address is likely wrong.
+    pub bounced: bool,
 }
 
 /// The code the citizen typed.

@@ -65,6 +65,37 @@ async fn post_json<T: serde::de::DeserializeOwned>(
     api::post(url, "application/json", &JsValue::from_str(&json), None).await
 }
 
+/// Asks every few seconds, while the citizen waits for the code, whether its mail came
+/// back undeliverable; if so, says so at the address, which is then likely wrong.
+fn watch_code_delivery(
+    delivery: String,
+    email: Field,
+    verification: Verification,
+    lang: RwSignal<crate::i18n::Lang>,
+) {
+    spawn_local(async move {
+        let url = format!("/api/verification/delivery/{}", api::encode(&delivery));
+        // A bounce comes within seconds to minutes; the code is valid for ten.
+        for _ in 0..120 {
+            crate::browser::sleep(5_000).await;
+            if verification.token.get_untracked().is_some()
+                || !verification.code_sent.get_untracked()
+            {
+                return;
+            }
+            if let Ok(answer) = api::get::<wire::CodeDelivery>(&url).await
+                && answer.bounced
+            {
+                verification.code_sent.set(false);
+                email
+                    .error
+                    .set(Some(text(lang.get_untracked(), "email_code_bounced")));
+                return;
+            }
+        }
+    });
+}
+
 /// The e-mail field with its confirmation: ask for a code, type it, confirm.
 pub fn email_verification(slug: String, email: Field, verification: Verification) -> impl IntoView {
     let lang = use_lang();
@@ -85,7 +116,10 @@ pub fn email_verification(slug: String, email: Field, verification: Verification
             let answer: Result<wire::CodeSent, _> =
                 post_json("/api/verification/code", &request).await;
             match answer {
-                Ok(_) => code_sent.set(true),
+                Ok(sent) => {
+                    code_sent.set(true);
+                    watch_code_delivery(sent.delivery, email, verification, lang);
+                }
                 Err(refused) => email
                     .error
                     .set(Some(refusal(lang.get_untracked(), &refused))),

@@ -11,8 +11,8 @@ use axum::http::{StatusCode, header};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use wire::{
-    Accepted, CodeConfirmation, CodeRequest, CodeSent, ErrorBody, ErrorCode, FormPage, Health,
-    Portal, SearchResult, Status, Token,
+    Accepted, CodeConfirmation, CodeDelivery, CodeRequest, CodeSent, ErrorBody, ErrorCode,
+    FormPage, Health, Portal, SearchResult, Status, Token,
 };
 
 use super::error::ApiError;
@@ -168,6 +168,24 @@ pub(super) async fn request_code(
 ) -> Result<(StatusCode, Json<CodeSent>), ApiError> {
     let sent = state.relay()?.request_code(&request).await?;
     Ok((StatusCode::ACCEPTED, Json(sent)))
+}
+
+/// Whether the mail with a code came back undeliverable, by the `delivery` of its
+/// `CodeSent`: the form then says that the address seems wrong.
+#[utoipa::path(
+    get,
+    path = "/api/verification/delivery/{delivery}",
+    params(("delivery" = String, Path, description = "`delivery` from the code request's answer")),
+    responses(
+        (status = 200, body = CodeDelivery),
+        (status = 404, body = ErrorBody, description = "`status_not_found` (unknown, or past the retention)")
+    )
+)]
+pub(super) async fn code_delivery(
+    State(state): State<ApiState>,
+    Path(delivery): Path<String>,
+) -> Result<Json<CodeDelivery>, ApiError> {
+    Ok(Json(state.relay()?.code_delivery(&delivery).await?))
 }
 
 /// Confirm the code; answers a token bound to the address and the form.

@@ -82,6 +82,7 @@ fn api_router(state: ApiState) -> Router {
         .route("/forms/{authority}/{unit}", get(api::unit_form))
         .route("/openapi.json", get(openapi_document))
         .route("/status/{token}", get(api::status))
+        .route("/verification/delivery/{delivery}", get(api::code_delivery))
         .merge(codes)
         .merge(confirmations)
         .layer(TimeoutLayer::with_status_code(

@@ -3,16 +3,17 @@
 
 use utoipa::OpenApi;
 use wire::{
-    Accepted, AuthorityInfo, CodeConfirmation, CodeRequest, CodeSent, Contact, Delivery,
-    DeliveryState, Embed, ErrorBody, ErrorCode, ErrorParams, Failure, FailureCode, FormKind,
-    FormPage, Health, PolicyInfo, Portal, Privacy, PublishedCertificate, Reason, ReasonParams,
-    RejectedCertificate, SearchHit, SearchResult, Status, Token, UnitInfo, UnitKind, ViaAuthority,
+    Accepted, AuthorityInfo, CodeConfirmation, CodeDelivery, CodeRequest, CodeSent, Contact,
+    Delivery, DeliveryState, Embed, ErrorBody, ErrorCode, ErrorParams, Failure, FailureCode,
+    FormKind, FormPage, Health, PolicyInfo, Portal, Privacy, PublishedCertificate, Reason,
+    ReasonParams, RejectedCertificate, Report, SearchHit, SearchResult, Status, Token, UnitInfo,
+    UnitKind, ViaAuthority,
 };
 
 use super::api::{
-    __path_authority_form, __path_confirm_code, __path_health, __path_portal, __path_request_code,
-    __path_search, __path_status, __path_submit_to_authority, __path_submit_to_unit,
-    __path_unit_form,
+    __path_authority_form, __path_code_delivery, __path_confirm_code, __path_health, __path_portal,
+    __path_request_code, __path_search, __path_status, __path_submit_to_authority,
+    __path_submit_to_unit, __path_unit_form,
 };
 
 #[derive(OpenApi)]
@@ -31,6 +32,7 @@ use super::api::{
         unit_form,
         request_code,
         confirm_code,
+        code_delivery,
         submit_to_authority,
         submit_to_unit,
         status
@@ -61,9 +63,11 @@ use super::api::{
         CodeRequest,
         CodeSent,
         CodeConfirmation,
+        CodeDelivery,
         Token,
         Accepted,
         Status,
+        Report,
         DeliveryState,
         Failure,
         FailureCode

@@ -21,8 +21,8 @@ use std::net::IpAddr;
 use bytes::Bytes;
 use futures_util::Stream;
 use wire::{
-    Accepted, CodeConfirmation, CodeRequest, CodeSent, DeliveryState, ErrorCode, Failure,
-    FailureCode, Report, Status, Token,
+    Accepted, CodeConfirmation, CodeDelivery, CodeRequest, CodeSent, DeliveryState, ErrorCode,
+    Failure, FailureCode, Report, Status, Token,
 };
 
 use crate::clock::unix_now;
@@ -100,13 +100,26 @@ impl Relay {
     /// Mails a code to the citizen's address, for an offered form.
     pub async fn request_code(&self, request: &CodeRequest) -> Result<CodeSent, RelayError> {
         let slug = self.catalog.get().offered_form(&request.form)?.slug.clone();
-        self.verifier
+        let delivery = self
+            .verifier
             .request_code(&request.address, &slug, unix_now())
             .await?;
         self.queue.wake.notify_one();
         Ok(CodeSent {
             valid_seconds: verification::CODE_VALID_SECONDS,
+            delivery,
         })
+    }
+
+    /// Whether the mail with the code `delivery` names bounced.
+    pub async fn code_delivery(&self, delivery: &str) -> Result<CodeDelivery, RelayError> {
+        let bounced = self
+            .queue
+            .store
+            .code_bounced(delivery)
+            .await?
+            .ok_or(RelayError::StatusNotFound)?;
+        Ok(CodeDelivery { bounced })
     }
 
     /// Checks the code; a token bound to the address and the form.

@@ -122,13 +122,14 @@ impl Verifier {
     /// Sends a new code to `address` for the form `form` (queued in the outbox, which the
     /// worker sends at once). The mail holds the code and the address, nothing else typed,
     /// and does not name the form: a shared mailbox should not reveal whom the citizen
-    /// writes to.
+    /// writes to. Answers the code's record id, by which the form asks whether its mail
+    /// bounced.
     pub async fn request_code(
         &self,
         address: &str,
         form: &str,
         now: u64,
-    ) -> Result<(), VerifyError> {
+    ) -> Result<String, VerifyError> {
         let address = normalise_address(address)?;
         let key = self.address_key(&address);
         let code = format!("{:06}", uniform_below(1_000_000));
@@ -149,7 +150,7 @@ impl Verifier {
             .insert_code_within(&stored, &key, form, &mail, now, &limits)
             .await?
         {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(stored.id),
             Err(0) => Err(VerifyError::TooManyCodes { retry_after: 3600 }),
             Err(_) => Err(VerifyError::TooManyCodes {
                 retry_after: 86_400,

@@ -135,4 +135,14 @@ impl Store {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    /// Whether the mail of code `code_id` bounced; none for an unknown code.
+    pub async fn code_bounced(&self, code_id: &str) -> Result<Option<bool>, StoreError> {
+        let row = sqlx::query("SELECT bounced_at FROM verification_codes WHERE id = ?")
+            .bind(code_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok(row.try_get::<Option<i64>, _>("bounced_at")?.is_some()))
+            .transpose()
+    }
 }
