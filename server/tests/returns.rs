@@ -608,3 +608,70 @@ async fn a_real_postfix_bounce_fails_the_message_after_hand_over() {
     let notice = String::from_utf8_lossy(&notices.last().unwrap().data).into_owned();
     assert!(notice.contains("nicht zugestellt"), "{notice}");
 }
+
+/// Behind Postfix as the MX, as the README describes: Postfix takes mail for the return
+/// domain only for recipients the listener takes (address verification over LMTP, so
+/// that nothing is accepted that would have to bounce: no backscatter), and hands each
+/// mail over LMTP, where the listener answers per recipient.
+#[tokio::test]
+async fn behind_postfix_as_the_mx_unknown_recipients_are_refused_at_rcpt_and_reports_arrive_over_lmtp()
+ {
+    let r = returns_with(SmtpServer::start(), None, |listener, sink| {
+        let postfix = Postfix::mx_for("mx.return.test", RETURN_DOMAIN, listener);
+        // The portal's own mail goes straight to the sink; Postfix is the way back in.
+        let _ = postfix.port();
+        (sink, Some(postfix))
+    })
+    .await;
+    let postfix = r.postfix.as_ref().unwrap();
+    let token = r.verify().await;
+    let (accepted, mail) = r.deliver(&token, false).await;
+    let via_postfix = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(postfix.port())
+        .build();
+    let unknown = format!("r-{}@{RETURN_DOMAIN}", "b".repeat(26));
+    let refused = via_postfix
+        .send_raw(
+            &Envelope::new(None, vec![unknown.parse().unwrap()]).unwrap(),
+            b"Subject: x\r\n\r\nx\r\n",
+        )
+        .await
+        .expect_err("an unknown return address");
+    assert!(refused.is_permanent(), "{refused}\n{}", postfix.log());
+    assert!(refused.to_string().contains("550"), "{refused}");
+
+    let dsn = corpus(
+        "dsn_13.txt",
+        "mailman.8262.1143060203.1568.wed_ride@grizz.org",
+        &message_id(&mail),
+    );
+    via_postfix
+        .send_raw(
+            &Envelope::new(None, vec![return_address_of(&mail).parse().unwrap()]).unwrap(),
+            &dsn,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", postfix.log()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        r.reader.read_all(now()).await.unwrap();
+        let status = r.status(&accepted).await;
+        if status["state"] != "delivered" || std::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        status["state"],
+        "failed_after_handover",
+        "{status}\n{}",
+        postfix.log()
+    );
+    let log = postfix.log();
+    assert!(
+        log.lines().any(|line| line.contains("postfix/lmtp[")
+            && line.contains(&format!("relay=127.0.0.1[127.0.0.1]:{}", r.listener_port))
+            && line.contains("status=sent (250 2.0.0 OK)")),
+        "{log}"
+    );
+}

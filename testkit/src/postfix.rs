@@ -28,6 +28,7 @@ flush     unix  n       -       n       1000?   0       flush
 proxymap  unix  -       -       n       -       -       proxymap
 smtp      unix  -       -       n       -       -       smtp
 relay     unix  -       -       n       -       -       smtp
+lmtp      unix  -       -       n       -       -       lmtp
 showq     unix  n       -       n       -       -       showq
 error     unix  -       -       n       -       -       error
 retry     unix  -       -       n       -       -       error
@@ -47,6 +48,43 @@ impl Postfix {
     /// An instance named `hostname` that relays to `127.0.0.1:relay_port`, and mail for
     /// each `(domain, port)` of `routes` to `127.0.0.1:port` instead.
     pub fn start(hostname: &str, relay_port: u16, routes: &[(&str, u16)]) -> Postfix {
+        let routes: Vec<(&str, String)> = routes
+            .iter()
+            .map(|(domain, port)| (*domain, format!("smtp:[127.0.0.1]:{port}")))
+            .collect();
+        Postfix::start_with(hostname, relay_port, &routes, "")
+    }
+
+    /// The MX of a domain, as the README says to run Postfix before the portal's listener:
+    /// mail for `domain` goes over LMTP to `127.0.0.1:lmtp_port`, and a recipient is taken
+    /// at RCPT only if the listener takes it (Postfix's address verification), so that
+    /// Postfix never accepts what it would then have to bounce.
+    pub fn mx_for(hostname: &str, domain: &str, lmtp_port: u16) -> Postfix {
+        let extra = format!(
+            "relay_domains = {domain}\n\
+             smtpd_relay_restrictions = reject_unauth_destination\n\
+             smtpd_recipient_restrictions = reject_unverified_recipient\n\
+             unverified_recipient_reject_code = 550\n\
+             address_verify_poll_delay = 1s\n\
+             address_verify_poll_count = 10\n"
+        );
+        Postfix::start_with(
+            hostname,
+            // Nothing else is relayed; the port is never reached.
+            9,
+            &[(domain, format!("lmtp:inet:127.0.0.1:{lmtp_port}"))],
+            &extra,
+        )
+    }
+
+    /// Like [`Postfix::start`], routes given as Postfix transports (`smtp:[host]:port`,
+    /// `lmtp:inet:host:port`), `extra` main.cf lines last (a later line wins).
+    pub fn start_with(
+        hostname: &str,
+        relay_port: u16,
+        routes: &[(&str, String)],
+        extra: &str,
+    ) -> Postfix {
         assert!(
             Path::new("/usr/sbin/postfix").exists(),
             "Postfix is missing: apt-get install postfix (scripts/setup.sh installs it)"
@@ -65,7 +103,7 @@ impl Postfix {
         run(Command::new("chown").arg("postfix:postfix").arg(&data));
         let transport: String = routes
             .iter()
-            .map(|(domain, port)| format!("{domain} smtp:[127.0.0.1]:{port}\n"))
+            .map(|(domain, transport)| format!("{domain} {transport}\n"))
             .collect();
         std::fs::write(root.join("transport"), transport).unwrap();
         let domain = hostname.split_once('.').map_or(hostname, |(_, d)| d);
@@ -97,7 +135,8 @@ impl Postfix {
              maximal_backoff_time = 2s\n\
              queue_run_delay = 1s\n\
              maillog_file = /dev/stdout\n\
-             multi_instance_directories =\n",
+             multi_instance_directories =\n\
+             {extra}",
             queue = queue.display(),
             data = data.display(),
             transport = root.join("transport").display(),
