@@ -96,6 +96,11 @@ export default defineConfig({
       POSTSIEGEL_SMTP__HOST: '127.0.0.1',
       POSTSIEGEL_SMTP__PORT: String(smtpPort),
       POSTSIEGEL_SMTP__SECURITY: 'none',
+      // The return path: bounces and confirmations come back to the portal's listener,
+      // where the journeys hand them over as a reporting mail server would.
+      POSTSIEGEL_INBOUND__BIND: `127.0.0.1:${port + 2}`,
+      POSTSIEGEL_INBOUND__RETURN_DOMAIN: 'return.postsiegel.localhost',
+      POSTSIEGEL_INBOUND__HOSTNAME: 'returns.postsiegel.localhost',
       // Every test comes from 127.0.0.1: the suite asks for a dozen codes within a minute,
       // which the per-client limit (10, then 1 every 20 s) would refuse on a fast machine.
       // The limits themselves are tested in server/tests.

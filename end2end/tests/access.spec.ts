@@ -1,7 +1,7 @@
 import { test, expect, Page } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
 import * as path from 'node:path';
-import { freshStart, readyToSend } from './support';
+import { corpus, freshStart, mailFor, messageIdOf, readyToSend, report } from './support';
 
 // WCAG 2.1 AA on every page in both languages, checked by axe-core; the same pages at 320 CSS
 // px (reflow: nothing scrolls sideways, axe again) and at 200 % zoom (a 1280 px window at
@@ -131,6 +131,35 @@ test('the receipt and the status page pass axe in both languages', async ({ page
     await noSidewaysScrolling(page, `status (${lang}) at 320 px`);
     await shoot(page, `status-${lang}-320`);
     await page.setViewportSize({ width: 1280, height: 900 });
+  }
+});
+
+test('a status page after a bounce and after a delay report passes axe in both languages', async ({ page }) => {
+  const reports = [
+    { file: 'dsn_13.txt', original: 'mailman.8262.1143060203.1568.wed_ride@grizz.org', shows: /nicht erhalten/ },
+    { file: 'dsn_06.txt', original: 'j4d77kvs79.fsf@informatik.hu-berlin.de', shows: /verzögert/ },
+  ];
+  for (const { file, original, shows } of reports) {
+    await readyToSend(page, '/kontakt/landratsamt-musterhausen/gewerbeamt');
+    await page.getByLabel('Empfangsbestätigung anfordern').check();
+    await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
+    const receipt = (await page.locator('.receipt-number').textContent())!;
+    const mail = await mailFor(receipt, 'gewerbeamt@lra-musterhausen.example');
+    await report(mail.mail_from, corpus(file, original, messageIdOf(mail)));
+    const status = await page.locator('.receipt a').first().getAttribute('href');
+    for (const lang of ['de', 'en']) {
+      await page.evaluate((chosen) => localStorage.setItem('postsiegel-lang', chosen), lang);
+      await expect(async () => {
+        await page.goto(status!);
+        await expect(page.locator('.report')).toBeVisible({ timeout: 1_000 });
+      }).toPass({ timeout: 20_000 });
+      if (lang === 'de') await expect(page.locator('.state')).toHaveText(shows);
+      await noViolations(page, `status after ${file} (${lang})`);
+      await page.setViewportSize({ width: 320, height: 640 });
+      await noSidewaysScrolling(page, `status after ${file} (${lang}) at 320 px`);
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+    await page.evaluate(() => localStorage.setItem('postsiegel-lang', 'de'));
   }
 });
 

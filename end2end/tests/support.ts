@@ -49,6 +49,7 @@ export const FILES = [
 
 export interface Delivered {
   file: string;
+  mail_from: string;
   rcpt_tos: string[];
   data: string;
 }
@@ -63,7 +64,7 @@ export function delivered(): Delivered[] {
     .map((name) => {
       const meta = JSON.parse(fs.readFileSync(path.join(folder, name), 'utf8'));
       const file = path.join(folder, name.replace(/\.json$/, '.eml'));
-      return { file, rcpt_tos: meta.rcpt_tos, data: fs.readFileSync(file, 'latin1') };
+      return { file, mail_from: meta.mail_from, rcpt_tos: meta.rcpt_tos, data: fs.readFileSync(file, 'latin1') };
     });
 }
 
@@ -85,6 +86,13 @@ export async function codeFor(address: string): Promise<string> {
     }
     return undefined;
   });
+}
+
+/** The verification mail to `address` (the newest). */
+export async function codeMailFor(address: string): Promise<Delivered> {
+  return waitFor(`code mail for ${address}`, () =>
+    delivered().filter((mail) => mail.rcpt_tos.includes(address) && /^ {4}\d{6}\r?$/m.test(mail.data)).pop(),
+  );
 }
 
 /** The mail to `to` whose header names this receipt number: the S/MIME mail when `to` is
@@ -235,4 +243,59 @@ export async function slowLine(targetPort: number, bytesPerSecond: number) {
       server.close();
     },
   };
+}
+
+/** The portal's mail listener (playwright.config.ts: the HTTP port + 2). */
+const listenerPort = Number(process.env.POSTSIEGEL_DEV_TEST_PORT || 18480) + 2;
+
+/** A mail's Message-ID, without the angle brackets. */
+export function messageIdOf(mail: Delivered): string {
+  const header = mail.data.split('\r\n\r\n')[0];
+  return header.match(/^Message-ID: <([^>]+)>/m)![1];
+}
+
+/** A bounce or report as a real mail server wrote it (flufl.bounce's corpus in
+ * server/tests/data), with CRLF line ends and the portal's Message-ID for `original`. */
+export function corpus(name: string, original: string, messageId: string): Buffer {
+  const text = fs.readFileSync(path.join(repo, 'server', 'tests', 'data', 'flufl-bounce', name), 'latin1');
+  expect(text).toContain(original);
+  const crlf = text.split(original).join(messageId).replace(/\r?\n/g, '\r\n');
+  return Buffer.from(crlf.endsWith('\r\n') ? crlf : `${crlf}\r\n`, 'latin1');
+}
+
+/** Hands `mail` to the portal's listener over SMTP, from the null sender, as a reporting
+ * mail server does; resolves once the listener answered 250 to it. */
+export async function report(to: string, mail: Buffer): Promise<void> {
+  const socket = net.connect(listenerPort, '127.0.0.1');
+  let buffered = '';
+  const replies: string[] = [];
+  let wake: () => void = () => {};
+  socket.on('data', (chunk) => {
+    buffered += chunk.toString('latin1');
+    let end;
+    while ((end = buffered.indexOf('\r\n')) >= 0) {
+      const line = buffered.slice(0, end);
+      buffered = buffered.slice(end + 2);
+      if (line[3] !== '-') replies.push(line);
+    }
+    wake();
+  });
+  const reply = async () => {
+    while (replies.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+    return replies.shift()!;
+  };
+  const step = async (command: string | Buffer, expected: string) => {
+    socket.write(command);
+    const answer = await reply();
+    expect(answer.startsWith(expected), `${String(command).slice(0, 40)} -> ${answer}`).toBe(true);
+  };
+  expect((await reply()).startsWith('220')).toBe(true);
+  await step('EHLO mx.authority.example\r\n', '250');
+  await step('MAIL FROM:<>\r\n', '250');
+  await step(`RCPT TO:<${to}>\r\n`, '250');
+  await step('DATA\r\n', '354');
+  // Dot-stuffing, as every SMTP client does.
+  const stuffed = Buffer.from(mail.toString('latin1').replace(/^\./gm, '..'), 'latin1');
+  await step(Buffer.concat([stuffed, Buffer.from('.\r\n')]), '250');
+  socket.end('QUIT\r\n');
 }
