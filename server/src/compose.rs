@@ -9,6 +9,7 @@ use crate::directory::catalog::{Settings, SharedCatalog};
 use crate::http::ApiState;
 use crate::http::limits::ClientKey;
 use crate::inbound::InboundFolder;
+use crate::inbound::authenticity::{Authenticity, Dns};
 use crate::inbound::reader::Reader;
 use crate::inbound::smtp::{Listener, ListenerError};
 use crate::relay::Relay;
@@ -116,11 +117,13 @@ pub struct Inbound {
 }
 
 /// The listener as configured (none without `inbound`); `worker` is the delivery worker's
-/// wake-up, for the notices that reports cause.
+/// wake-up, for the notices that reports cause; `dns` the DNS answers the report checks
+/// keep (tests put fixed ones there first).
 pub fn inbound(
     config: &Config,
     store: Store,
     worker: Arc<tokio::sync::Notify>,
+    dns: Arc<Dns>,
 ) -> Result<Option<Inbound>, ListenerError> {
     let Some(inbound) = &config.inbound else {
         return Ok(None);
@@ -136,11 +139,27 @@ pub fn inbound(
         connections: Arc::new(tokio::sync::Semaphore::new(inbound.max_connections.max(1))),
         messages: ClientLimiter::new(inbound.messages),
     };
+    let authenticity = match Authenticity::new(&inbound.hostname, dns) {
+        Ok(authenticity) => Some(authenticity),
+        Err(error) => {
+            tracing::warn!(%error, "no DNS resolver: every report will count as unverified");
+            None
+        }
+    };
+    // A bounce from the mail server the portal hands its mail to counts as the
+    // authority's side: its domain, when the SMTP host is a name.
+    let relay_domain = config
+        .smtp
+        .as_ref()
+        .map(|smtp| smtp.host.clone())
+        .filter(|host| host.parse::<std::net::IpAddr>().is_err());
     Ok(Some(Inbound {
         listener: Arc::new(listener),
         reader: Reader {
             store,
             folder,
+            authenticity,
+            relay_domain,
             mail_from: config.mail_from.clone(),
             wake,
             worker,

@@ -268,7 +268,12 @@ async fn start_relay(
             "removed what an interrupted run left in the queue folder"
         );
     }
-    if let Some(inbound) = compose::inbound(config, inbound_store, relayed.worker.wake.clone())? {
+    if let Some(inbound) = compose::inbound(
+        config,
+        inbound_store,
+        relayed.worker.wake.clone(),
+        Default::default(),
+    )? {
         let bind = inbound.listener.config.bind;
         let socket = tokio::net::TcpListener::bind(bind)
             .await

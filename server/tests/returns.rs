@@ -39,14 +39,15 @@ struct Returns {
 }
 
 async fn returns() -> Returns {
-    returns_with(SmtpServer::start(), None, |_, sink| (sink, None)).await
+    returns_with(SmtpServer::start(), |_| {}, |_, sink| (sink, None)).await
 }
 
-/// Like [`returns`], the listener with `tls`; `route(listener port, sink port)` says
-/// where the portal sends its mail (and starts what runs there).
+/// Like [`returns`], the listener's configuration changed by `adjust`;
+/// `route(listener port, sink port)` says where the portal sends its mail (and starts
+/// what runs there).
 async fn returns_with(
     smtp: SmtpServer,
-    tls: Option<TlsFiles>,
+    adjust: impl FnOnce(&mut InboundConfig),
     route: impl FnOnce(u16, u16) -> (u16, Option<Postfix>),
 ) -> Returns {
     let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -73,7 +74,7 @@ async fn returns_with(
                 RETURN_DOMAIN,
                 "returns.portal.test",
             );
-            inbound.tls = tls;
+            adjust(&mut inbound);
             config.inbound = Some(inbound);
         },
     )
@@ -179,10 +180,16 @@ impl Returns {
     /// Hands `mail` to the listener over SMTP, from the null sender, as a reporting
     /// server does; then the reader reads what was taken.
     async fn report(&self, recipient: &str, mail: &[u8]) {
+        self.report_from("mx.authority.example", recipient, mail)
+            .await
+    }
+
+    /// Like [`Returns::report`], the client greeting as `helo`.
+    async fn report_from(&self, helo: &str, recipient: &str, mail: &[u8]) {
         let listener = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
             .port(self.listener_port)
             .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
-                "mx.authority.example".into(),
+                helo.into(),
             ))
             .build();
         let envelope = Envelope::new(None, vec![recipient.parse().unwrap()]).unwrap();
@@ -558,9 +565,10 @@ fn listener_tls(dir: &std::path::Path) -> TlsFiles {
 #[tokio::test]
 async fn a_real_postfix_bounce_fails_the_message_after_hand_over() {
     let keys = tempfile::tempdir().unwrap();
+    let tls = listener_tls(keys.path());
     let r = returns_with(
         SmtpServer::start(),
-        Some(listener_tls(keys.path())),
+        |inbound| inbound.tls = Some(tls),
         |listener, sink| {
             let postfix = Postfix::start("mta.postfix.test", sink, &[(RETURN_DOMAIN, listener)]);
             (postfix.port(), Some(postfix))
@@ -616,18 +624,31 @@ async fn a_real_postfix_bounce_fails_the_message_after_hand_over() {
 #[tokio::test]
 async fn behind_postfix_as_the_mx_unknown_recipients_are_refused_at_rcpt_and_reports_arrive_over_lmtp()
  {
-    let r = returns_with(SmtpServer::start(), None, |listener, sink| {
-        let postfix = Postfix::mx_for("mx.return.test", RETURN_DOMAIN, listener);
-        // The portal's own mail goes straight to the sink; Postfix is the way back in.
-        let _ = postfix.port();
-        (sink, Some(postfix))
-    })
+    let r = returns_with(
+        SmtpServer::start(),
+        |inbound| inbound.xforward_from = vec!["127.0.0.1".parse().unwrap()],
+        |listener, sink| {
+            let postfix = Postfix::mx_for("mx.return.test", RETURN_DOMAIN, listener);
+            // The portal's own mail goes straight to the sink; Postfix is the way back in.
+            let _ = postfix.port();
+            (sink, Some(postfix))
+        },
+    )
     .await;
     let postfix = r.postfix.as_ref().unwrap();
+    // The authority's server (as Postfix's client) passes SPF; Postfix itself would not.
+    {
+        use mail_auth::common::parse::TxtRecordParser;
+        let spf = mail_auth::spf::Spf::parse(b"v=spf1 ip4:127.0.0.1 -all").unwrap();
+        publish_txt(&r.portal, "mx.lra-musterhausen.example.", spf.into());
+    }
     let token = r.verify().await;
     let (accepted, mail) = r.deliver(&token, false).await;
     let via_postfix = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
         .port(postfix.port())
+        .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
+            "mx.lra-musterhausen.example".into(),
+        ))
         .build();
     let unknown = format!("r-{}@{RETURN_DOMAIN}", "b".repeat(26));
     let refused = via_postfix
@@ -673,5 +694,153 @@ async fn behind_postfix_as_the_mx_unknown_recipients_are_refused_at_rcpt_and_rep
             && line.contains(&format!("relay=127.0.0.1[127.0.0.1]:{}", r.listener_port))
             && line.contains("status=sent (250 2.0.0 OK)")),
         "{log}"
+    );
+}
+
+/// A DKIM key pair made by openssl: the private key (PKCS#8 PEM) and the DNS record.
+fn dkim_key(dir: &std::path::Path) -> (String, String) {
+    testkit::openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "dkim.pem",
+        ],
+    );
+    let public = testkit::openssl(
+        dir,
+        &["pkey", "-in", "dkim.pem", "-pubout", "-outform", "DER"],
+    );
+    use base64::Engine;
+    let record = format!(
+        "v=DKIM1; k=rsa; p={}",
+        base64::engine::general_purpose::STANDARD.encode(public)
+    );
+    (
+        std::fs::read_to_string(dir.join("dkim.pem")).unwrap(),
+        record,
+    )
+}
+
+/// `mail` with a DKIM signature of `domain` (selector `sel`), made by mail-auth's signer.
+fn dkim_signed(mail: &[u8], domain: &str, key_pem: &str) -> Vec<u8> {
+    use mail_auth::common::crypto::{RsaKey, Sha256};
+    use mail_auth::common::headers::HeaderWriter;
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let key =
+        RsaKey::<Sha256>::from_key_der(PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap())
+            .unwrap();
+    let signature = mail_auth::dkim::DkimSigner::from_key(key)
+        .domain(domain)
+        .selector("sel")
+        .headers(["From", "To", "Subject", "Date", "Message-ID"])
+        .sign(mail)
+        .unwrap();
+    [signature.to_header().as_bytes(), mail].concat()
+}
+
+fn publish_txt(portal: &Portal, name: &str, record: mail_auth::Txt) {
+    use mail_auth::ResolverCache;
+    let until = std::time::Instant::now() + Duration::from_secs(3600);
+    portal.dns.txt.insert(name.into(), record, until);
+}
+
+#[tokio::test]
+async fn a_report_signed_by_the_authority_s_domain_is_confirmed_and_another_domain_s_is_not() {
+    use mail_auth::common::parse::TxtRecordParser;
+    use mail_auth::common::verify::DomainKey;
+    let r = returns().await;
+    let keys = tempfile::tempdir().unwrap();
+    let (key, record) = dkim_key(keys.path());
+    for domain in ["lra-musterhausen.example", "elsewhere.example"] {
+        publish_txt(
+            &r.portal,
+            &format!("sel._domainkey.{domain}."),
+            DomainKey::parse(record.as_bytes()).unwrap().into(),
+        );
+    }
+    let token = r.verify().await;
+    let original = "mailman.8262.1143060203.1568.wed_ride@grizz.org";
+    let (theirs, theirs_mail) = r.deliver(&token, false).await;
+    let dsn = corpus("dsn_13.txt", original, &message_id(&theirs_mail));
+    r.report(
+        &return_address_of(&theirs_mail),
+        &dkim_signed(&dsn, "lra-musterhausen.example", &key),
+    )
+    .await;
+    let status = r.status(&theirs).await;
+    assert_eq!(status["state"], "failed_after_handover", "{status}");
+    assert_eq!(status["report"]["verified"], true, "{status}");
+
+    let (other, other_mail) = r.deliver(&token, false).await;
+    let dsn = corpus("dsn_13.txt", original, &message_id(&other_mail));
+    r.report(
+        &return_address_of(&other_mail),
+        &dkim_signed(&dsn, "elsewhere.example", &key),
+    )
+    .await;
+    let status = r.status(&other).await;
+    assert_eq!(status["state"], "failed_after_handover", "{status}");
+    assert_eq!(
+        status["report"]["verified"], false,
+        "a valid signature, the wrong domain: {status}"
+    );
+
+    // A signature that no longer matches what was signed.
+    let (tampered, tampered_mail) = r.deliver(&token, false).await;
+    let dsn = corpus("dsn_13.txt", original, &message_id(&tampered_mail));
+    let signed = String::from_utf8(dkim_signed(&dsn, "lra-musterhausen.example", &key)).unwrap();
+    let forged = signed.replace(
+        "Delivery Status Notification (Failure)",
+        "Delivery Status Notification (Faked)",
+    );
+    assert_ne!(forged, signed);
+    r.report(&return_address_of(&tampered_mail), forged.as_bytes())
+        .await;
+    assert_eq!(r.status(&tampered).await["report"]["verified"], false);
+}
+
+#[tokio::test]
+async fn a_bounce_whose_helo_passes_spf_for_the_authority_s_domain_is_confirmed() {
+    use mail_auth::common::parse::TxtRecordParser;
+    use mail_auth::spf::Spf;
+    let r = returns().await;
+    for name in ["mx.lra-musterhausen.example.", "mx.elsewhere.example."] {
+        publish_txt(
+            &r.portal,
+            name,
+            Spf::parse(b"v=spf1 ip4:127.0.0.1 -all").unwrap().into(),
+        );
+    }
+    let token = r.verify().await;
+    let original = "mailman.8262.1143060203.1568.wed_ride@grizz.org";
+    let (aligned, aligned_mail) = r.deliver(&token, false).await;
+    let dsn = corpus("dsn_13.txt", original, &message_id(&aligned_mail));
+    r.report_from(
+        "mx.lra-musterhausen.example",
+        &return_address_of(&aligned_mail),
+        &dsn,
+    )
+    .await;
+    assert_eq!(r.status(&aligned).await["report"]["verified"], true);
+
+    let (unaligned, unaligned_mail) = r.deliver(&token, false).await;
+    let dsn = corpus("dsn_13.txt", original, &message_id(&unaligned_mail));
+    r.report_from(
+        "mx.elsewhere.example",
+        &return_address_of(&unaligned_mail),
+        &dsn,
+    )
+    .await;
+    let status = r.status(&unaligned).await;
+    assert_eq!(status["state"], "failed_after_handover");
+    assert_eq!(
+        status["report"]["verified"], false,
+        "SPF passes, for another domain: {status}"
     );
 }

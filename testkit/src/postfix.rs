@@ -58,7 +58,8 @@ impl Postfix {
     /// The MX of a domain, as the README says to run Postfix before the portal's listener:
     /// mail for `domain` goes over LMTP to `127.0.0.1:lmtp_port`, and a recipient is taken
     /// at RCPT only if the listener takes it (Postfix's address verification), so that
-    /// Postfix never accepts what it would then have to bounce.
+    /// Postfix never accepts what it would then have to bounce; XFORWARD tells the
+    /// listener whom Postfix talked to.
     pub fn mx_for(hostname: &str, domain: &str, lmtp_port: u16) -> Postfix {
         let extra = format!(
             "relay_domains = {domain}\n\
@@ -66,7 +67,8 @@ impl Postfix {
              smtpd_recipient_restrictions = reject_unverified_recipient\n\
              unverified_recipient_reject_code = 550\n\
              address_verify_poll_delay = 1s\n\
-             address_verify_poll_count = 10\n"
+             address_verify_poll_count = 10\n\
+             lmtp_send_xforward_command = yes\n"
         );
         Postfix::start_with(
             hostname,

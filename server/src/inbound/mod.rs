@@ -3,8 +3,10 @@
 //! `mail::return_address`); bounces, delay reports and confirmations of receipt come back
 //! here. `smtp` takes them (refusing unknown recipients at RCPT, synced and recorded
 //! before its `250`), `reader` reads them and turns what they report into the status the
-//! citizen sees, `report` says what a mail reports.
+//! citizen sees, `report` says what a mail reports, `authenticity` whether DKIM or SPF
+//! vouches for who sent it.
 
+pub mod authenticity;
 pub mod reader;
 pub mod report;
 pub mod smtp;
@@ -52,6 +54,10 @@ pub struct InboundConfig {
     /// the failure notice) is kept that long, unless a final report came first.
     #[serde(default = "default_report_days")]
     pub report_days: u64,
+    /// Postfix in front (LMTP with `lmtp_send_xforward_command = yes`): its addresses,
+    /// whose XFORWARD (the client it talked to) is believed for SPF.
+    #[serde(default)]
+    pub xforward_from: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +108,7 @@ impl InboundConfig {
             max_connections: default_max_connections(),
             messages: default_messages(),
             report_days: default_report_days(),
+            xforward_from: Vec::new(),
         }
     }
 }

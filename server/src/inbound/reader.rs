@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::InboundFolder;
+use super::authenticity::{Authenticity, Envelope};
 use super::report::{self, Disposition, Reading, Verdict};
 use crate::clock::unix_now;
 use crate::notices;
@@ -18,6 +19,12 @@ use crate::store::{Store, StoreError};
 pub struct Reader {
     pub store: Store,
     pub folder: InboundFolder,
+    /// DKIM and SPF of the reports; none when no resolver could be set up (every report
+    /// is then an unverified one).
+    pub authenticity: Option<Authenticity>,
+    /// The domain of the mail server the portal hands its mail to (a bounce from there
+    /// counts as the authority's side), when the SMTP host is a name.
+    pub relay_domain: Option<String>,
     /// The portal's sender, whose domain the notices' Message-IDs carry.
     pub mail_from: String,
     pub wake: Arc<tokio::sync::Notify>,
@@ -110,7 +117,10 @@ impl Reader {
                 if !names(&reading, &submission.message_id) {
                     return Ok(Outcome::Unmatched);
                 }
-                self.apply(&submission, &reading.verdict, now).await
+                let bounce = matches!(reading.verdict, Verdict::Failed { .. });
+                let verified = self.vouched(&raw, mail, &submission.mailbox, bounce).await;
+                self.apply(&submission, &reading.verdict, verified, now)
+                    .await
             }
             ReturnTarget::Mail { id } => {
                 let message_id = crate::mail::notice_message_id(&id, &self.mail_from);
@@ -131,14 +141,38 @@ impl Reader {
         }
     }
 
+    /// Whether DKIM or SPF vouches for the report as the authority's (its mailbox's
+    /// domain), or for a bounce as that of the server the mail was handed to.
+    async fn vouched(&self, raw: &[u8], mail: &InboundMail, mailbox: &str, bounce: bool) -> bool {
+        let Some(authenticity) = &self.authenticity else {
+            return false;
+        };
+        let Ok(client_ip) = mail.client_ip.parse() else {
+            return false;
+        };
+        let mut domains: Vec<&str> = mailbox
+            .rsplit_once('@')
+            .map(|(_, d)| d)
+            .into_iter()
+            .collect();
+        if bounce && let Some(relay) = &self.relay_domain {
+            domains.push(relay);
+        }
+        let envelope = Envelope {
+            client_ip,
+            helo: &mail.helo,
+            mail_from: &mail.mail_from,
+        };
+        authenticity.vouches(raw, &envelope, &domains).await
+    }
+
     async fn apply(
         &self,
         submission: &Submission,
         verdict: &Verdict,
+        verified: bool,
         now: u64,
     ) -> Result<Outcome, StoreError> {
-        // DKIM and SPF alignment are not checked yet: every report is an unverified one.
-        let verified = false;
         let receipt = &submission.receipt;
         let (kind, detail) = match verdict {
             Verdict::Failed { detail } => {

@@ -24,6 +24,8 @@ use crate::relay::limits::ClientLimiter;
 use crate::store::inbound::InboundMail;
 use crate::store::{Store, StoreError};
 
+/// The longest command line (RFC 5321 §4.5.3.1.4 allows 512; smtp-proto's limit).
+const MAX_LINE: usize = 4096;
 /// Recipients per transaction: a report has one.
 const MAX_RECIPIENTS: usize = 20;
 /// Bad commands before the listener hangs up.
@@ -92,12 +94,23 @@ struct Session {
     /// The return tokens of the accepted recipients.
     recipients: Vec<String>,
     errors: u32,
+    /// The client before Postfix, from XFORWARD: what SPF judges.
+    origin_ip: Option<IpAddr>,
+    origin_helo: Option<String>,
 }
 
 impl Session {
     fn reset(&mut self) {
         self.mail_from = None;
         self.recipients.clear();
+    }
+
+    /// The SMTP client SPF judges: Postfix's own client where it forwarded that, else ours.
+    fn judged_client(&self) -> (IpAddr, String) {
+        match &self.origin_ip {
+            Some(ip) => (*ip, self.origin_helo.clone().unwrap_or_default()),
+            None => (self.client, self.helo.clone().unwrap_or_default()),
+        }
     }
 }
 
@@ -138,6 +151,8 @@ impl Listener {
             mail_from: None,
             recipients: Vec::new(),
             errors: 0,
+            origin_ip: None,
+            origin_helo: None,
         };
         let greeting = format!("220 {} ESMTP Postsiegel\r\n", self.config.hostname);
         tcp.write_all(greeting.as_bytes()).await?;
@@ -163,12 +178,13 @@ impl Listener {
         stream: &mut S,
         session: &mut Session,
     ) -> std::io::Result<End> {
-        let mut receiver = RequestReceiver::default();
         let mut buffer = vec![0u8; 8192];
-        // Bytes read but not yet parsed: commands pipelined after a DATA's end.
-        let mut pending = Vec::new();
+        // What was read and not yet answered: the start of a command line, or commands
+        // pipelined after a DATA's end. Lines are cut here; smtp-proto parses each one.
+        let mut pending: Vec<u8> = Vec::new();
+        let mut read_more = true;
         loop {
-            if pending.is_empty() {
+            if read_more {
                 let n = timeout(self.idle(), stream.read(&mut buffer))
                     .await
                     .map_err(|_| timed_out())??;
@@ -177,13 +193,15 @@ impl Listener {
                 }
                 pending.extend_from_slice(&buffer[..n]);
             }
-            let chunk = std::mem::take(&mut pending);
-            let mut bytes = chunk.iter();
             let mut out = Vec::new();
-            loop {
-                let request = match receiver.ingest(&mut bytes) {
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                if let Some(attributes) = xforward(&line) {
+                    out.extend_from_slice(self.forwarded(session, attributes));
+                    continue;
+                }
+                let request = match RequestReceiver::default().ingest(&mut line.iter()) {
                     Ok(request) => request.into_owned(),
-                    Err(smtp_proto::Error::NeedsMoreData { .. }) => break,
                     Err(error) => {
                         session.errors += 1;
                         out.extend_from_slice(syntax_reply(&error));
@@ -214,20 +232,50 @@ impl Listener {
                         out.extend_from_slice(b"354 End data with <CR><LF>.<CR><LF>\r\n");
                         stream.write_all(&out).await?;
                         out.clear();
-                        let (replies, leftover) =
-                            self.data(stream, session, bytes.as_slice()).await?;
+                        let rest = std::mem::take(&mut pending);
+                        let (replies, leftover) = self.data(stream, session, &rest).await?;
                         out.extend_from_slice(&replies);
                         session.reset();
                         pending = leftover;
-                        break;
                     }
                     other => self.command(other, session, &mut out).await,
                 }
             }
+            if pending.len() > MAX_LINE {
+                out.extend_from_slice(b"500 5.5.6 Line too long\r\n");
+                stream.write_all(&out).await?;
+                return Ok(End::Closed);
+            }
             if !out.is_empty() {
                 stream.write_all(&out).await?;
             }
+            // Commands that followed a DATA's end in the same read are answered first.
+            read_more = !pending.contains(&b'\n');
         }
+    }
+
+    /// XFORWARD (Postfix's, from a configured peer only): the client Postfix talked to,
+    /// which SPF judges instead of Postfix itself.
+    fn forwarded(&self, session: &mut Session, attributes: Vec<(String, String)>) -> &'static [u8] {
+        if !self.config.xforward_from.contains(&session.client) {
+            return b"502 5.5.1 Command not implemented\r\n";
+        }
+        for (name, value) in attributes {
+            if value.eq_ignore_ascii_case("[UNAVAILABLE]")
+                || value.eq_ignore_ascii_case("[TEMPUNAVAIL]")
+            {
+                continue;
+            }
+            match name.as_str() {
+                "ADDR" => {
+                    let address = value.strip_prefix("IPV6:").unwrap_or(&value);
+                    session.origin_ip = address.parse().ok();
+                }
+                "HELO" => session.origin_helo = Some(value),
+                _ => {}
+            }
+        }
+        b"250 2.0.0 OK\r\n"
     }
 
     async fn command(&self, request: Request<String>, session: &mut Session, out: &mut Vec<u8>) {
@@ -311,7 +359,16 @@ impl Listener {
             response.capabilities |= EXT_START_TLS;
         }
         response.size = self.config.max_message_bytes as usize;
-        response.write(&mut *out).expect("writing to memory");
+        let mut lines = Vec::new();
+        response.write(&mut lines).expect("writing to memory");
+        if self.config.xforward_from.contains(&session.client) {
+            // The last line `250 X` becomes `250-X`, and XFORWARD ends the list.
+            if let Some(last) = lines[..lines.len() - 2].iter().rposition(|&b| b == b'\n') {
+                lines[last + 4] = b'-';
+            }
+            lines.extend_from_slice(b"250 XFORWARD NAME ADDR PROTO HELO\r\n");
+        }
+        out.extend_from_slice(&lines);
     }
 
     /// The return token of `address`, if it is a return address the portal gave out.
@@ -412,11 +469,12 @@ impl Listener {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
+        let (client_ip, helo) = session.judged_client();
         let record = InboundMail {
             id: id.clone(),
             return_token: token.to_owned(),
-            client_ip: session.client.to_string(),
-            helo: session.helo.clone().unwrap_or_default(),
+            client_ip: client_ip.to_string(),
+            helo,
             mail_from: session.mail_from.clone().unwrap_or_default(),
             received_at: unix_now(),
         };
@@ -427,6 +485,22 @@ impl Listener {
         tracing::info!(inbound = %id, "a mail to a return address was taken");
         Ok(())
     }
+}
+
+/// The attributes of an `XFORWARD NAME=value ...` line (names upper-cased, xtext decoded
+/// only as far as Postfix writes it), or none for any other command.
+fn xforward(line: &[u8]) -> Option<Vec<(String, String)>> {
+    let text = std::str::from_utf8(line).ok()?.trim_end();
+    let (command, rest) = text.split_once(' ').unwrap_or((text, ""));
+    if !command.eq_ignore_ascii_case("XFORWARD") {
+        return None;
+    }
+    Some(
+        rest.split_whitespace()
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(name, value)| (name.to_ascii_uppercase(), value.to_owned()))
+            .collect(),
+    )
 }
 
 fn syntax_reply(error: &smtp_proto::Error) -> &'static [u8] {

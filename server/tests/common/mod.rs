@@ -18,6 +18,7 @@ use postsiegel_server::directory::import;
 use postsiegel_server::directory::pki::{Pki, PkiConfig};
 use postsiegel_server::http::router;
 use postsiegel_server::http::web::Frontend;
+use postsiegel_server::inbound::authenticity::Dns;
 use postsiegel_server::model::Directory;
 use postsiegel_server::relay::dkim::Dkim;
 use postsiegel_server::relay::secret::Secret;
@@ -41,6 +42,8 @@ pub struct Portal {
     pub worker: Worker,
     /// The mail listener and its reader, when the configuration has `inbound`.
     pub inbound: Option<compose::Inbound>,
+    /// The DNS answers the reader's DKIM and SPF checks find (none unless a test adds them).
+    pub dns: Arc<Dns>,
     pub data: tempfile::TempDir,
 }
 
@@ -103,7 +106,14 @@ pub async fn portal_with(
         signer: signer.map(Arc::new),
     };
     let relayed = compose::relay(&config, catalog, parts);
-    let inbound = compose::inbound(&config, store.clone(), relayed.worker.wake.clone()).unwrap();
+    let dns = Arc::new(Dns::default());
+    let inbound = compose::inbound(
+        &config,
+        store.clone(),
+        relayed.worker.wake.clone(),
+        dns.clone(),
+    )
+    .unwrap();
     let state = compose::api_state(&config, true, relayed.relay);
     let app = router(Frontend::load(&config.dist_dir).unwrap(), state);
     Portal {
@@ -113,6 +123,7 @@ pub async fn portal_with(
         store,
         worker: relayed.worker,
         inbound,
+        dns,
         data,
     }
 }
