@@ -323,6 +323,7 @@ mod tests {
             subject: "Bauantrag".into(),
             reference: Some("AZ 12/2026".into()),
             message: "Sehr geehrte Damen und Herren, anbei der Grundriss.".into(),
+            confirmation: false,
         }
     }
 

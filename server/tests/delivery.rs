@@ -16,7 +16,7 @@ use rand_core::OsRng;
 use smime::envelope::{Algorithms, Recipient, encrypt};
 use smime::mime::{Attachment, Message, compose};
 
-use common::{Portal, get, now, portal, portal_signing, post_json, send};
+use common::{Portal, get, now, portal, portal_signing, post_json, send, to};
 use postsiegel_server::relay::transport::Transport;
 use postsiegel_server::relay::transport::{SmtpConfig, SmtpSecurity};
 use testkit::smtp::{Behaviour, Received, SmtpServer};
@@ -40,35 +40,6 @@ fn smtp_config(server: &SmtpServer) -> SmtpConfig {
 
 async fn smtp_portal(config: &SmtpConfig) -> Portal {
     portal(|_| {}, Some(Transport::smtp(config).unwrap())).await
-}
-
-fn to(received: &[Received], address: &str) -> Vec<Received> {
-    received
-        .iter()
-        .filter(|m| m.rcpt_tos.iter().any(|r| r == address))
-        .cloned()
-        .collect()
-}
-
-/// Asks for a code, reads it from the mail the SMTP server got, confirms it.
-async fn verify(portal: &Portal, smtp: &SmtpServer) -> String {
-    let before = to(&smtp.received(), CITIZEN).len();
-    common::ask_for_code(portal, TRADE, CITIZEN).await;
-    let mails = to(&smtp.wait_for(before + 1, Duration::from_secs(10)), CITIZEN);
-    let text = String::from_utf8_lossy(&mails[before].data).into_owned();
-    let code = text
-        .lines()
-        .map(str::trim)
-        .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
-        .expect("a code in the mail")
-        .to_owned();
-    let confirmed = post_json(
-        &portal.app,
-        "/api/verification/confirm",
-        serde_json::json!({ "form": TRADE, "address": CITIZEN, "code": code }),
-    )
-    .await;
-    confirmed.json()["token"].as_str().unwrap().to_owned()
 }
 
 fn trade_certificate(portal: &Portal) -> smime::Certificate {
@@ -129,7 +100,7 @@ fn parse_with_python(dir: &Path, entity: &[u8]) -> serde_json::Value {
 async fn the_mailbox_gets_a_mail_that_decrypts_to_exactly_what_was_sent() {
     let smtp = SmtpServer::start();
     let portal = smtp_portal(&smtp_config(&smtp)).await;
-    let token = verify(&portal, &smtp).await;
+    let token = common::verify_by_mail(&portal, &smtp, TRADE, CITIZEN).await;
     let pdf = [
         &b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n"[..],
         &[0xe2, 0xe3, 0xcf, 0xd3, 0x00, 0xff, 0x0d, 0x0a],
@@ -235,7 +206,7 @@ async fn the_mailbox_gets_a_mail_that_decrypts_to_exactly_what_was_sent() {
 async fn temporary_refusals_are_retried_and_permanent_ones_fail_with_the_answer() {
     let smtp = SmtpServer::start();
     let portal = smtp_portal(&smtp_config(&smtp)).await;
-    let token = verify(&portal, &smtp).await;
+    let token = common::verify_by_mail(&portal, &smtp, TRADE, CITIZEN).await;
     let mailbox_count = || to(&smtp.received(), TRADE_MAILBOX).len();
 
     smtp.set(Behaviour::TempFailRcpt);
@@ -286,7 +257,7 @@ async fn temporary_refusals_are_retried_and_permanent_ones_fail_with_the_answer(
 /// Verifies the citizen, submits one message and runs the worker; returns how many mails
 /// the mailbox has now.
 async fn deliver_one(portal: &Portal, smtp: &SmtpServer) -> usize {
-    let token = verify(portal, smtp).await;
+    let token = common::verify_by_mail(portal, smtp, TRADE, CITIZEN).await;
     submit(portal, &token, b"Content-Type: text/plain\r\n\r\nHallo\r\n").await;
     portal.worker.work(now()).await.unwrap();
     to(&smtp.received(), TRADE_MAILBOX).len()
@@ -397,7 +368,7 @@ async fn mails_are_dkim_signed_when_a_key_is_configured() {
         "{signed_budget} vs {unsigned_budget}"
     );
 
-    let token = verify(&portal, &smtp).await;
+    let token = common::verify_by_mail(&portal, &smtp, TRADE, CITIZEN).await;
     submit(
         &portal,
         &token,
@@ -444,7 +415,7 @@ async fn the_portals_signature_verifies_with_openssl_and_the_content_still_decry
         Some(signer),
     )
     .await;
-    let token = verify(&portal, &smtp).await;
+    let token = common::verify_by_mail(&portal, &smtp, TRADE, CITIZEN).await;
     let entity =
         b"Content-Type: text/plain; charset=utf-8\r\n\r\nGepr\xc3\xbcft weitergeleitet\r\n";
     submit(&portal, &token, entity).await;

@@ -16,7 +16,7 @@ use rand_core::OsRng;
 use smime::envelope::{Algorithms, Recipient, encrypt};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use common::{Portal, get, now, portal_with, post_json, send};
+use common::{Portal, get, now, portal_with, post_json, send, to};
 use postsiegel_server::inbound::{InboundConfig, TlsFiles};
 use postsiegel_server::relay::transport::{SmtpConfig, SmtpSecurity, Transport};
 use testkit::postfix::Postfix;
@@ -90,37 +90,10 @@ async fn returns_with(
     }
 }
 
-fn to(received: &[Received], address: &str) -> Vec<Received> {
-    received
-        .iter()
-        .filter(|m| m.rcpt_tos.iter().any(|r| r == address))
-        .cloned()
-        .collect()
-}
-
 impl Returns {
     /// Confirms the citizen's address with the code from the mail.
     async fn verify(&self) -> String {
-        let before = to(&self.smtp.received(), CITIZEN).len();
-        common::ask_for_code(&self.portal, TRADE, CITIZEN).await;
-        let mails = to(
-            &self.smtp.wait_for(before + 1, Duration::from_secs(10)),
-            CITIZEN,
-        );
-        let text = String::from_utf8_lossy(&mails[before].data).into_owned();
-        let code = text
-            .lines()
-            .map(str::trim)
-            .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
-            .expect("a code in the mail")
-            .to_owned();
-        let confirmed = post_json(
-            &self.portal.app,
-            "/api/verification/confirm",
-            serde_json::json!({ "form": TRADE, "address": CITIZEN, "code": code }),
-        )
-        .await;
-        confirmed.json()["token"].as_str().unwrap().to_owned()
+        common::verify_by_mail(&self.portal, &self.smtp, TRADE, CITIZEN).await
     }
 
     /// Sends a message and lets the worker hand it over; the accepted answer and the mail
@@ -218,6 +191,14 @@ impl WaitFor for SmtpServer {
         }
     }
 }
+
+/// Exchange's DSN (`Action: failed`, 5.1.1) from the corpus, about `mail`.
+fn exchange_bounce(mail: &Received) -> Vec<u8> {
+    corpus("dsn_13.txt", EXCHANGE_ORIGINAL, &message_id(mail))
+}
+
+/// The Message-ID the Exchange DSN's returned message has in the corpus.
+const EXCHANGE_ORIGINAL: &str = "mailman.8262.1143060203.1568.wed_ride@grizz.org";
 
 /// A corpus file with CRLF line ends, the portal's Message-ID in place of `original`.
 fn corpus(name: &str, original: &str, message_id: &str) -> Vec<u8> {
@@ -355,11 +336,7 @@ async fn an_exchange_bounce_after_hand_over_fails_the_message_and_tells_the_citi
     let token = r.verify().await;
     let (accepted, mail) = r.deliver(&token, false).await;
     assert_eq!(r.status(&accepted).await["state"], "delivered");
-    let dsn = corpus(
-        "dsn_13.txt",
-        "mailman.8262.1143060203.1568.wed_ride@grizz.org",
-        &message_id(&mail),
-    );
+    let dsn = exchange_bounce(&mail);
     r.report(&return_address_of(&mail), &dsn).await;
 
     let status = r.status(&accepted).await;
@@ -381,11 +358,7 @@ async fn an_exchange_bounce_after_hand_over_fails_the_message_and_tells_the_citi
 
     // The notice's own bounce causes nothing further.
     let notice_mail = notices.last().unwrap();
-    let bounce = corpus(
-        "dsn_13.txt",
-        "mailman.8262.1143060203.1568.wed_ride@grizz.org",
-        &message_id(notice_mail),
-    );
+    let bounce = exchange_bounce(notice_mail);
     r.report(&return_address_of(notice_mail), &bounce).await;
     let count = to(&r.smtp.received(), CITIZEN).len();
     r.portal.worker.work(now()).await.unwrap();
@@ -439,11 +412,7 @@ async fn a_delay_report_only_adds_a_note() {
             .contains("4.4.0")
     );
     // Still waiting for a final word: a bounce after the delay still fails it.
-    let dsn = corpus(
-        "dsn_13.txt",
-        "mailman.8262.1143060203.1568.wed_ride@grizz.org",
-        &message_id(&mail),
-    );
+    let dsn = exchange_bounce(&mail);
     r.report(&return_address_of(&mail), &dsn).await;
     assert_eq!(r.status(&accepted).await["state"], "failed_after_handover");
 }
@@ -476,17 +445,16 @@ async fn reports_to_the_wrong_address_or_about_another_message_change_nothing() 
     let token = r.verify().await;
     let (first, first_mail) = r.deliver(&token, false).await;
     let (second, second_mail) = r.deliver(&token, false).await;
-    let original = "mailman.8262.1143060203.1568.wed_ride@grizz.org";
     // The first message's Message-ID, to the second one's return address.
     r.report(
         &return_address_of(&second_mail),
-        &corpus("dsn_13.txt", original, &message_id(&first_mail)),
+        &exchange_bounce(&first_mail),
     )
     .await;
     // The right address, another Message-ID.
     r.report(
         &return_address_of(&first_mail),
-        &corpus("dsn_13.txt", original, "other@portal.example"),
+        &corpus("dsn_13.txt", EXCHANGE_ORIGINAL, "other@portal.example"),
     )
     .await;
     // Reports that name no Message-ID at all.
@@ -520,11 +488,7 @@ async fn the_form_learns_that_its_code_bounced() {
     r.portal.worker.work(now()).await.unwrap();
     assert_eq!(get(&r.portal.app, &delivery).await.json()["bounced"], false);
     let code_mail = to(&r.smtp.wait_for_to(CITIZEN, 1), CITIZEN).pop().unwrap();
-    let bounce = corpus(
-        "dsn_13.txt",
-        "mailman.8262.1143060203.1568.wed_ride@grizz.org",
-        &message_id(&code_mail),
-    );
+    let bounce = exchange_bounce(&code_mail);
     r.report(&return_address_of(&code_mail), &bounce).await;
     assert_eq!(get(&r.portal.app, &delivery).await.json()["bounced"], true);
     let unknown = get(&r.portal.app, "/api/verification/delivery/nothing").await;
@@ -661,11 +625,7 @@ async fn behind_postfix_as_the_mx_unknown_recipients_are_refused_at_rcpt_and_rep
     assert!(refused.is_permanent(), "{refused}\n{}", postfix.log());
     assert!(refused.to_string().contains("550"), "{refused}");
 
-    let dsn = corpus(
-        "dsn_13.txt",
-        "mailman.8262.1143060203.1568.wed_ride@grizz.org",
-        &message_id(&mail),
-    );
+    let dsn = exchange_bounce(&mail);
     via_postfix
         .send_raw(
             &Envelope::new(None, vec![return_address_of(&mail).parse().unwrap()]).unwrap(),
@@ -765,9 +725,8 @@ async fn a_report_signed_by_the_authority_s_domain_is_confirmed_and_another_doma
         );
     }
     let token = r.verify().await;
-    let original = "mailman.8262.1143060203.1568.wed_ride@grizz.org";
     let (theirs, theirs_mail) = r.deliver(&token, false).await;
-    let dsn = corpus("dsn_13.txt", original, &message_id(&theirs_mail));
+    let dsn = exchange_bounce(&theirs_mail);
     r.report(
         &return_address_of(&theirs_mail),
         &dkim_signed(&dsn, "lra-musterhausen.example", &key),
@@ -778,7 +737,7 @@ async fn a_report_signed_by_the_authority_s_domain_is_confirmed_and_another_doma
     assert_eq!(status["report"]["verified"], true, "{status}");
 
     let (other, other_mail) = r.deliver(&token, false).await;
-    let dsn = corpus("dsn_13.txt", original, &message_id(&other_mail));
+    let dsn = exchange_bounce(&other_mail);
     r.report(
         &return_address_of(&other_mail),
         &dkim_signed(&dsn, "elsewhere.example", &key),
@@ -793,7 +752,7 @@ async fn a_report_signed_by_the_authority_s_domain_is_confirmed_and_another_doma
 
     // A signature that no longer matches what was signed.
     let (tampered, tampered_mail) = r.deliver(&token, false).await;
-    let dsn = corpus("dsn_13.txt", original, &message_id(&tampered_mail));
+    let dsn = exchange_bounce(&tampered_mail);
     let signed = String::from_utf8(dkim_signed(&dsn, "lra-musterhausen.example", &key)).unwrap();
     let forged = signed.replace(
         "Delivery Status Notification (Failure)",
@@ -818,9 +777,8 @@ async fn a_bounce_whose_helo_passes_spf_for_the_authority_s_domain_is_confirmed(
         );
     }
     let token = r.verify().await;
-    let original = "mailman.8262.1143060203.1568.wed_ride@grizz.org";
     let (aligned, aligned_mail) = r.deliver(&token, false).await;
-    let dsn = corpus("dsn_13.txt", original, &message_id(&aligned_mail));
+    let dsn = exchange_bounce(&aligned_mail);
     r.report_from(
         "mx.lra-musterhausen.example",
         &return_address_of(&aligned_mail),
@@ -830,7 +788,7 @@ async fn a_bounce_whose_helo_passes_spf_for_the_authority_s_domain_is_confirmed(
     assert_eq!(r.status(&aligned).await["report"]["verified"], true);
 
     let (unaligned, unaligned_mail) = r.deliver(&token, false).await;
-    let dsn = corpus("dsn_13.txt", original, &message_id(&unaligned_mail));
+    let dsn = exchange_bounce(&unaligned_mail);
     r.report_from(
         "mx.elsewhere.example",
         &return_address_of(&unaligned_mail),

@@ -12,6 +12,15 @@ use std::process::{Command, Stdio};
 use der::{DecodePem, Encode};
 pub use x509_cert::Certificate;
 
+/// A loopback port free at this moment.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn run(command: &mut Command) -> Vec<u8> {
     let output = command
         .stdin(Stdio::null())

@@ -7,10 +7,12 @@
 //! Postfix's master must start as root (postfix(1)); the tests run as root in CI. Started
 //! with `start-fg`, so that the instance is the test's child and dies with it.
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::free_port;
 
 /// The daemons the instance runs: Debian's master.cf without chroot, and only what a
 /// relay that bounces needs.
@@ -199,14 +201,6 @@ impl Drop for Postfix {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn chmod(path: &Path, mode: &str) {

@@ -4,7 +4,7 @@
 //! Each [`Slapd`] is its own process on a free port with its own database in a temporary
 //! folder, so tests run in parallel without seeing each other's entries.
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::run;
+use crate::{free_port, run};
 
 const SUFFIX: &str = "o=Freistaat Demo,c=DE";
 const ROOT_DN: &str = "cn=admin,o=Freistaat Demo,c=DE";
@@ -175,14 +175,6 @@ index mail eq
 access to * by * read
 "
     )
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts slapd in the foreground (`-d`) and waits until its ports accept connections;

@@ -7,11 +7,12 @@
 //! `~/.cache/postsiegel`).
 
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+pub use crate::free_port;
 
 // Embedded, not found by path: a cargo target folder shared by several clones would
 // otherwise point every test binary at whichever clone built it last.
@@ -197,15 +198,6 @@ impl Drop for SmtpServer {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
-}
-
-/// A port on 127.0.0.1 that was free when asked.
-pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The Python of the test venv (aiosmtpd, dkimpy).

@@ -76,6 +76,29 @@ pub struct Dns {
     pub ptr: DnsCache<IpAddr, RecordSet<Box<str>>>,
 }
 
+/// mail-auth's parameters for one check, with these caches.
+type Cached<'a, P> = Parameters<
+    'a,
+    P,
+    DnsCache<Box<str>, Txt>,
+    DnsCache<Box<str>, RecordSet<MX>>,
+    DnsCache<Box<str>, RecordSet<Ipv4Addr>>,
+    DnsCache<Box<str>, RecordSet<Ipv6Addr>>,
+    DnsCache<IpAddr, RecordSet<Box<str>>>,
+>;
+
+impl Dns {
+    /// `params` for a check that asks these caches first.
+    fn around<P>(&self, params: P) -> Cached<'_, P> {
+        Parameters::new(params)
+            .with_txt_cache(&self.txt)
+            .with_mx_cache(&self.mx)
+            .with_ipv4_cache(&self.ipv4)
+            .with_ipv6_cache(&self.ipv6)
+            .with_ptr_cache(&self.ptr)
+    }
+}
+
 /// The SMTP facts of a received mail that SPF judges.
 pub struct Envelope<'a> {
     pub client_ip: IpAddr,
@@ -110,17 +133,9 @@ impl Authenticity {
         let Some(message) = AuthenticatedMessage::parse(raw) else {
             return false;
         };
-        let dns = &self.dns;
         let outputs = self
             .authenticator
-            .verify_dkim(
-                Parameters::new(&message)
-                    .with_txt_cache(&dns.txt)
-                    .with_mx_cache(&dns.mx)
-                    .with_ipv4_cache(&dns.ipv4)
-                    .with_ipv6_cache(&dns.ipv6)
-                    .with_ptr_cache(&dns.ptr),
-            )
+            .verify_dkim(self.dns.around(&message))
             .await;
         outputs.iter().any(|output| {
             output.result() == &DkimResult::Pass
@@ -143,17 +158,9 @@ impl Authenticity {
                 envelope.mail_from,
             )
         };
-        let dns = &self.dns;
         let output = self
             .authenticator
-            .verify_spf(
-                Parameters::new(parameters)
-                    .with_txt_cache(&dns.txt)
-                    .with_mx_cache(&dns.mx)
-                    .with_ipv4_cache(&dns.ipv4)
-                    .with_ipv6_cache(&dns.ipv6)
-                    .with_ptr_cache(&dns.ptr),
-            )
+            .verify_spf(self.dns.around(parameters))
             .await;
         output.result() == SpfResult::Pass && domains.iter().any(|d| aligned(output.domain(), d))
     }

@@ -140,6 +140,45 @@ pub async fn ask_for_code(portal: &Portal, form: &str, address: &str) {
     portal.worker.work(now()).await.unwrap();
 }
 
+/// The mails of `received` addressed to `address`.
+pub fn to(received: &[testkit::smtp::Received], address: &str) -> Vec<testkit::smtp::Received> {
+    received
+        .iter()
+        .filter(|m| m.rcpt_tos.iter().any(|r| r == address))
+        .cloned()
+        .collect()
+}
+
+/// Asks for a code for `address` on `form`, reads it from the mail `smtp` got, confirms
+/// it; the token.
+pub async fn verify_by_mail(
+    portal: &Portal,
+    smtp: &testkit::smtp::SmtpServer,
+    form: &str,
+    address: &str,
+) -> String {
+    let before = to(&smtp.received(), address).len();
+    ask_for_code(portal, form, address).await;
+    let mails = to(
+        &smtp.wait_for(before + 1, std::time::Duration::from_secs(10)),
+        address,
+    );
+    let text = String::from_utf8_lossy(&mails[before].data).into_owned();
+    let code = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+        .expect("a code in the mail")
+        .to_owned();
+    let confirmed = post_json(
+        &portal.app,
+        "/api/verification/confirm",
+        serde_json::json!({ "form": form, "address": address, "code": code }),
+    )
+    .await;
+    confirmed.json()["token"].as_str().unwrap().to_owned()
+}
+
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
