@@ -802,3 +802,91 @@ async fn a_bounce_whose_helo_passes_spf_for_the_authority_s_domain_is_confirmed(
         "SPF passes, for another domain: {status}"
     );
 }
+
+/// Reads what the listener sends within `wait`: its lines, and whether it closed.
+async fn lines_within(read: &mut tokio::net::tcp::OwnedReadHalf, wait: Duration) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut text = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, read.read(&mut buffer)).await {
+            Err(_) => return (String::from_utf8_lossy(&text).into_owned(), false),
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&text).into_owned(), true),
+            Ok(Ok(n)) => text.extend_from_slice(&buffer[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_listener_keeps_its_limits_silent_clients_oversized_mail_pipelining_before_starttls() {
+    let keys = tempfile::tempdir().unwrap();
+    let tls = listener_tls(keys.path());
+    let r = returns_with(
+        SmtpServer::start(),
+        |inbound| {
+            inbound.tls = Some(tls);
+            inbound.idle_seconds = 1;
+            inbound.max_message_bytes = 10_000;
+        },
+        |_, sink| (sink, None),
+    )
+    .await;
+    let token = r.verify().await;
+    let (accepted, mail) = r.deliver(&token, false).await;
+    let connect = || async {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", r.listener_port))
+            .await
+            .unwrap();
+        stream.into_split()
+    };
+
+    // Silent after the greeting: closed once the idle time is over.
+    let (mut read, _write) = connect().await;
+    let (greeting, closed) = lines_within(&mut read, Duration::from_millis(2500)).await;
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    assert!(closed, "a silent client stays connected");
+
+    // A declared size over the limit is refused at MAIL; a mail over it after its DATA,
+    // and nothing of it is taken.
+    let (mut read, mut write) = connect().await;
+    let big = exchange_bounce(&mail).repeat(3);
+    assert!(big.len() > 10_000);
+    write
+        .write_all(
+            format!(
+                "EHLO mx.authority.example\r\nMAIL FROM:<> SIZE=20000\r\nRSET\r\nMAIL FROM:<>\r\n\
+                 RCPT TO:<{}>\r\nDATA\r\n",
+                return_address_of(&mail)
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let (answers, _) = lines_within(&mut read, Duration::from_millis(500)).await;
+    assert!(answers.contains("250-SIZE 10000\r\n"), "{answers}");
+    assert!(answers.contains("552 5.3.4"), "{answers}");
+    assert!(answers.contains("354 "), "{answers}");
+    write.write_all(&big).await.unwrap();
+    write.write_all(b".\r\nQUIT\r\n").await.unwrap();
+    let (answers, _) = lines_within(&mut read, Duration::from_millis(500)).await;
+    assert!(answers.starts_with("552 5.3.4"), "{answers}");
+    assert!(answers.contains("221 "), "pipelined after DATA: {answers}");
+    r.reader.read_all(now()).await.unwrap();
+    assert_eq!(r.status(&accepted).await["state"], "delivered");
+
+    // Commands sent in the clear right behind STARTTLS are never answered: they would
+    // pass as if they had come over TLS (CVE-2011-0411).
+    let (mut read, mut write) = connect().await;
+    write
+        .write_all(b"EHLO mx.authority.example\r\nSTARTTLS\r\nMAIL FROM:<>\r\n")
+        .await
+        .unwrap();
+    let (answers, _) = lines_within(&mut read, Duration::from_millis(500)).await;
+    assert!(answers.contains("250-STARTTLS\r\n"), "{answers}");
+    assert!(
+        answers.ends_with("220 2.0.0 Ready to start TLS\r\n"),
+        "{answers}"
+    );
+    assert!(!answers.contains("2.1.0"), "{answers}");
+}
