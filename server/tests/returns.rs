@@ -890,3 +890,60 @@ async fn the_listener_keeps_its_limits_silent_clients_oversized_mail_pipelining_
     );
     assert!(!answers.contains("2.1.0"), "{answers}");
 }
+
+#[tokio::test]
+async fn mails_per_client_are_limited_and_connections_beyond_the_cap_turned_away() {
+    let r = returns_with(
+        SmtpServer::start(),
+        |inbound| {
+            inbound.messages = postsiegel_server::relay::limits::Limit {
+                burst: 2,
+                period_ms: 60_000,
+            };
+            inbound.max_connections = 1;
+        },
+        |_, sink| (sink, None),
+    )
+    .await;
+    let replies = converse(
+        r.listener_port,
+        &[
+            "EHLO mx.authority.example",
+            "MAIL FROM:<>",
+            "RSET",
+            "MAIL FROM:<>",
+            "RSET",
+            "MAIL FROM:<>",
+        ],
+    )
+    .await;
+    let mail: Vec<&String> = replies
+        .iter()
+        .filter(|l| l.contains(".7.0") || l.contains("2.1.0"))
+        .collect();
+    assert_eq!(mail.len(), 3, "{replies:?}");
+    assert!(mail[0].starts_with("250 2.1.0") && mail[1].starts_with("250 2.1.0"));
+    assert!(mail[2].starts_with("450 4.7.0"), "{replies:?}");
+
+    // One connection at a time: a second one is told so and closed. (The conversation
+    // above ends as its socket closes; until then a first one may be turned away too.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let _first = loop {
+        let (mut first, keep) = tokio::net::TcpStream::connect(("127.0.0.1", r.listener_port))
+            .await
+            .unwrap()
+            .into_split();
+        let (greeting, _) = lines_within(&mut first, Duration::from_millis(300)).await;
+        if greeting.starts_with("220 ") {
+            break (first, keep);
+        }
+        assert!(std::time::Instant::now() < deadline, "{greeting}");
+    };
+    let (mut second, _keep2) = tokio::net::TcpStream::connect(("127.0.0.1", r.listener_port))
+        .await
+        .unwrap()
+        .into_split();
+    let (answer, closed) = lines_within(&mut second, Duration::from_millis(1000)).await;
+    assert!(answer.starts_with("421 4.3.2"), "{answer}");
+    assert!(closed);
+}
