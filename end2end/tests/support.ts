@@ -245,6 +245,14 @@ export async function slowLine(targetPort: number, bytesPerSecond: number) {
   };
 }
 
+/** How the test SMTP server answers from now on (testkit/smtp_server.py: `accept`,
+ * `tempfail-rcpt`, `permfail-rcpt`, ...), for every mail, until set again. */
+export function smtpAnswers(behaviour: string) {
+  const part = path.join(smtpDir, 'behaviour.part');
+  fs.writeFileSync(part, behaviour);
+  fs.renameSync(part, path.join(smtpDir, 'behaviour'));
+}
+
 /** The portal's mail listener (playwright.config.ts: the HTTP port + 2). */
 const listenerPort = Number(process.env.POSTSIEGEL_DEV_TEST_PORT || 18480) + 2;
 
@@ -255,9 +263,11 @@ export function messageIdOf(mail: Delivered): string {
 }
 
 /** A bounce or report as a real mail server wrote it (flufl.bounce's corpus in
- * server/tests/data), with CRLF line ends and the portal's Message-ID for `original`. */
+ * server/tests/data; RFC 8098's example MDN beside it), with CRLF line ends and the portal's Message-ID for `original`. */
 export function corpus(name: string, original: string, messageId: string): Buffer {
-  const text = fs.readFileSync(path.join(repo, 'server', 'tests', 'data', 'flufl-bounce', name), 'latin1');
+  // A name of flufl.bounce's corpus, or a path below server/tests/data.
+  const relative = name.includes('/') ? name : path.join('flufl-bounce', name);
+  const text = fs.readFileSync(path.join(repo, 'server', 'tests', 'data', relative), 'latin1');
   expect(text).toContain(original);
   const crlf = text.split(original).join(messageId).replace(/\r?\n/g, '\r\n');
   return Buffer.from(crlf.endsWith('\r\n') ? crlf : `${crlf}\r\n`, 'latin1');

@@ -202,10 +202,13 @@ const EXCHANGE_ORIGINAL: &str = "mailman.8262.1143060203.1568.wed_ride@grizz.org
 
 /// A corpus file with CRLF line ends, the portal's Message-ID in place of `original`.
 fn corpus(name: &str, original: &str, message_id: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/tests/data/flufl-bounce/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    // A name of flufl.bounce's corpus, or a path below tests/data.
+    let relative = if name.contains('/') {
+        name.to_owned()
+    } else {
+        format!("flufl-bounce/{name}")
+    };
+    let path = format!("{}/tests/data/{relative}", env!("CARGO_MANIFEST_DIR"));
     let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
     assert!(text.contains(original), "{name} names {original}");
     text.replace(original, message_id)
@@ -437,6 +440,34 @@ async fn a_confirmation_of_receipt_asked_for_comes_back_as_an_mdn() {
     let status = r.status(&accepted).await;
     assert_eq!(status["state"], "deleted_unread", "{status}");
     assert_eq!(status["report"]["detail"], "deleted");
+}
+
+#[tokio::test]
+async fn an_mdn_displayed_shows_as_opened_and_a_later_delay_report_does_not_replace_it() {
+    let r = returns().await;
+    let token = r.verify().await;
+    let (accepted, mail) = r.deliver(&token, true).await;
+    let displayed = corpus(
+        "rfc8098/section9-displayed.eml",
+        "199509192301.23456@example.org",
+        &message_id(&mail),
+    );
+    r.report(&return_address_of(&mail), &displayed).await;
+    let status = r.status(&accepted).await;
+    assert_eq!(status["state"], "opened", "{status}");
+    assert_eq!(status["report"]["detail"], "displayed");
+    let delayed = corpus(
+        "dsn_06.txt",
+        "j4d77kvs79.fsf@informatik.hu-berlin.de",
+        &message_id(&mail),
+    );
+    r.report(&return_address_of(&mail), &delayed).await;
+    assert_eq!(r.status(&accepted).await["state"], "opened");
+    let outcomes = r.portal.store.inbound_outcomes().await.unwrap();
+    assert!(
+        outcomes.contains(&("dropped_stale".into(), 1)),
+        "{outcomes:?}"
+    );
 }
 
 #[tokio::test]
