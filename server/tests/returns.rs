@@ -111,6 +111,12 @@ impl Returns {
         (accepted, mail)
     }
 
+    /// Confirms the citizen's address and lets one message be handed over.
+    async fn handed_over(&self, confirmation: bool) -> (serde_json::Value, Received) {
+        let token = self.verify().await;
+        self.deliver(&token, confirmation).await
+    }
+
     /// Uploads a message; the accepted answer.
     async fn submit(&self, token: &str, confirmation: bool) -> serde_json::Value {
         let certificate = smime::certificate::parse_certificates(
@@ -157,6 +163,13 @@ impl Returns {
             .await
     }
 
+    /// Reports about `mail`, to its return address: the corpus file `name` with the
+    /// mail's Message-ID for `original`.
+    async fn report_about(&self, mail: &Received, name: &str, original: &str) {
+        let report = corpus(name, original, &message_id(mail));
+        self.report(&return_address_of(mail), &report).await
+    }
+
     /// Like [`Returns::report`], the client greeting as `helo`.
     async fn report_from(&self, helo: &str, recipient: &str, mail: &[u8]) {
         let listener = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
@@ -199,6 +212,11 @@ fn exchange_bounce(mail: &Received) -> Vec<u8> {
 
 /// The Message-ID the Exchange DSN's returned message has in the corpus.
 const EXCHANGE_ORIGINAL: &str = "mailman.8262.1143060203.1568.wed_ride@grizz.org";
+
+/// The words of the status's report.
+fn detail(status: &serde_json::Value) -> &str {
+    status["report"]["detail"].as_str().expect("a report")
+}
 
 /// A corpus file with CRLF line ends, the portal's Message-ID in place of `original`.
 fn corpus(name: &str, original: &str, message_id: &str) -> Vec<u8> {
@@ -336,22 +354,14 @@ async fn the_listener_refuses_every_recipient_but_a_live_return_address() {
 #[tokio::test]
 async fn an_exchange_bounce_after_hand_over_fails_the_message_and_tells_the_citizen() {
     let r = returns().await;
-    let token = r.verify().await;
-    let (accepted, mail) = r.deliver(&token, false).await;
+    let (accepted, mail) = r.handed_over(false).await;
     assert_eq!(r.status(&accepted).await["state"], "delivered");
-    let dsn = exchange_bounce(&mail);
-    r.report(&return_address_of(&mail), &dsn).await;
+    r.report_about(&mail, "dsn_13.txt", EXCHANGE_ORIGINAL).await;
 
     let status = r.status(&accepted).await;
     assert_eq!(status["state"], "failed_after_handover", "{status}");
     assert_eq!(status["report"]["verified"], false);
-    assert!(
-        status["report"]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("5.1.1"),
-        "{status}"
-    );
+    assert!(detail(&status).contains("5.1.1"), "{status}");
     let before = to(&r.smtp.received(), CITIZEN).len();
     r.portal.worker.work(now()).await.unwrap();
     let notices = to(&r.smtp.wait_for_to(CITIZEN, before + 1), CITIZEN);
@@ -361,8 +371,8 @@ async fn an_exchange_bounce_after_hand_over_fails_the_message_and_tells_the_citi
 
     // The notice's own bounce causes nothing further.
     let notice_mail = notices.last().unwrap();
-    let bounce = exchange_bounce(notice_mail);
-    r.report(&return_address_of(notice_mail), &bounce).await;
+    r.report_about(notice_mail, "dsn_13.txt", EXCHANGE_ORIGINAL)
+        .await;
     let count = to(&r.smtp.received(), CITIZEN).len();
     r.portal.worker.work(now()).await.unwrap();
     assert_eq!(to(&r.smtp.received(), CITIZEN).len(), count);
@@ -376,21 +386,17 @@ async fn an_exchange_bounce_after_hand_over_fails_the_message_and_tells_the_citi
 #[tokio::test]
 async fn a_plain_text_bounce_counts_by_the_message_id_it_quotes() {
     let r = returns().await;
-    let token = r.verify().await;
-    let (accepted, mail) = r.deliver(&token, false).await;
-    let bounce = corpus(
+    let (accepted, mail) = r.handed_over(false).await;
+    r.report_about(
+        &mail,
         "exim_01.txt",
         "19990920022322.A19735@stereo.rotzorg.org",
-        &message_id(&mail),
-    );
-    r.report(&return_address_of(&mail), &bounce).await;
+    )
+    .await;
     let status = r.status(&accepted).await;
     assert_eq!(status["state"], "failed_after_handover", "{status}");
     assert!(
-        status["report"]["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("553 5.1.1 unknown or illegal user"),
+        detail(&status).starts_with("553 5.1.1 unknown or illegal user"),
         "{status}"
     );
 }
@@ -398,33 +404,25 @@ async fn a_plain_text_bounce_counts_by_the_message_id_it_quotes() {
 #[tokio::test]
 async fn a_delay_report_only_adds_a_note() {
     let r = returns().await;
-    let token = r.verify().await;
-    let (accepted, mail) = r.deliver(&token, false).await;
-    let delayed = corpus(
+    let (accepted, mail) = r.handed_over(false).await;
+    r.report_about(
+        &mail,
         "dsn_06.txt",
         "j4d77kvs79.fsf@informatik.hu-berlin.de",
-        &message_id(&mail),
-    );
-    r.report(&return_address_of(&mail), &delayed).await;
+    )
+    .await;
     let status = r.status(&accepted).await;
     assert_eq!(status["state"], "delayed", "{status}");
-    assert!(
-        status["report"]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("4.4.0")
-    );
+    assert!(detail(&status).contains("4.4.0"));
     // Still waiting for a final word: a bounce after the delay still fails it.
-    let dsn = exchange_bounce(&mail);
-    r.report(&return_address_of(&mail), &dsn).await;
+    r.report_about(&mail, "dsn_13.txt", EXCHANGE_ORIGINAL).await;
     assert_eq!(r.status(&accepted).await["state"], "failed_after_handover");
 }
 
 #[tokio::test]
 async fn a_confirmation_of_receipt_asked_for_comes_back_as_an_mdn() {
     let r = returns().await;
-    let token = r.verify().await;
-    let (accepted, mail) = r.deliver(&token, true).await;
+    let (accepted, mail) = r.handed_over(true).await;
     let return_address = return_address_of(&mail);
     assert_eq!(
         header(&mail, "Disposition-Notification-To"),
@@ -445,23 +443,22 @@ async fn a_confirmation_of_receipt_asked_for_comes_back_as_an_mdn() {
 #[tokio::test]
 async fn an_mdn_displayed_shows_as_opened_and_a_later_delay_report_does_not_replace_it() {
     let r = returns().await;
-    let token = r.verify().await;
-    let (accepted, mail) = r.deliver(&token, true).await;
-    let displayed = corpus(
+    let (accepted, mail) = r.handed_over(true).await;
+    r.report_about(
+        &mail,
         "rfc8098/section9-displayed.eml",
         "199509192301.23456@example.org",
-        &message_id(&mail),
-    );
-    r.report(&return_address_of(&mail), &displayed).await;
+    )
+    .await;
     let status = r.status(&accepted).await;
     assert_eq!(status["state"], "opened", "{status}");
     assert_eq!(status["report"]["detail"], "displayed");
-    let delayed = corpus(
+    r.report_about(
+        &mail,
         "dsn_06.txt",
         "j4d77kvs79.fsf@informatik.hu-berlin.de",
-        &message_id(&mail),
-    );
-    r.report(&return_address_of(&mail), &delayed).await;
+    )
+    .await;
     assert_eq!(r.status(&accepted).await["state"], "opened");
     let outcomes = r.portal.store.inbound_outcomes().await.unwrap();
     assert!(
@@ -519,8 +516,8 @@ async fn the_form_learns_that_its_code_bounced() {
     r.portal.worker.work(now()).await.unwrap();
     assert_eq!(get(&r.portal.app, &delivery).await.json()["bounced"], false);
     let code_mail = to(&r.smtp.wait_for_to(CITIZEN, 1), CITIZEN).pop().unwrap();
-    let bounce = exchange_bounce(&code_mail);
-    r.report(&return_address_of(&code_mail), &bounce).await;
+    r.report_about(&code_mail, "dsn_13.txt", EXCHANGE_ORIGINAL)
+        .await;
     assert_eq!(get(&r.portal.app, &delivery).await.json()["bounced"], true);
     let unknown = get(&r.portal.app, "/api/verification/delivery/nothing").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
@@ -592,7 +589,7 @@ async fn a_real_postfix_bounce_fails_the_message_after_hand_over() {
         "{status}\n{}",
         postfix.log()
     );
-    let detail = status["report"]["detail"].as_str().unwrap();
+    let detail = detail(&status);
     assert!(detail.starts_with("5.1.1 550 5.1.1"), "{detail}");
     let log = postfix.log();
     assert!(
@@ -637,8 +634,7 @@ async fn behind_postfix_as_the_mx_unknown_recipients_are_refused_at_rcpt_and_rep
         let spf = mail_auth::spf::Spf::parse(b"v=spf1 ip4:127.0.0.1 -all").unwrap();
         publish_txt(&r.portal, "mx.lra-musterhausen.example.", spf.into());
     }
-    let token = r.verify().await;
-    let (accepted, mail) = r.deliver(&token, false).await;
+    let (accepted, mail) = r.handed_over(false).await;
     let via_postfix = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
         .port(postfix.port())
         .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
@@ -863,8 +859,7 @@ async fn the_listener_keeps_its_limits_silent_clients_oversized_mail_pipelining_
         |_, sink| (sink, None),
     )
     .await;
-    let token = r.verify().await;
-    let (accepted, mail) = r.deliver(&token, false).await;
+    let (accepted, mail) = r.handed_over(false).await;
     let connect = || async {
         let stream = tokio::net::TcpStream::connect(("127.0.0.1", r.listener_port))
             .await
