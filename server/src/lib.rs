@@ -2,13 +2,14 @@
 //!
 //! The layers, each importing only those below it (checked by `scripts/check_modules.py`):
 //! `compose` (wiring) → `http` (the edge), `inbound` (the mail listener) → `relay` →
-//! `directory` → `notices`, `store`, `mail` → `model`, `clock`; `config` holds each
+//! `directory` → `notices`, `store`, `mail` → `model`, `clock`, `durable`; `config` holds each
 //! layer's own section.
 
 pub mod clock;
 pub mod compose;
 pub mod config;
 pub mod directory;
+pub mod durable;
 pub mod http;
 pub mod inbound;
 pub mod mail;

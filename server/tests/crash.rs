@@ -8,9 +8,6 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use rand_core::OsRng;
-use smime::envelope::{Algorithms, Recipient, encrypt};
-
 use common::{Server, now, serve};
 use postsiegel_server::directory::demo;
 use testkit::smtp::{Behaviour, Received, SmtpServer};
@@ -59,19 +56,10 @@ fn configure_with(dir: &Path, smtp_port: u16, extra: &str) -> std::path::PathBuf
 }
 
 async fn submit(server: &Server, dir: &Path) -> serde_json::Value {
-    let certificate = smime::certificate::parse_certificates(
-        &std::fs::read(dir.join("data/demo/certificates/lra-poststelle.pem")).unwrap(),
-    )
-    .unwrap()
-    .remove(0);
-    let recipient = Recipient::from_certificate(&certificate).unwrap();
-    let der = encrypt(
-        &[recipient],
-        Algorithms::default(),
+    let der = common::encrypted_to(
+        &dir.join("data/demo/certificates/lra-poststelle.pem"),
         b"Content-Type: text/plain\r\n\r\nBitte nicht verlieren.\r\n",
-        &mut OsRng,
-    )
-    .unwrap();
+    );
     let response = reqwest::Client::new()
         .post(format!(
             "{}/api/submissions/landratsamt-musterhausen",

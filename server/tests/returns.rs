@@ -12,8 +12,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use lettre::address::Envelope;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use rand_core::OsRng;
-use smime::envelope::{Algorithms, Recipient, encrypt};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use common::{Portal, get, now, portal_with, post_json, send, to};
@@ -119,25 +117,14 @@ impl Returns {
 
     /// Uploads a message; the accepted answer.
     async fn submit(&self, token: &str, confirmation: bool) -> serde_json::Value {
-        let certificate = smime::certificate::parse_certificates(
-            &std::fs::read(
-                self.portal
-                    .demo
-                    .folder
-                    .join("certificates/lra-gewerbeamt.pem"),
-            )
-            .unwrap(),
-        )
-        .unwrap()
-        .remove(0);
-        let recipient = Recipient::from_certificate(&certificate).unwrap();
-        let der = encrypt(
-            &[recipient],
-            Algorithms::default(),
+        let der = common::encrypted_to(
+            &self
+                .portal
+                .demo
+                .folder
+                .join("certificates/lra-gewerbeamt.pem"),
             b"Content-Type: text/plain\r\n\r\nHallo\r\n",
-            &mut OsRng,
-        )
-        .unwrap();
+        );
         let mut request = Request::post(format!("/api/submissions/{TRADE}"))
             .header("content-type", "application/pkcs7-mime")
             .header(TOKEN_HEADER, token);

@@ -12,7 +12,7 @@ pub mod report;
 pub mod smtp;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -128,16 +128,6 @@ impl InboundFolder {
 
     /// Writes a mail and syncs it and the folder: after this, a crash loses nothing.
     pub fn write_synced(&self, id: &str, bytes: &[u8]) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.0)?;
-        let partial = self.0.join(format!("{id}.eml.partial"));
-        let file = std::fs::File::create(&partial)?;
-        std::io::Write::write_all(&mut &file, bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&partial, self.mail(id))?;
-        std::fs::File::open(&self.0)?.sync_all()
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
+        crate::durable::write_file(&self.0, &format!("{id}.eml"), bytes)
     }
 }

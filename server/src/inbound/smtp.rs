@@ -422,13 +422,14 @@ impl Listener {
             chunk.clear();
             chunk.extend_from_slice(&buffer[..read]);
         };
-        let replies = session.recipients.len().max(1);
-        let one_reply = |reply: &[u8]| -> Vec<u8> {
-            let count = if session.lmtp { replies } else { 1 };
-            reply.repeat(count)
-        };
         if total > self.config.max_message_bytes {
-            return Ok((one_reply(b"552 5.3.4 Message too big\r\n"), leftover));
+            // One answer per recipient under LMTP, one in all under SMTP.
+            let answers = if session.lmtp {
+                session.recipients.len()
+            } else {
+                1
+            };
+            return Ok((b"552 5.3.4 Message too big\r\n".repeat(answers), leftover));
         }
         let mut out = Vec::new();
         let mut failed = false;

@@ -149,17 +149,8 @@ impl Transport {
                     })
             }
             Transport::Spool(folder) => {
-                let write = || -> std::io::Result<()> {
-                    std::fs::create_dir_all(folder)?;
-                    let path = folder.join(format!("{name}.eml"));
-                    let partial = folder.join(format!("{name}.eml.partial"));
-                    let file = std::fs::File::create(&partial)?;
-                    std::io::Write::write_all(&mut &file, mail)?;
-                    file.sync_all()?;
-                    std::fs::rename(&partial, &path)?;
-                    std::fs::File::open(folder)?.sync_all()
-                };
-                write().map_err(|e| SendError::Temporary(format!("spool: {e}")))
+                crate::durable::write_file(folder, &format!("{name}.eml"), mail)
+                    .map_err(|e| SendError::Temporary(format!("spool: {e}")))
             }
         }
     }

@@ -140,6 +140,22 @@ pub async fn ask_for_code(portal: &Portal, form: &str, address: &str) {
     portal.worker.work(now()).await.unwrap();
 }
 
+/// `entity` encrypted (AES-CBC, RSA PKCS#1 v1.5) to the first certificate of the PEM
+/// file `certificate`: an upload the relay takes for that certificate's form.
+pub fn encrypted_to(certificate: &std::path::Path, entity: &[u8]) -> Vec<u8> {
+    let certificate = smime::certificate::parse_certificates(&std::fs::read(certificate).unwrap())
+        .unwrap()
+        .remove(0);
+    let recipient = smime::envelope::Recipient::from_certificate(&certificate).unwrap();
+    smime::envelope::encrypt(
+        &[recipient],
+        smime::envelope::Algorithms::default(),
+        entity,
+        &mut rand_core::OsRng,
+    )
+    .unwrap()
+}
+
 /// The mails of `received` addressed to `address`.
 pub fn to(received: &[testkit::smtp::Received], address: &str) -> Vec<testkit::smtp::Received> {
     received
