@@ -139,6 +139,7 @@ async fn run(authority_count: usize, smoke: bool) {
         signature_len: None,
         retention_days: 30,
         report_days: None,
+        answer_mail: None,
     };
     let started = Instant::now();
     let catalog = Catalog::build(&directory, &pki, &settings, now);

@@ -4,8 +4,10 @@
 
 use std::sync::Arc;
 
+use crate::answers::Answers;
 use crate::config::Config;
-use crate::directory::catalog::{Settings, SharedCatalog};
+use crate::directory::catalog::{AnswerMail, Settings, SharedCatalog};
+use crate::dkim::Dkim;
 use crate::http::ApiState;
 use crate::http::limits::ClientKey;
 use crate::inbound::InboundFolder;
@@ -13,7 +15,6 @@ use crate::inbound::authenticity::{Authenticity, Dns};
 use crate::inbound::reader::Reader;
 use crate::inbound::smtp::{Listener, ListenerError};
 use crate::relay::Relay;
-use crate::relay::dkim::Dkim;
 use crate::relay::limits::ClientLimiter;
 use crate::relay::queue_folder::QueueFolder;
 use crate::relay::secret::Secret;
@@ -33,6 +34,10 @@ pub struct RelayParts {
     pub dkim: Option<Arc<Dkim>>,
     /// The portal's S/MIME signature around each relayed mail, when configured.
     pub signer: Option<Arc<PortalSigner>>,
+    /// Answers, when configured: the answers CA over the store.
+    pub answers: Option<Arc<Answers>>,
+    /// Signs the mails from a conversation's alias with DKIM, when configured.
+    pub answer_dkim: Option<Arc<Dkim>>,
 }
 
 /// The relay and the worker that delivers from its queue: one store, one queue folder,
@@ -46,15 +51,27 @@ pub struct Relayed {
 pub fn catalog_settings(
     config: &Config,
     dkim: Option<&Dkim>,
+    answer_dkim: Option<&Dkim>,
     signer: Option<&PortalSigner>,
 ) -> Result<Settings, SigningError> {
+    let notification_len = config.inbound.as_ref().map_or(0, |inbound| {
+        crate::mail::notification_header_len(&inbound.return_domain)
+    });
+    let answer_mail = config.answers.as_ref().map(|answers| {
+        let alias = "a".repeat(Answers::alias_len(&answers.domain));
+        let from = crate::mail::from_address(&config.mail_from, &alias);
+        AnswerMail {
+            extra_header_bytes: answer_dkim.map_or(0, |d| d.header_len_bound(&from))
+                + notification_len,
+            from,
+        }
+    });
     Ok(Settings {
         public_url: config.public_url(),
         mail_from: config.mail_from.clone(),
         extra_header_bytes: dkim.map_or(0, |d| d.header_len_bound(&config.mail_from))
-            + config.inbound.as_ref().map_or(0, |inbound| {
-                crate::mail::notification_header_len(&inbound.return_domain)
-            }),
+            + notification_len,
+        answer_mail,
         signature_len: signer.map(PortalSigner::signature_len).transpose()?,
         retention_days: config.relay.retention_days,
         report_days: config.inbound.as_ref().map(|i| i.report_days),
@@ -83,6 +100,7 @@ pub fn relay(config: &Config, catalog: SharedCatalog, parts: RelayParts) -> Rela
         dkim: parts.dkim,
         signer: parts.signer,
         return_domain: config.inbound.as_ref().map(|i| i.return_domain.clone()),
+        answer_dkim: parts.answer_dkim,
     };
     let worker = Worker {
         store: parts.store.clone(),
@@ -103,6 +121,7 @@ pub fn relay(config: &Config, catalog: SharedCatalog, parts: RelayParts) -> Rela
         },
         queue,
         unverified: ClientLimiter::new(config.relay.limits.unverified_submissions),
+        answers: parts.answers,
     };
     Relayed {
         relay: Arc::new(relay),

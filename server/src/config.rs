@@ -58,10 +58,14 @@ pub struct Config {
     pub inbound: Option<crate::inbound::InboundConfig>,
     /// Sign relayed mails with DKIM; none: unsigned (the mail server may sign instead).
     #[serde(default)]
-    pub dkim: Option<crate::relay::dkim::DkimConfig>,
+    pub dkim: Option<crate::dkim::DkimConfig>,
     /// The portal's S/MIME signature over what it forwards; none (the default): unsigned.
     #[serde(default)]
     pub signing: Option<crate::relay::signing::SigningConfig>,
+    /// Answers by the authority's Reply, encrypted to a key born in the citizen's browser;
+    /// needs the mail listener (`inbound`). None: one-way.
+    #[serde(default)]
+    pub answers: Option<crate::answers::AnswersConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +114,7 @@ impl Default for Config {
             inbound: None,
             dkim: None,
             signing: None,
+            answers: None,
         }
     }
 }

@@ -5,15 +5,18 @@
 //! `directory` → `notices`, `store`, `mail` → `model`, `clock`, `durable`; `config` holds each
 //! layer's own section.
 
+pub mod answers;
 pub mod clock;
 pub mod compose;
 pub mod config;
 pub mod directory;
+pub mod dkim;
 pub mod durable;
 pub mod http;
 pub mod inbound;
 pub mod mail;
 pub mod model;
 pub mod notices;
+pub mod pkix;
 pub mod relay;
 pub mod store;

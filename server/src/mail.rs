@@ -293,6 +293,15 @@ pub fn message_id(receipt: &str, random: &[u8; 16], from: &str) -> String {
     format!("{receipt}.{random}@{domain}")
 }
 
+/// The portal's sender (`Name <address>` or a bare address) with another address: the
+/// same display name, so that the authority sees the portal either way.
+pub fn from_address(mail_from: &str, address: &str) -> String {
+    match mail_from.rsplit_once('<') {
+        Some((name, _)) if !name.trim().is_empty() => format!("{} <{address}>", name.trim()),
+        _ => format!("<{address}>"),
+    }
+}
+
 /// The characters of a return token: lower-case base32 (RFC 4648), as mail systems may
 /// lower-case a local part.
 const TOKEN_ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";

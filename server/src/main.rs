@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 use std::sync::Arc;
 use std::time::Duration;
 
+use postsiegel_server::answers::Answers;
 use postsiegel_server::clock::unix_now;
 use postsiegel_server::compose::{self, RelayParts};
 use postsiegel_server::config::Config;
@@ -17,8 +18,8 @@ use postsiegel_server::directory::catalog::{Catalog, SharedCatalog};
 use postsiegel_server::directory::crl::CrlCache;
 use postsiegel_server::directory::refresh::Discovery;
 use postsiegel_server::directory::{demo, expiry, import, pki::Pki};
+use postsiegel_server::dkim::Dkim;
 use postsiegel_server::http::{self, web};
-use postsiegel_server::relay::dkim::Dkim;
 use postsiegel_server::relay::secret::Secret;
 use postsiegel_server::relay::signing::PortalSigner;
 use postsiegel_server::relay::transport::Transport;
@@ -56,6 +57,9 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         days: u64,
     },
+    /// Print the answers CA's SHA-256 fingerprint and certificate (making the CA if this
+    /// portal has none yet), to publish out of band for the authorities.
+    AnswersCa,
 }
 
 #[tokio::main]
@@ -73,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => serve(config, cli.config.is_none()).await,
         Command::Import { file, dry_run } => import(config, &file, dry_run).await,
         Command::Expiring { days } => expiring(config, days).await,
+        Command::AnswersCa => answers_ca(config),
     }
 }
 
@@ -94,6 +99,29 @@ async fn expiring(config: Config, days: u64) -> anyhow::Result<()> {
         .queue_mails(&expiry::due_warnings(&directory.certificates, now), now)
         .await?;
     println!("{queued} new expiry warning(s) queued");
+    Ok(())
+}
+
+fn answers_ca(config: Config) -> anyhow::Result<()> {
+    let Some(answers) = &config.answers else {
+        anyhow::bail!("answers are off: the configuration has no [answers]");
+    };
+    let files = answers.ca_files(&config.data_dir);
+    let crl_url = format!(
+        "{}{}",
+        config.public_url(),
+        postsiegel_server::answers::CRL_PATH
+    );
+    let ca = postsiegel_server::answers::ca::AnswersCa::load_or_create(
+        &files,
+        &answers.domain,
+        &crl_url,
+        unix_now(),
+    )?;
+    println!("answer domain: {}", answers.domain);
+    println!("certificate:   {}", files.certificate.display());
+    println!("SHA-256:       {}", ca.fingerprint());
+    print!("{}", ca.pem());
     Ok(())
 }
 
@@ -152,7 +180,16 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
         Some(signing) => Some(Arc::new(PortalSigner::load(signing)?)),
         None => None,
     };
-    let settings = compose::catalog_settings(&config, dkim.as_deref(), signer.as_deref())?;
+    let answer_dkim = match config.answers.as_ref().and_then(|a| a.dkim.as_ref()) {
+        Some(dkim) => Some(Arc::new(Dkim::load(dkim)?)),
+        None => None,
+    };
+    let settings = compose::catalog_settings(
+        &config,
+        dkim.as_deref(),
+        answer_dkim.as_deref(),
+        signer.as_deref(),
+    )?;
     if let Some(ldap) = &config.ldap {
         ldap.check()?;
     }
@@ -192,7 +229,36 @@ async fn serve(config: Config, no_config_file: bool) -> anyhow::Result<()> {
             tracing::info_span!("http", method = %request.method(), route)
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
-    let relay = start_relay(&config, catalog, store, dkim, signer).await?;
+    let answers = match &config.answers {
+        Some(answers) => {
+            answers.check(config.inbound.is_some())?;
+            let answers = Answers::load(
+                answers.clone(),
+                &config.data_dir,
+                &config.public_url(),
+                store.clone(),
+                unix_now(),
+            )?;
+            tracing::info!(
+                fingerprint = answers.ca.fingerprint(),
+                "answers on; the answers CA's SHA-256 fingerprint"
+            );
+            Some(Arc::new(answers))
+        }
+        None => None,
+    };
+    let relay = start_relay(
+        &config,
+        catalog,
+        store,
+        SigningParts {
+            dkim,
+            answer_dkim,
+            signer,
+            answers,
+        },
+    )
+    .await?;
     let app = http::router(frontend, compose::api_state(&config, demo, relay)).layer(trace);
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -232,13 +298,20 @@ fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     }
 }
 
+/// What the relay signs with, and the answers CA, loaded from disk.
+struct SigningParts {
+    dkim: Option<Arc<Dkim>>,
+    answer_dkim: Option<Arc<Dkim>>,
+    signer: Option<Arc<PortalSigner>>,
+    answers: Option<Arc<Answers>>,
+}
+
 /// The relay, with its queue swept of what an interrupted run left and its worker started.
 async fn start_relay(
     config: &Config,
     catalog: SharedCatalog,
     store: Store,
-    dkim: Option<Arc<Dkim>>,
-    signer: Option<Arc<PortalSigner>>,
+    signing: SigningParts,
 ) -> anyhow::Result<Arc<postsiegel_server::relay::Relay>> {
     let transport = compose::transport(config)?;
     if let Transport::Spool(spool) = &transport {
@@ -251,8 +324,10 @@ async fn start_relay(
         secret: Secret::load_or_create(&config.data_dir).context("the server's secret")?,
         store,
         transport,
-        dkim,
-        signer,
+        dkim: signing.dkim,
+        signer: signing.signer,
+        answers: signing.answers,
+        answer_dkim: signing.answer_dkim,
     };
     let inbound_store = parts.store.clone();
     let relayed = compose::relay(config, catalog, parts);

@@ -484,7 +484,11 @@ async fn every_json_endpoint_refuses_a_wrong_body_in_the_api_shape_with_a_code_o
     let paths: Vec<&str> = endpoints.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(
         paths,
-        ["/api/verification/code", "/api/verification/confirm"]
+        [
+            "/api/answers/certificate",
+            "/api/verification/code",
+            "/api/verification/confirm"
+        ]
     );
     for (path, schema) in &endpoints {
         let required = schema["required"][0].as_str().unwrap();

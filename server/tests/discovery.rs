@@ -128,6 +128,7 @@ async fn world_with(
         signature_len: None,
         retention_days: 30,
         report_days: None,
+        answer_mail: None,
     };
     let discovery = Discovery::new(
         store.clone(),

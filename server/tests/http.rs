@@ -24,6 +24,7 @@ fn no_forms() -> ApiState {
             signature_len: None,
             retention_days: 30,
             report_days: None,
+            answer_mail: None,
         }),
         false,
     )

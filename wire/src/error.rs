@@ -114,5 +114,17 @@ crate::named::named_enum! {
 
         // Status.
         StatusNotFound = "status_not_found",
+
+        // Answers.
+        /// This form offers no answers (the portal has none configured, or the form does
+        /// not verify addresses).
+        AnswersNotOffered = "answers_not_offered",
+        /// The certificate request (`csr`) is not a PKCS#10 request signed by its own key.
+        CsrInvalid = "csr_invalid",
+        /// The request's key is not an RSA key of 2048 to 4096 bits.
+        CsrKeyUnsuitable = "csr_key_unsuitable",
+        /// The upload names a conversation that is not pending for this token and form
+        /// (another message opened it, it was replaced, or its time ran out).
+        ConversationUnknown = "conversation_unknown",
     }
 }

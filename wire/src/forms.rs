@@ -104,6 +104,10 @@ pub struct FormPage {
     /// fits the mailbox's limit. The app's size budget and the relay's limit use only this.
     pub max_upload_bytes: Option<u64>,
     /// What an authority puts on its site.
+    /// The authority can answer encrypted (the portal takes answers and the form verifies
+    /// addresses): the browser may ask for a conversation's certificate.
+    #[serde(default)]
+    pub answers: bool,
     pub embed: Embed,
     /// What the privacy notice must say of the portal itself.
     pub privacy: Privacy,

@@ -4,11 +4,13 @@
 //!
 //! With the feature `openapi` every type also describes itself for `/api/openapi.json`.
 
+mod answers;
 mod error;
 mod forms;
 mod named;
 mod relay;
 
+pub use answers::{AnswersInfo, CONVERSATION_HEADER, CertificateRequest, ConversationCertificate};
 pub use error::{ErrorBody, ErrorCode, ErrorParams};
 pub use forms::{
     AuthorityInfo, Contact, Delivery, Embed, FormKind, FormPage, Health, PolicyInfo, Portal,

@@ -44,6 +44,18 @@ pub struct Settings {
     /// Days the citizen's address waits for a report after hand-over, where the portal
     /// takes reports (`inbound.report_days`).
     pub report_days: Option<u64>,
+    /// Where the portal takes answers: how the mails of conversations look.
+    pub answer_mail: Option<AnswerMail>,
+}
+
+/// What a conversation's mail has that others lack, for its size: a From (and Reply-To)
+/// with an alias, and the answer domain's DKIM signature.
+#[derive(Debug, Clone)]
+pub struct AnswerMail {
+    /// The From of such a mail (every alias has one length).
+    pub from: String,
+    /// Its DKIM signature line, at its longest.
+    pub extra_header_bytes: u64,
 }
 
 /// The catalog in use, shared by the API, the relay and the refresh that replaces it.
@@ -367,6 +379,7 @@ impl Publisher<'_> {
             delivery: None,
             policy: None,
             max_upload_bytes: None,
+            answers: false,
             embed,
             privacy: Privacy {
                 retention_days: self.settings.retention_days,
@@ -381,14 +394,14 @@ impl Publisher<'_> {
             Ok(form) => form,
         };
         let policy = form.policy;
-        let max = max_upload_bytes(
-            policy,
-            &self.settings.mail_from,
-            &form.mailbox,
-            self.settings.extra_header_bytes,
-            self.settings.signature_len,
-        );
+        let answers = self
+            .settings
+            .answer_mail
+            .as_ref()
+            .filter(|_| policy.verify_email);
+        let max = max_upload_bytes(policy, self.settings, answers, &form.mailbox);
         page.available = true;
+        page.answers = answers.is_some();
         page.max_upload_bytes = Some(max);
         page.policy = Some(policy_info(policy));
         page.delivery = Some(Delivery {
@@ -413,23 +426,34 @@ impl Publisher<'_> {
     }
 }
 
-/// The largest upload for a form, from the exact wrapping of its mails.
-pub fn max_upload_bytes(
+/// The largest upload for a form, from the exact wrapping of its mails: with answers,
+/// the larger of a conversation's mail and another.
+fn max_upload_bytes(
     policy: &FormPolicy,
-    mail_from: &str,
+    settings: &Settings,
+    answers: Option<&AnswerMail>,
     mailbox: &str,
-    extra_header_bytes: u64,
-    signature_len: Option<usize>,
 ) -> u64 {
-    let header = extra_header_bytes
+    let authenticated = policy.algorithms.content == smime::envelope::ContentEncryption::Aes256Gcm;
+    let plain = settings.extra_header_bytes
         + mail::wrapping_len_bound(
-            mail_from,
+            &settings.mail_from,
             mailbox,
             policy.reply_to_verified,
-            policy.algorithms.content == smime::envelope::ContentEncryption::Aes256Gcm,
-            signature_len,
+            authenticated,
+            settings.signature_len,
         );
-    mail::max_upload_bytes(policy.mailbox_limit_bytes, header)
+    let conversation = answers.map_or(0, |answers| {
+        answers.extra_header_bytes
+            + mail::wrapping_len_bound(
+                &answers.from,
+                mailbox,
+                true,
+                authenticated,
+                settings.signature_len,
+            )
+    });
+    mail::max_upload_bytes(policy.mailbox_limit_bytes, plain.max(conversation))
 }
 
 fn policy_info(policy: &FormPolicy) -> PolicyInfo {

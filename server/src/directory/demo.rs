@@ -6,27 +6,24 @@
 //! delivered), the certificates and a directory file in the documented import format.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::Duration;
 
+use der::EncodePem;
 use der::asn1::Ia5String;
-use der::{Encode, EncodePem};
 use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::Sha256;
-use signature::SignatureEncoding;
 use smime::Certificate;
-use spki::{EncodePublicKey, SubjectPublicKeyInfoOwned};
+use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
-use x509_cert::crl::{CertificateList, TbsCertList};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{ExtendedKeyUsage, SubjectAltName};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
-use x509_cert::time::{Time, Validity};
+use x509_cert::time::Validity;
 
 use super::pki::PkiConfig;
+use crate::pkix;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -232,19 +229,15 @@ fn write(path: &Path, content: impl AsRef<[u8]>) -> Result<(), DemoError> {
 }
 
 fn name(text: &str) -> Result<Name, DemoError> {
-    Name::from_str(text).map_err(crypto)
+    pkix::name(text).map_err(crypto)
 }
 
 fn validity(from: u64, to: u64) -> Result<Validity, DemoError> {
-    let time = |t: u64| Time::try_from(std::time::UNIX_EPOCH + Duration::from_secs(t));
-    Ok(Validity {
-        not_before: time(from).map_err(crypto)?,
-        not_after: time(to).map_err(crypto)?,
-    })
+    pkix::validity(from, to).map_err(crypto)
 }
 
 fn serial(n: u64) -> Result<SerialNumber, DemoError> {
-    SerialNumber::new(&(0x5053_0000_0000 + n).to_be_bytes()).map_err(crypto)
+    pkix::serial(&(0x5053_0000_0000 + n).to_be_bytes()).map_err(crypto)
 }
 
 const CA_NAME: &str = "CN=Postsiegel Demo-CA,O=Postsiegel Demo,C=DE";
@@ -329,6 +322,7 @@ fn issue_leaf(
             issuer: ca.tbs_certificate.subject.clone(),
             enable_key_agreement: false,
             enable_key_encipherment: true,
+            include_subject_key_identifier: true,
         },
         serial(serial_number)?,
         validity,
@@ -404,8 +398,7 @@ impl Demo {
 }
 
 fn spki(key: &RsaPublicKey) -> Result<SubjectPublicKeyInfoOwned, DemoError> {
-    let der = key.to_public_key_der().map_err(crypto)?;
-    SubjectPublicKeyInfoOwned::try_from(der.as_bytes()).map_err(crypto)
+    pkix::rsa_spki(key).map_err(crypto)
 }
 
 fn pem(certificate: &Certificate) -> Result<String, DemoError> {
@@ -416,26 +409,17 @@ fn pem(certificate: &Certificate) -> Result<String, DemoError> {
 /// demo must pass them like any real directory.
 fn renew_crl(demo: &Demo, now: u64) -> Result<(), DemoError> {
     let (ca, signer) = demo.ca()?;
-    let algorithm = spki::DynSignatureAlgorithmIdentifier::signature_algorithm_identifier(&signer)
-        .map_err(crypto)?;
-    let times = validity(now - 60, now + 90 * DAY)?;
-    let tbs = TbsCertList {
-        version: x509_cert::Version::V2,
-        signature: algorithm.clone(),
-        issuer: ca.tbs_certificate.subject.clone(),
-        this_update: times.not_before,
-        next_update: Some(times.not_after),
-        revoked_certificates: None,
-        crl_extensions: None,
-    };
-    let signed = tbs.to_der().map_err(crypto)?;
-    let signature = signature::Signer::<rsa::pkcs1v15::Signature>::try_sign(&signer, &signed)
-        .map_err(crypto)?;
-    let crl = CertificateList {
-        tbs_cert_list: tbs,
-        signature_algorithm: algorithm,
-        signature: der::asn1::BitString::from_bytes(&signature.to_vec()).map_err(crypto)?,
-    };
-    write(&demo.crl(), crl.to_der().map_err(crypto)?)?;
+    let crl = pkix::signed_crl(
+        &ca.tbs_certificate.subject,
+        &signer,
+        pkix::CrlContent {
+            this_update: now - 60,
+            next_update: now + 90 * DAY,
+            revoked: Vec::new(),
+            extensions: None,
+        },
+    )
+    .map_err(crypto)?;
+    write(&demo.crl(), crl)?;
     Ok(())
 }

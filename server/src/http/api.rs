@@ -11,8 +11,9 @@ use axum::http::{StatusCode, header};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use wire::{
-    Accepted, CodeConfirmation, CodeDelivery, CodeRequest, CodeSent, ErrorBody, ErrorCode,
-    FormPage, Health, Portal, SearchResult, Status, Token,
+    Accepted, AnswersInfo, CertificateRequest, CodeConfirmation, CodeDelivery, CodeRequest,
+    CodeSent, ConversationCertificate, ErrorBody, ErrorCode, FormPage, Health, Portal,
+    SearchResult, Status, Token,
 };
 
 use super::error::ApiError;
@@ -214,7 +215,8 @@ pub(super) async fn confirm_code(
     params(
         ("authority" = String, Path, description = "The authority's slug", example = "landratsamt-musterhausen"),
         ("X-Postsiegel-Verification" = Option<String>, Header, description = "The verification token"),
-        ("X-Postsiegel-Confirmation" = Option<String>, Header, description = "`1` asks for a confirmation of receipt (an MDN from the authority's mail program), where the portal takes reports")
+        ("X-Postsiegel-Confirmation" = Option<String>, Header, description = "`1` asks for a confirmation of receipt (an MDN from the authority's mail program), where the portal takes reports"),
+        ("X-Postsiegel-Conversation" = Option<String>, Header, description = "The alias of the conversation certificate this message opens (`POST /api/answers/certificate`): the mail's From and Reply-To become the alias")
     ),
     request_body(content = Vec<u8>, content_type = "application/pkcs7-mime"),
     responses(
@@ -222,7 +224,7 @@ pub(super) async fn confirm_code(
         (status = 400, body = ErrorBody, description = "`upload_interrupted`"),
         (status = 403, body = ErrorBody, description = "`not_verified`"),
         (status = 404, body = ErrorBody, description = "`form_not_found`"),
-        (status = 409, body = ErrorBody, description = "`certificate_changed` (fetch the form and encrypt again) or `form_not_available`"),
+        (status = 409, body = ErrorBody, description = "`certificate_changed` (fetch the form and encrypt again), `form_not_available`, `answers_not_offered` or `conversation_unknown` (ask for a new certificate)"),
         (status = 413, body = ErrorBody, description = "`upload_too_large` (with `max_upload_bytes`)"),
         (status = 415, body = ErrorBody, description = "`upload_wrong_content_type`"),
         (status = 422, body = ErrorBody, description = "`upload_empty`, `upload_truncated`, `upload_trailing_bytes`, `upload_not_cms`, `upload_not_der`, `upload_signed_only`, `upload_not_encrypted`, `upload_wrong_algorithm`"),
@@ -246,7 +248,8 @@ pub(super) async fn submit_to_authority(
         ("authority" = String, Path, description = "The authority's slug", example = "landratsamt-musterhausen"),
         ("unit" = String, Path, description = "The unit's slug", example = "gewerbeamt"),
         ("X-Postsiegel-Verification" = Option<String>, Header, description = "The verification token"),
-        ("X-Postsiegel-Confirmation" = Option<String>, Header, description = "`1` asks for a confirmation of receipt (an MDN from the authority's mail program), where the portal takes reports")
+        ("X-Postsiegel-Confirmation" = Option<String>, Header, description = "`1` asks for a confirmation of receipt (an MDN from the authority's mail program), where the portal takes reports"),
+        ("X-Postsiegel-Conversation" = Option<String>, Header, description = "The alias of the conversation this message opens")
     ),
     request_body(content = Vec<u8>, content_type = "application/pkcs7-mime"),
     responses(
@@ -282,6 +285,7 @@ async fn submit(
         token: header(wire::TOKEN_HEADER),
         declared_len: header(header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok()),
         receipt_requested: header(wire::CONFIRMATION_HEADER).as_deref() == Some("1"),
+        conversation: header(wire::CONVERSATION_HEADER),
         client: state
             .client_key
             .client_ip(&parts.extensions, &parts.headers),
@@ -315,4 +319,43 @@ pub(super) async fn not_found() -> ApiError {
 
 pub(super) async fn method_not_allowed() -> ApiError {
     ApiError::new(ErrorCode::MethodNotAllowed)
+}
+
+/// The answers CA: where its certificate and CRL are, and its fingerprint.
+#[utoipa::path(
+    get,
+    path = "/api/answers",
+    responses(
+        (status = 200, body = AnswersInfo),
+        (status = 409, body = ErrorBody, description = "`answers_not_offered`: this portal takes no answers")
+    )
+)]
+pub(super) async fn answers(State(state): State<ApiState>) -> Result<Json<AnswersInfo>, ApiError> {
+    Ok(Json(state.relay()?.answers_info()?))
+}
+
+/// A conversation's certificate for the key in the CSR, for the address the token
+/// verified: the browser signs the message with it, and the authority answers to it.
+#[utoipa::path(
+    post,
+    path = "/api/answers/certificate",
+    params(
+        ("X-Postsiegel-Verification" = Option<String>, Header, description = "The verification token for this form; without it, `not_verified`")
+    ),
+    request_body = CertificateRequest,
+    responses(
+        (status = 201, body = ConversationCertificate),
+        (status = "4XX", body = ErrorBody, description = "`not_verified` (403), `form_not_found` (404), `answers_not_offered` or `form_not_available` (409), `csr_invalid` or `csr_key_unsuitable` with `field` `csr` (422), `rate_limited` (429); or a wrong body: `json_malformed` (400), `json_wrong_content_type` (415), `json_wrong_type` or `json_missing_field` with `field` (422)")
+    )
+)]
+pub(super) async fn request_certificate(
+    State(state): State<ApiState>,
+    headers: axum::http::HeaderMap,
+    JsonBody(request): JsonBody<CertificateRequest>,
+) -> Result<(StatusCode, Json<ConversationCertificate>), ApiError> {
+    let token = headers
+        .get(wire::TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let issued = state.relay()?.request_certificate(token, &request).await?;
+    Ok((StatusCode::CREATED, Json(issued)))
 }

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use wire::{ErrorBody, ErrorCode, ErrorParams};
 
+use crate::answers::AnswersError;
 use crate::directory::catalog::{FormError, SearchError};
 use crate::relay::RelayError;
 use crate::relay::submission::UploadError;
@@ -30,7 +31,9 @@ pub fn status(code: ErrorCode) -> StatusCode {
         }
         JsonWrongType | JsonMissingField | UploadEmpty | UploadTruncated | UploadTrailingBytes
         | UploadNotCms | UploadNotDer | UploadSignedOnly | UploadNotEncrypted
-        | UploadWrongAlgorithm | UploadWrongRecipient => StatusCode::UNPROCESSABLE_ENTITY,
+        | UploadWrongAlgorithm | UploadWrongRecipient | CsrInvalid | CsrKeyUnsuitable => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         JsonWrongContentType | UploadWrongContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         RequestTooLarge | UploadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -40,7 +43,9 @@ pub fn status(code: ErrorCode) -> StatusCode {
             StatusCode::TOO_MANY_REQUESTS
         }
         NotVerified => StatusCode::FORBIDDEN,
-        FormNotAvailable | CertificateChanged => StatusCode::CONFLICT,
+        FormNotAvailable | CertificateChanged | AnswersNotOffered | ConversationUnknown => {
+            StatusCode::CONFLICT
+        }
         RelayUnavailable | QueueFull => StatusCode::SERVICE_UNAVAILABLE,
         InternalError => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -152,7 +157,21 @@ impl From<RelayError> for ApiError {
             RelayError::Upload(e) => e.into(),
             RelayError::RateLimited { retry_after } => ApiError::rate_limited(retry_after),
             RelayError::Store(e) => internal(&e),
+            RelayError::Answers(e) => e.into(),
             RelayError::WrongContentType | RelayError::NotVerified | RelayError::StatusNotFound => {
+                ApiError::new(error.code())
+            }
+        }
+    }
+}
+
+impl From<AnswersError> for ApiError {
+    fn from(error: AnswersError) -> ApiError {
+        match error {
+            AnswersError::Csr(_) => ApiError::new(error.code()).field("csr"),
+            AnswersError::Ca(e) => internal(&e),
+            AnswersError::Store(e) => internal(&e),
+            AnswersError::NotOffered | AnswersError::ConversationUnknown => {
                 ApiError::new(error.code())
             }
         }

@@ -43,6 +43,14 @@ pub fn router(frontend: Frontend, api: ApiState) -> Router {
             "/trust/{file}",
             axum::routing::get(web::trust_anchors).with_state(api.clone()),
         )
+        .route(
+            crate::answers::CA_PATH,
+            axum::routing::get(web::answers_ca).with_state(api.clone()),
+        )
+        .route(
+            crate::answers::CRL_PATH,
+            axum::routing::get(web::answers_crl).with_state(api.clone()),
+        )
         .nest(
             "/api",
             api_router(api.clone()).layer(middleware::from_fn(error_contract)),
@@ -58,6 +66,8 @@ pub fn router(frontend: Frontend, api: ApiState) -> Router {
 fn api_router(state: ApiState) -> Router {
     let mut codes = Router::new().route("/verification/code", post(api::request_code));
     let mut confirmations = Router::new().route("/verification/confirm", post(api::confirm_code));
+    let mut certificates =
+        Router::new().route("/answers/certificate", post(api::request_certificate));
     // An upload of 25 MB over a poor mobile connection takes minutes; nothing else should.
     let mut submissions = Router::new()
         .route("/submissions/{authority}", post(api::submit_to_authority))
@@ -72,6 +82,8 @@ fn api_router(state: ApiState) -> Router {
         let key = &state.client_key;
         codes = limits::limited(codes, state.limits.codes, key.clone());
         confirmations = limits::limited(confirmations, state.limits.confirmations, key.clone());
+        // As many as codes can be confirmed: each certificate needs a verified address.
+        certificates = limits::limited(certificates, state.limits.confirmations, key.clone());
         submissions = limits::limited(submissions, state.limits.submissions, key.clone());
     }
     let mut api = Router::new()
@@ -83,8 +95,10 @@ fn api_router(state: ApiState) -> Router {
         .route("/openapi.json", get(openapi_document))
         .route("/status/{token}", get(api::status))
         .route("/verification/delivery/{delivery}", get(api::code_delivery))
+        .route("/answers", get(api::answers))
         .merge(codes)
         .merge(confirmations)
+        .merge(certificates)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),

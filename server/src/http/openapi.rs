@@ -3,17 +3,17 @@
 
 use utoipa::OpenApi;
 use wire::{
-    Accepted, AuthorityInfo, CodeConfirmation, CodeDelivery, CodeRequest, CodeSent, Contact,
-    Delivery, DeliveryState, Embed, ErrorBody, ErrorCode, ErrorParams, Failure, FailureCode,
-    FormKind, FormPage, Health, PolicyInfo, Portal, Privacy, PublishedCertificate, Reason,
-    ReasonParams, RejectedCertificate, Report, SearchHit, SearchResult, Status, Token, UnitInfo,
-    UnitKind, ViaAuthority,
+    Accepted, AnswersInfo, AuthorityInfo, CertificateRequest, CodeConfirmation, CodeDelivery,
+    CodeRequest, CodeSent, Contact, ConversationCertificate, Delivery, DeliveryState, Embed,
+    ErrorBody, ErrorCode, ErrorParams, Failure, FailureCode, FormKind, FormPage, Health,
+    PolicyInfo, Portal, Privacy, PublishedCertificate, Reason, ReasonParams, RejectedCertificate,
+    Report, SearchHit, SearchResult, Status, Token, UnitInfo, UnitKind, ViaAuthority,
 };
 
 use super::api::{
-    __path_authority_form, __path_code_delivery, __path_confirm_code, __path_health, __path_portal,
-    __path_request_code, __path_search, __path_status, __path_submit_to_authority,
-    __path_submit_to_unit, __path_unit_form,
+    __path_answers, __path_authority_form, __path_code_delivery, __path_confirm_code,
+    __path_health, __path_portal, __path_request_certificate, __path_request_code, __path_search,
+    __path_status, __path_submit_to_authority, __path_submit_to_unit, __path_unit_form,
 };
 
 #[derive(OpenApi)]
@@ -35,7 +35,9 @@ use super::api::{
         code_delivery,
         submit_to_authority,
         submit_to_unit,
-        status
+        status,
+        answers,
+        request_certificate
     ),
     components(schemas(
         ErrorBody,
@@ -70,7 +72,10 @@ use super::api::{
         Report,
         DeliveryState,
         Failure,
-        FailureCode
+        FailureCode,
+        AnswersInfo,
+        CertificateRequest,
+        ConversationCertificate
     ))
 )]
 pub struct ApiDoc;

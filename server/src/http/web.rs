@@ -169,6 +169,42 @@ pub(super) async fn trust_anchors(
         .into_response()
 }
 
+/// The answers CA's certificate, to download and trust once.
+pub(super) async fn answers_ca(State(api): State<ApiState>) -> Response {
+    match api.relay.as_ref().and_then(|relay| relay.answers()) {
+        Some(answers) => (
+            [
+                (header::CONTENT_TYPE, "application/x-pem-file"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"postsiegel-antwort-ca.pem\"",
+                ),
+            ],
+            answers.ca.pem(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+/// The answers CA's CRL, at the address its certificates name.
+pub(super) async fn answers_crl(State(api): State<ApiState>) -> Response {
+    let Some(answers) = api.relay.as_ref().and_then(|relay| relay.answers()) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    match answers.crl(crate::clock::unix_now()).await {
+        Ok(crl) => ([(header::CONTENT_TYPE, "application/pkix-crl")], crl).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "making the answers CA's CRL failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the CRL is not available",
+            )
+                .into_response()
+        }
+    }
+}
+
 /// Headers on every answer of the portal, besides its content security policy.
 pub const SECURITY_HEADERS: [(&str, &str); 4] = [
     ("x-content-type-options", "nosniff"),

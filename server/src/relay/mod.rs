@@ -6,7 +6,6 @@
 //! offered, the content type, the verification, the limits, the upload itself), and
 //! answers the wire type or a [`RelayError`] with a stable code. It knows nothing of HTTP.
 
-pub mod dkim;
 pub mod limits;
 pub mod queue_folder;
 pub mod secret;
@@ -21,16 +20,18 @@ use std::net::IpAddr;
 use bytes::Bytes;
 use futures_util::Stream;
 use wire::{
-    Accepted, CodeConfirmation, CodeDelivery, CodeRequest, CodeSent, DeliveryState, ErrorCode,
-    Failure, FailureCode, Report, Status, Token,
+    Accepted, AnswersInfo, CertificateRequest, CodeConfirmation, CodeDelivery, CodeRequest,
+    CodeSent, ConversationCertificate, DeliveryState, ErrorCode, Failure, FailureCode, Report,
+    Status, Token,
 };
 
+use crate::answers::{Answers, AnswersError, Requester};
 use crate::clock::unix_now;
-use crate::directory::catalog::{FormError, SharedCatalog};
+use crate::directory::catalog::{FormError, OfferedForm, SharedCatalog};
 use crate::store::StoreError;
 use crate::store::submissions::{FailureKind, ReportKind, SubmissionState};
 use limits::ClientLimiter;
-use submission::{Queue, UploadError};
+use submission::{Opening, Queue, Sender, UploadError};
 use verification::{Verifier, VerifyError};
 
 /// Verification, acceptance and status, over the catalog in use.
@@ -40,6 +41,8 @@ pub struct Relay {
     pub queue: Queue,
     /// Uploads to forms without verification, per client.
     pub unverified: ClientLimiter,
+    /// Answers, when configured: the answers CA and the conversations.
+    pub answers: Option<std::sync::Arc<Answers>>,
 }
 
 /// Why the relay refused a request.
@@ -60,6 +63,8 @@ pub enum RelayError {
     #[error("no such status (unknown, or past the retention)")]
     StatusNotFound,
     #[error(transparent)]
+    Answers(#[from] AnswersError),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
@@ -73,6 +78,7 @@ impl RelayError {
             RelayError::NotVerified => ErrorCode::NotVerified,
             RelayError::RateLimited { .. } => ErrorCode::RateLimited,
             RelayError::StatusNotFound => ErrorCode::StatusNotFound,
+            RelayError::Answers(e) => e.code(),
             RelayError::Store(_) => ErrorCode::InternalError,
         }
     }
@@ -92,6 +98,8 @@ pub struct Upload<S> {
     pub declared_len: Option<u64>,
     /// The citizen asked for a confirmation of receipt (an MDN).
     pub receipt_requested: bool,
+    /// The alias of the conversation this message opens, if it opens one.
+    pub conversation: Option<String>,
     /// The ciphertext, as it streams in.
     pub body: S,
 }
@@ -172,17 +180,95 @@ impl Relay {
                 .check(upload.client)
                 .map_err(|retry_after| RelayError::RateLimited { retry_after })?;
         }
+        let conversation = match (&upload.conversation, &verified, &upload.token) {
+            (None, _, _) => None,
+            (Some(alias), Some(verified), Some(token)) => {
+                let answers = self.answers_for(form)?;
+                let token_hash = submission::token_hash(token.trim());
+                let requester = Requester {
+                    address: &verified.address,
+                    form: &form.slug,
+                    token_hash: &token_hash,
+                };
+                let conversation = answers.pending(alias, &requester, now).await?;
+                Some(Opening {
+                    alias: conversation.alias,
+                    ends_at: answers.ends_at(now),
+                })
+            }
+            (Some(_), _, _) => return Err(RelayError::NotVerified),
+        };
+        let sender = Sender {
+            verified: verified.as_ref(),
+            receipt_requested: upload.receipt_requested,
+            conversation,
+        };
         Ok(self
             .queue
-            .accept(
-                form,
-                verified.as_ref(),
-                upload.declared_len,
-                upload.receipt_requested,
-                upload.body,
+            .accept(form, sender, upload.declared_len, upload.body, now)
+            .await?)
+    }
+
+    /// Answers, where this form offers them: configured, and the form verifies addresses.
+    fn answers_for(&self, form: &OfferedForm) -> Result<&Answers, RelayError> {
+        match &self.answers {
+            Some(answers) if form.policy.verify_email => Ok(answers),
+            _ => Err(AnswersError::NotOffered.into()),
+        }
+    }
+
+    /// The answers CA, for the authorities that trust it.
+    pub fn answers_info(&self) -> Result<AnswersInfo, RelayError> {
+        let answers = self.answers.as_ref().ok_or(AnswersError::NotOffered)?;
+        Ok(AnswersInfo {
+            domain: answers.config.domain.clone(),
+            ca_certificate_url: format!("{}{}", self.queue.public_url, crate::answers::CA_PATH),
+            crl_url: answers.crl_url.clone(),
+            fingerprint_sha256: answers.ca.fingerprint(),
+            conversation_days: answers.config.conversation_days,
+        })
+    }
+
+    /// The answers CA's certificate (DER) and its current CRL (DER), for the edge to serve.
+    pub fn answers(&self) -> Option<&Answers> {
+        self.answers.as_deref()
+    }
+
+    /// A conversation's certificate for the key in the request, for the address the
+    /// token verified for this form.
+    pub async fn request_certificate(
+        &self,
+        token: Option<&str>,
+        request: &CertificateRequest,
+    ) -> Result<ConversationCertificate, RelayError> {
+        let catalog = self.catalog.get();
+        let form = catalog.offered_form(&request.form)?;
+        let answers = self.answers_for(form)?;
+        let now = unix_now();
+        let token = token.map(str::trim).ok_or(RelayError::NotVerified)?;
+        let verified = self
+            .verifier
+            .check_token(token, &form.slug, now)
+            .ok_or(RelayError::NotVerified)?;
+        let token_hash = submission::token_hash(token);
+        let issued = answers
+            .issue(
+                &Requester {
+                    address: &verified.address,
+                    form: &form.slug,
+                    token_hash: &token_hash,
+                },
+                request.csr.as_bytes(),
                 now,
             )
-            .await?)
+            .await?;
+        Ok(ConversationCertificate {
+            alias: issued.alias,
+            certificate: issued.certificate_pem,
+            ca_certificate: answers.ca.pem(),
+            pending_until: issued.pending_until,
+            conversation_days: answers.config.conversation_days,
+        })
     }
 
     /// Where a message is, by the status token from its receipt.

@@ -13,11 +13,11 @@ use sha2::{Digest, Sha256};
 use smime::inspect::{EnvelopeKind, INSPECT_LIMIT, InspectError, Inspection, Mismatch, inspect};
 use wire::{Accepted, ErrorCode};
 
-use super::dkim::{BodyHash, Dkim};
 use super::queue_folder::{QueueFile, QueueFolder};
 use super::signing::PortalSigner;
 use super::verification::{Verified, random_id};
 use crate::directory::catalog::OfferedForm;
+use crate::dkim::{BodyHash, Dkim};
 use crate::mail;
 use crate::notices;
 use crate::store::Store;
@@ -39,6 +39,25 @@ pub struct Queue {
     pub signer: Option<Arc<PortalSigner>>,
     /// The domain of the return addresses, when the listener takes reports.
     pub return_domain: Option<String>,
+    /// Signs the mails that go out from a conversation's alias, when configured.
+    pub answer_dkim: Option<Arc<Dkim>>,
+}
+
+/// What the upload's request said about its sender.
+pub struct Sender<'a> {
+    /// The verified address, when the citizen confirmed one.
+    pub verified: Option<&'a Verified>,
+    /// The citizen asked for a confirmation of receipt (an MDN).
+    pub receipt_requested: bool,
+    /// The conversation this message opens.
+    pub conversation: Option<Opening>,
+}
+
+/// A conversation a message opens: its From and Reply-To become the alias.
+#[derive(Debug, Clone)]
+pub struct Opening {
+    pub alias: String,
+    pub ends_at: u64,
 }
 
 /// Why an upload was refused. Nothing refused is queued.
@@ -70,6 +89,8 @@ pub enum UploadError {
     CertificateChanged,
     #[error("a content key that does not fit the named certificate's key")]
     WrongRecipient,
+    #[error("the conversation was opened by another message meanwhile")]
+    ConversationGone,
     /// Logged where it happens; the client hears only that it failed.
     #[error("the server failed: {0}")]
     Internal(String),
@@ -91,6 +112,7 @@ impl UploadError {
             UploadError::WrongAlgorithm => ErrorCode::UploadWrongAlgorithm,
             UploadError::CertificateChanged => ErrorCode::CertificateChanged,
             UploadError::WrongRecipient => ErrorCode::UploadWrongRecipient,
+            UploadError::ConversationGone => ErrorCode::ConversationUnknown,
             UploadError::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -116,6 +138,7 @@ struct Commit {
     reply_to: Option<String>,
     verified: Option<Verified>,
     receipt_requested: bool,
+    conversation: Option<Opening>,
     now: u64,
 }
 
@@ -142,9 +165,8 @@ impl Queue {
     pub async fn accept<E>(
         &self,
         form: &OfferedForm,
-        verified: Option<&Verified>,
+        sender: Sender<'_>,
         declared_len: Option<u64>,
-        receipt_requested: bool,
         mut body: impl Stream<Item = Result<Bytes, E>> + Unpin,
         now: u64,
     ) -> Result<Accepted, UploadError> {
@@ -217,11 +239,13 @@ impl Queue {
             received,
             form_slug: form.slug.clone(),
             mailbox: form.mailbox.clone(),
-            reply_to: verified
+            reply_to: sender
+                .verified
                 .filter(|_| form.policy.reply_to_verified)
                 .map(|v| v.address.clone()),
-            verified: verified.cloned(),
-            receipt_requested: receipt_requested && self.return_domain.is_some(),
+            verified: sender.verified.cloned(),
+            receipt_requested: sender.receipt_requested && self.return_domain.is_some(),
+            conversation: sender.conversation,
             now,
         };
         tokio::spawn(async move { queue.commit(commit).await })
@@ -240,8 +264,19 @@ impl Queue {
             reply_to,
             verified,
             receipt_requested,
+            conversation,
             now,
         } = commit;
+        // A conversation's mail comes from its alias, and the Reply goes there: the
+        // citizen's own address stays inside the ciphertext.
+        let (from, reply_to, dkim) = match &conversation {
+            Some(opening) => (
+                mail::from_address(&self.mail_from, &opening.alias),
+                Some(opening.alias.clone()),
+                self.answer_dkim.clone(),
+            ),
+            None => (self.mail_from.clone(), reply_to, self.dkim.clone()),
+        };
         let receipt = receipt_number(now);
         let return_token = crate::store::new_return_token();
         let notification_to = self
@@ -251,7 +286,7 @@ impl Queue {
             .map(|domain| mail::return_address(&return_token, domain));
         let mut random = [0u8; 16];
         OsRng.fill_bytes(&mut random);
-        let message_id = mail::message_id(&receipt, &random, &self.mail_from);
+        let message_id = mail::message_id(&receipt, &random, &from);
         let mail_bytes = {
             let (receipt, message_id, to) = (receipt.clone(), message_id.clone(), mailbox.clone());
             let notification_to = notification_to.clone();
@@ -259,7 +294,7 @@ impl Queue {
             // Reading and writing up to twice the upload, and syncing: not on the runtime.
             tokio::task::spawn_blocking(move || {
                 let envelope = mail::Envelope {
-                    from: &queue.mail_from,
+                    from: &from,
                     to: &to,
                     reply_to: reply_to.as_deref(),
                     notification_to: notification_to.as_deref(),
@@ -273,7 +308,7 @@ impl Queue {
                     &queue.folder,
                     &receipt,
                     &envelope,
-                    queue.dkim.as_deref(),
+                    dkim.as_deref(),
                     queue.signer.as_deref(),
                     now,
                 )
@@ -300,13 +335,17 @@ impl Queue {
                     accepted_at: now,
                     return_token: &return_token,
                     receipt_requested,
+                    conversation: conversation.as_ref().map(|c| (c.alias.as_str(), c.ends_at)),
                 },
                 receipt_mail.as_ref(),
             )
             .await;
         if let Err(e) = recorded {
             let _ = std::fs::remove_file(self.folder.mail(&receipt));
-            return Err(internal(e));
+            return Err(match e {
+                crate::store::StoreError::ConversationGone => UploadError::ConversationGone,
+                e => internal(e),
+            });
         }
         tracing::info!(receipt = %receipt, bytes = received, "accepted");
         self.wake.notify_one();

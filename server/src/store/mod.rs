@@ -10,6 +10,7 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use crate::model::{Authority, Directory, Imprint, StoredCertificate, Unit};
 
+pub mod conversations;
 pub mod inbound;
 pub mod submissions;
 
@@ -26,6 +27,10 @@ pub enum StoreError {
     },
     #[error("a stored {what} is unreadable: {detail}")]
     Corrupt { what: &'static str, detail: String },
+    /// A submission named a conversation that another one opened meanwhile, or that was
+    /// revoked or ran out: nothing was recorded.
+    #[error("the conversation is no longer pending")]
+    ConversationGone,
 }
 
 /// Where a certificate came from; each source replaces only its own.

@@ -142,6 +142,8 @@ pub struct NewSubmission<'a> {
     pub accepted_at: u64,
     pub return_token: &'a str,
     pub receipt_requested: bool,
+    /// The conversation this message opens (its alias) and when that ends.
+    pub conversation: Option<(&'a str, u64)>,
 }
 
 pub(super) fn submission(row: &sqlx::sqlite::SqliteRow) -> Result<Submission, StoreError> {
@@ -318,6 +320,19 @@ impl Store {
         .await?;
         if let Some(mail) = receipt_mail {
             super::insert_mail(&mut tx, mail, new.accepted_at).await?;
+        }
+        if let Some((alias, ends_at)) = new.conversation {
+            let opened = super::conversations::open_conversation(
+                &mut tx,
+                alias,
+                new.receipt,
+                new.accepted_at,
+                ends_at,
+            )
+            .await?;
+            if !opened {
+                return Err(StoreError::ConversationGone);
+            }
         }
         tx.commit().await?;
         Ok(())

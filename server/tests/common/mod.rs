@@ -10,17 +10,18 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+use postsiegel_server::answers::Answers;
 use postsiegel_server::compose::{self, RelayParts};
 use postsiegel_server::config::Config;
 use postsiegel_server::directory::catalog::{Catalog, SharedCatalog};
 use postsiegel_server::directory::demo::{self, Demo};
 use postsiegel_server::directory::import;
 use postsiegel_server::directory::pki::{Pki, PkiConfig};
+use postsiegel_server::dkim::Dkim;
 use postsiegel_server::http::router;
 use postsiegel_server::http::web::Frontend;
 use postsiegel_server::inbound::authenticity::Dns;
 use postsiegel_server::model::Directory;
-use postsiegel_server::relay::dkim::Dkim;
 use postsiegel_server::relay::secret::Secret;
 use postsiegel_server::relay::signing::PortalSigner;
 use postsiegel_server::relay::transport::Transport;
@@ -95,7 +96,18 @@ pub async fn portal_with(
     let mut directory = import::load(&demo.directory_file()).unwrap();
     adjust(&mut directory);
     let pki = Pki::load(&demo.pki(&PkiConfig::default())).unwrap();
-    let settings = compose::catalog_settings(&config, dkim.as_ref(), signer.as_ref()).unwrap();
+    let answer_dkim = config
+        .answers
+        .as_ref()
+        .and_then(|a| a.dkim.as_ref())
+        .map(|d| Dkim::load(d).unwrap());
+    let settings = compose::catalog_settings(
+        &config,
+        dkim.as_ref(),
+        answer_dkim.as_ref(),
+        signer.as_ref(),
+    )
+    .unwrap();
     let catalog = SharedCatalog::new(Catalog::build(&directory, &pki, &settings, now()));
     let store = Store::open(data.path()).await.unwrap();
     let parts = RelayParts {
@@ -104,6 +116,10 @@ pub async fn portal_with(
         transport: transport.unwrap_or_else(|| compose::transport(&config).unwrap()),
         dkim: dkim.map(Arc::new),
         signer: signer.map(Arc::new),
+        answers: config.answers.clone().map(|answers| {
+            Arc::new(Answers::load(answers, data.path(), PUBLIC_URL, store.clone(), now()).unwrap())
+        }),
+        answer_dkim: answer_dkim.map(Arc::new),
     };
     let relayed = compose::relay(&config, catalog, parts);
     let dns = Arc::new(Dns::default());
@@ -333,4 +349,33 @@ pub async fn serve_with(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     server
+}
+
+/// Verifies a DKIM signature with Python's dkimpy, the key served as DNS would at
+/// `record_name` (`<selector>._domainkey.<domain>`), and no other name.
+pub fn dkim_verifies(mail: &[u8], record_name: &str, public_key_der: &[u8]) -> bool {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signed.eml");
+    std::fs::write(&file, mail).unwrap();
+    let record = format!(
+        "v=DKIM1; k=rsa; p={}",
+        base64::engine::general_purpose::STANDARD.encode(public_key_der)
+    );
+    let script = "import dkim, sys\n\
+                  record = sys.argv[2].encode()\n\
+                  name = (sys.argv[3] + '.').encode()\n\
+                  def dns(asked, timeout=5):\n\
+                  \x20   assert asked == name, asked\n\
+                  \x20   return record\n\
+                  ok = dkim.verify(open(sys.argv[1], 'rb').read(), dnsfunc=dns)\n\
+                  print('pass' if ok else 'fail')\n";
+    let output = testkit::run(
+        std::process::Command::new(testkit::smtp::python())
+            .args(["-c", script])
+            .arg(&file)
+            .arg(record)
+            .arg(record_name),
+    );
+    String::from_utf8_lossy(&output).trim() == "pass"
 }

@@ -1,0 +1,318 @@
+//! Answers, the portal's side: the answers CA, a certificate per conversation for a key
+//! born in the citizen's browser, and the alias on the answer domain that the authority's
+//! Reply goes to.
+//!
+//! [`Answers`] is what the relay asks: it issues a conversation's certificate against a
+//! verified address and form, says whether an upload may open a conversation, and makes
+//! the CRL. It knows nothing of HTTP; its errors carry stable codes.
+
+pub mod ca;
+pub mod csr;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use wire::ErrorCode;
+
+use crate::dkim::DkimConfig;
+use crate::store::conversations::{Conversation, NewConversation, Revoked};
+use crate::store::{Store, StoreError};
+use ca::{AnswersCa, CaError, CaFiles, LeafRequest};
+use csr::CsrError;
+
+const DAY: u64 = 86_400;
+
+/// Where the portal serves the CA's certificate (PEM) and its CRL (DER).
+pub const CA_PATH: &str = "/answers/ca.pem";
+pub const CRL_PATH: &str = "/answers/ca.crl";
+/// How long a CRL is valid; it is made again when a certificate is revoked, and daily.
+const CRL_DAYS: u64 = 7;
+
+/// `[answers]`: answers on, for forms that verify the citizen's address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswersConfig {
+    /// The answer domain: the aliases live there (`antwort-…@<domain>`), its MX is the
+    /// portal's mail listener, and the answers CA may certify nothing else.
+    pub domain: String,
+    /// Days a conversation lasts after its first message was accepted.
+    #[serde(default = "conversation_days")]
+    pub conversation_days: u64,
+    /// Hours a certificate waits for the submission naming it before it is revoked.
+    #[serde(default = "pending_hours")]
+    pub pending_hours: u64,
+    /// The answers CA's certificate; default `<data_dir>/answers/ca.pem`.
+    #[serde(default)]
+    pub ca_certificate: Option<PathBuf>,
+    /// The answers CA's private key (PKCS#8 PEM); default `<data_dir>/answers/ca.key.pem`.
+    /// Made there on first start unless a file is already where this points.
+    #[serde(default)]
+    pub ca_key: Option<PathBuf>,
+    /// DKIM for the mails that go out from an alias; its domain must be the answer
+    /// domain (strict DMARC alignment).
+    #[serde(default)]
+    pub dkim: Option<DkimConfig>,
+}
+
+fn conversation_days() -> u64 {
+    180
+}
+fn pending_hours() -> u64 {
+    6
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswersConfigError {
+    #[error("answers need the mail listener: configure [inbound] too")]
+    NoListener,
+    #[error(
+        "answers.dkim signs for {dkim}, not for the answer domain {domain}: DMARC would not align"
+    )]
+    DkimDomain { dkim: String, domain: String },
+}
+
+impl AnswersConfig {
+    /// Answers arrive through the listener, and a DKIM key signs for the answer domain.
+    pub fn check(&self, listener: bool) -> Result<(), AnswersConfigError> {
+        if !listener {
+            return Err(AnswersConfigError::NoListener);
+        }
+        match &self.dkim {
+            Some(dkim) if !dkim.domain.eq_ignore_ascii_case(&self.domain) => {
+                Err(AnswersConfigError::DkimDomain {
+                    dkim: dkim.domain.clone(),
+                    domain: self.domain.clone(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn ca_files(&self, data_dir: &Path) -> CaFiles {
+        CaFiles {
+            certificate: self
+                .ca_certificate
+                .clone()
+                .unwrap_or_else(|| data_dir.join("answers").join("ca.pem")),
+            key: self
+                .ca_key
+                .clone()
+                .unwrap_or_else(|| data_dir.join("answers").join("ca.key.pem")),
+        }
+    }
+}
+
+/// Why no certificate was issued, or why an upload may not open the conversation it names.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswersError {
+    #[error("this form offers no answers")]
+    NotOffered,
+    #[error("the certificate request: {0}")]
+    Csr(#[from] CsrError),
+    #[error("the conversation is not pending for this token and form")]
+    ConversationUnknown,
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl AnswersError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AnswersError::NotOffered => ErrorCode::AnswersNotOffered,
+            AnswersError::Csr(CsrError::NotRsa | CsrError::KeySize { .. }) => {
+                ErrorCode::CsrKeyUnsuitable
+            }
+            AnswersError::Csr(_) => ErrorCode::CsrInvalid,
+            AnswersError::ConversationUnknown => ErrorCode::ConversationUnknown,
+            AnswersError::Ca(_) | AnswersError::Store(_) => ErrorCode::InternalError,
+        }
+    }
+}
+
+/// A certificate just issued.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub alias: String,
+    pub certificate_pem: String,
+    pub pending_until: u64,
+}
+
+/// For whom a certificate is issued: an address verified for a form, by its token.
+pub struct Requester<'a> {
+    pub address: &'a str,
+    pub form: &'a str,
+    /// The SHA-256 of the verification token (hex).
+    pub token_hash: &'a str,
+}
+
+pub struct Answers {
+    pub config: AnswersConfig,
+    pub ca: AnswersCa,
+    pub store: Store,
+    /// The CRL's address, as the certificates name it.
+    pub crl_url: String,
+    crl: Mutex<Option<CachedCrl>>,
+}
+
+struct CachedCrl {
+    made_at: u64,
+    revoked: Vec<Revoked>,
+    der: Vec<u8>,
+}
+
+/// The local part of every alias starts so: `antwort-<26 base32 characters>`.
+const ALIAS_PREFIX: &str = "antwort-";
+
+impl Answers {
+    /// The answers CA of `config` (made on first start, see [`AnswersCa::load_or_create`]),
+    /// its CRL at `<public_url>/answers/ca.crl`.
+    pub fn load(
+        config: AnswersConfig,
+        data_dir: &Path,
+        public_url: &str,
+        store: Store,
+        now: u64,
+    ) -> Result<Answers, CaError> {
+        let crl_url = format!("{public_url}{CRL_PATH}");
+        let ca =
+            AnswersCa::load_or_create(&config.ca_files(data_dir), &config.domain, &crl_url, now)?;
+        Ok(Answers::new(config, ca, crl_url, store))
+    }
+
+    pub fn new(config: AnswersConfig, ca: AnswersCa, crl_url: String, store: Store) -> Answers {
+        Answers {
+            config,
+            ca,
+            store,
+            crl_url,
+            crl: Mutex::new(None),
+        }
+    }
+
+    /// A fresh alias address on the answer domain.
+    fn new_alias(&self) -> String {
+        format!(
+            "{ALIAS_PREFIX}{}@{}",
+            crate::store::new_return_token(),
+            self.config.domain
+        )
+    }
+
+    /// The longest alias address there is (they all have one length).
+    pub fn alias_len(domain: &str) -> usize {
+        ALIAS_PREFIX.len() + crate::mail::RETURN_TOKEN_LEN + 1 + domain.len()
+    }
+
+    /// Issues a conversation's certificate for the key in `csr` (its signature checked).
+    /// One stays pending per token and form: a new one revokes the one before.
+    pub async fn issue(
+        &self,
+        requester: &Requester<'_>,
+        csr: &[u8],
+        now: u64,
+    ) -> Result<Issued, AnswersError> {
+        let public_key = csr::verified_key(csr)?;
+        let alias = self.new_alias();
+        let mut serial = [0u8; 16];
+        OsRng.fill_bytes(&mut serial);
+        // Positive, and never with a leading zero byte that DER would drop.
+        serial[0] = (serial[0] & 0x7f) | 0x40;
+        let not_after =
+            now + self.config.conversation_days * DAY + self.config.pending_hours * 3600;
+        let certificate = self.ca.issue(&LeafRequest {
+            public_key: &public_key,
+            address: &alias,
+            serial: &serial,
+            not_before: now.saturating_sub(300),
+            not_after,
+        })?;
+        let der = der::Encode::to_der(&certificate)
+            .map_err(|e| CaError::Pkix(crate::pkix::pkix_error(e)))?;
+        let pending_until = now + self.config.pending_hours * 3600;
+        self.store
+            .insert_conversation(&NewConversation {
+                alias: &alias,
+                serial: &hex(&serial),
+                form_slug: requester.form,
+                token_hash: requester.token_hash,
+                citizen_address: requester.address,
+                certificate: &der,
+                issued_at: now,
+                not_after,
+                pending_until,
+            })
+            .await?;
+        tracing::info!("issued a conversation certificate");
+        Ok(Issued {
+            alias,
+            certificate_pem: der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &der)
+                .map_err(|e| CaError::Pkix(crate::pkix::pkix_error(e)))?,
+            pending_until,
+        })
+    }
+
+    /// The conversation an upload may open: pending, for this token and form.
+    pub async fn pending(
+        &self,
+        alias: &str,
+        requester: &Requester<'_>,
+        now: u64,
+    ) -> Result<Conversation, AnswersError> {
+        let conversation = self
+            .store
+            .conversation(alias.trim())
+            .await?
+            .filter(|c| {
+                c.is_pending(now)
+                    && c.token_hash == requester.token_hash
+                    && c.form_slug == requester.form
+                    && c.citizen_address == requester.address
+            })
+            .ok_or(AnswersError::ConversationUnknown)?;
+        Ok(conversation)
+    }
+
+    /// When a conversation opened at `now` ends.
+    pub fn ends_at(&self, now: u64) -> u64 {
+        now + self.config.conversation_days * DAY
+    }
+
+    /// The CA's current CRL (DER), made again when a certificate was revoked since, or
+    /// once a day.
+    pub async fn crl(&self, now: u64) -> Result<Vec<u8>, AnswersError> {
+        let revoked = self.store.revoked_certificates(now).await?;
+        if let Some(cached) = self.crl.lock().expect("the CRL cache").as_ref()
+            && cached.revoked == revoked
+            && now < cached.made_at + DAY
+        {
+            return Ok(cached.der.clone());
+        }
+        let entries = revoked
+            .iter()
+            .map(|r| Ok((crate::pkix::serial(&unhex(&r.serial))?, r.at)))
+            .collect::<Result<Vec<_>, crate::pkix::PkixError>>()
+            .map_err(CaError::Pkix)?;
+        let der = self.ca.crl(entries, now, CRL_DAYS)?;
+        *self.crl.lock().expect("the CRL cache") = Some(CachedCrl {
+            made_at: now,
+            revoked,
+            der: der.clone(),
+        });
+        Ok(der)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}

@@ -1,0 +1,153 @@
+//! Conversations: the certificates the answers CA issued, which alias each one is for,
+//! whether a submission opened it, and what the CRL lists.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+/// A certificate just issued, waiting for the submission that names it.
+pub struct NewConversation<'a> {
+    pub alias: &'a str,
+    pub serial: &'a str,
+    pub form_slug: &'a str,
+    pub token_hash: &'a str,
+    pub citizen_address: &'a str,
+    pub certificate: &'a [u8],
+    pub issued_at: u64,
+    pub not_after: u64,
+    pub pending_until: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub alias: String,
+    pub form_slug: String,
+    pub token_hash: String,
+    pub citizen_address: String,
+    pub certificate: Vec<u8>,
+    pub pending_until: u64,
+    pub receipt: Option<String>,
+    pub ends_at: Option<u64>,
+    pub revoked_at: Option<u64>,
+}
+
+impl Conversation {
+    /// Issued, not revoked, no submission yet, and still in time for one.
+    pub fn is_pending(&self, now: u64) -> bool {
+        self.receipt.is_none() && self.revoked_at.is_none() && now <= self.pending_until
+    }
+}
+
+fn conversation(row: &sqlx::sqlite::SqliteRow) -> Result<Conversation, StoreError> {
+    let optional = |name: &str| -> Result<Option<u64>, StoreError> {
+        Ok(row.try_get::<Option<i64>, _>(name)?.map(|v| v as u64))
+    };
+    Ok(Conversation {
+        alias: row.try_get("alias")?,
+        form_slug: row.try_get("form_slug")?,
+        token_hash: row.try_get("token_hash")?,
+        citizen_address: row.try_get("citizen_address")?,
+        certificate: row.try_get("certificate")?,
+        pending_until: row.try_get::<i64, _>("pending_until")? as u64,
+        receipt: row.try_get("receipt")?,
+        ends_at: optional("ends_at")?,
+        revoked_at: optional("revoked_at")?,
+    })
+}
+
+/// A certificate the CRL lists: its serial (hex) and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revoked {
+    pub serial: String,
+    pub at: u64,
+}
+
+impl Store {
+    /// Records a new certificate; one still pending for the same token and form is
+    /// revoked in the same transaction, so that each has at most one pending.
+    pub async fn insert_conversation(&self, new: &NewConversation<'_>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE conversations SET revoked_at = ? WHERE token_hash = ? AND form_slug = ? \
+             AND receipt IS NULL AND revoked_at IS NULL",
+        )
+        .bind(new.issued_at as i64)
+        .bind(new.token_hash)
+        .bind(new.form_slug)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO conversations (alias, serial, form_slug, token_hash, citizen_address, \
+             certificate, issued_at, not_after, pending_until) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(new.alias)
+        .bind(new.serial)
+        .bind(new.form_slug)
+        .bind(new.token_hash)
+        .bind(new.citizen_address)
+        .bind(new.certificate)
+        .bind(new.issued_at as i64)
+        .bind(new.not_after as i64)
+        .bind(new.pending_until as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn conversation(&self, alias: &str) -> Result<Option<Conversation>, StoreError> {
+        sqlx::query("SELECT * FROM conversations WHERE alias = ?")
+            .bind(alias)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(conversation)
+            .transpose()
+    }
+
+    /// What the CRL lists at `now`: every revoked certificate, and every one whose
+    /// submission never came (revoked when its time ran out), until it expires.
+    pub async fn revoked_certificates(&self, now: u64) -> Result<Vec<Revoked>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT serial, COALESCE(revoked_at, pending_until) AS at FROM conversations \
+             WHERE not_after > ? \
+             AND (revoked_at IS NOT NULL OR (receipt IS NULL AND pending_until < ?)) \
+             ORDER BY serial",
+        )
+        .bind(now as i64)
+        .bind(now as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Revoked {
+                    serial: row.try_get("serial")?,
+                    at: row.try_get::<i64, _>("at")? as u64,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Opens the conversation a submission names, inside that submission's transaction:
+/// false if it is no longer pending (another upload took it, or it was revoked).
+pub(super) async fn open_conversation(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    alias: &str,
+    receipt: &str,
+    now: u64,
+    ends_at: u64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE conversations SET receipt = ?, ends_at = ? WHERE alias = ? \
+         AND receipt IS NULL AND revoked_at IS NULL AND pending_until >= ?",
+    )
+    .bind(receipt)
+    .bind(ends_at as i64)
+    .bind(alias)
+    .bind(now as i64)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,896 @@
+//! Answers, the portal's side: the answers CA limits itself to the answer domain (OpenSSL
+//! and NSS refuse what it signs for another), a conversation's certificate is issued only
+//! for a verified address and a key whose request verifies, the message that opens the
+//! conversation goes out from the alias, and the citizen's signature inside it verifies in
+//! OpenSSL, gpgsm and NSS against the answers CA. The test plays the citizen with keys and
+//! requests made by openssl; mail goes to a real SMTP server.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+
+use common::{Portal, get, now, portal_with, send, to};
+use postsiegel_server::answers::AnswersConfig;
+use postsiegel_server::answers::ca::{AnswersCa, CaFiles, LeafRequest};
+use postsiegel_server::dkim::DkimConfig;
+use postsiegel_server::inbound::InboundConfig;
+use postsiegel_server::relay::transport::{SmtpConfig, SmtpSecurity, Transport};
+use testkit::smtp::{Received, SmtpServer};
+use wire::{CONVERSATION_HEADER, TOKEN_HEADER};
+
+const TRADE: &str = "landratsamt-musterhausen/gewerbeamt";
+const TRADE_MAILBOX: &str = "gewerbeamt@lra-musterhausen.example";
+const CITIZEN: &str = "juergen@example.org";
+const ANSWER_DOMAIN: &str = "antwort.kontakt.example.de";
+
+/// Keys made once per test binary with openssl (an RSA-3072 CA key, a DKIM key), so
+/// that each portal does not wait for a key of its own.
+struct Keys {
+    dir: tempfile::TempDir,
+}
+
+impl Keys {
+    fn ca_key(&self) -> PathBuf {
+        self.dir.path().join("ca.key.pem")
+    }
+    fn dkim_key(&self) -> PathBuf {
+        self.dir.path().join("dkim.key.pem")
+    }
+    /// The DKIM key's public half, DER, as its DNS record carries it.
+    fn dkim_public_der(&self) -> Vec<u8> {
+        openssl(
+            self.dir.path(),
+            &["pkey", "-in", "dkim.key.pem", "-pubout", "-outform", "DER"],
+        )
+    }
+}
+
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let keys = Keys {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        for (file, bits) in [("ca.key.pem", "3072"), ("dkim.key.pem", "2048")] {
+            openssl(
+                keys.dir.path(),
+                &[
+                    "genpkey",
+                    "-algorithm",
+                    "RSA",
+                    "-pkeyopt",
+                    &format!("rsa_keygen_bits:{bits}"),
+                    "-out",
+                    file,
+                ],
+            );
+        }
+        keys
+    })
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    testkit::openssl(dir, args)
+}
+
+/// A command's exit status and everything it wrote, for commands expected to fail.
+fn attempt(command: &mut Command) -> (bool, String) {
+    let output = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+fn answers_config() -> AnswersConfig {
+    AnswersConfig {
+        domain: ANSWER_DOMAIN.into(),
+        conversation_days: 180,
+        pending_hours: 6,
+        ca_certificate: None,
+        ca_key: Some(keys().ca_key()),
+        dkim: Some(DkimConfig {
+            domain: ANSWER_DOMAIN.into(),
+            selector: "antwort".into(),
+            private_key: keys().dkim_key(),
+        }),
+    }
+}
+
+/// A portal with answers on, its mail going to `smtp`.
+async fn answers_portal(smtp: &SmtpServer) -> Portal {
+    let transport = Transport::smtp(&SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: smtp.port(),
+        security: SmtpSecurity::None,
+        username: None,
+        password: None,
+        extra_roots: None,
+        timeout_seconds: 10,
+    })
+    .unwrap();
+    portal_with(
+        |_| {},
+        Some(transport),
+        None,
+        None,
+        |config| {
+            config.inbound = Some(InboundConfig::new(
+                "127.0.0.1:0".parse().unwrap(),
+                "return.kontakt.example.de",
+                "mx.kontakt.example.de",
+            ));
+            config.answers = Some(answers_config());
+        },
+    )
+    .await
+}
+
+/// The citizen's side, played with openssl: a key and its certificate request.
+struct Citizen {
+    dir: tempfile::TempDir,
+}
+
+impl Citizen {
+    fn new() -> Citizen {
+        let citizen = Citizen {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        openssl(
+            citizen.dir.path(),
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=ignored",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "csr.pem",
+            ],
+        );
+        citizen
+    }
+
+    fn csr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("csr.pem")).unwrap()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// The MIME entity signed with the conversation's key, as S/MIME (multipart/signed)
+    /// with its From and Reply-To set to the alias: what the browser encrypts.
+    fn signed_entity(&self, issued: &serde_json::Value) -> Vec<u8> {
+        let alias = issued["alias"].as_str().unwrap();
+        self.write(
+            "cert.pem",
+            issued["certificate"].as_str().unwrap().as_bytes(),
+        );
+        self.write(
+            "ca.pem",
+            issued["ca_certificate"].as_str().unwrap().as_bytes(),
+        );
+        self.write(
+            "entity.txt",
+            "Content-Type: text/plain; charset=utf-8\r\n\r\nGuten Tag, bitte antworten Sie mir.\r\n"
+                .as_bytes(),
+        );
+        openssl(
+            self.dir.path(),
+            &[
+                "cms",
+                "-sign",
+                "-in",
+                "entity.txt",
+                "-signer",
+                "cert.pem",
+                "-inkey",
+                "key.pem",
+                "-certfile",
+                "ca.pem",
+                "-md",
+                "sha256",
+                "-from",
+                alias,
+                "-to",
+                TRADE_MAILBOX,
+                "-subject",
+                "Anfrage",
+                "-binary",
+            ],
+        )
+    }
+}
+
+async fn request_certificate(
+    portal: &Portal,
+    token: Option<&str>,
+    form: &str,
+    csr: &str,
+) -> common::Answer {
+    let mut request =
+        Request::post("/api/answers/certificate").header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header(TOKEN_HEADER, token);
+    }
+    let body = serde_json::json!({ "form": form, "csr": csr }).to_string();
+    send(&portal.app, request.body(Body::from(body)).unwrap()).await
+}
+
+async fn upload(
+    portal: &Portal,
+    token: &str,
+    alias: Option<&str>,
+    entity: &[u8],
+) -> common::Answer {
+    let der = common::encrypted_to(
+        &portal.demo.folder.join("certificates/lra-gewerbeamt.pem"),
+        entity,
+    );
+    let mut request = Request::post(format!("/api/submissions/{TRADE}"))
+        .header("content-type", "application/pkcs7-mime")
+        .header(TOKEN_HEADER, token);
+    if let Some(alias) = alias {
+        request = request.header(CONVERSATION_HEADER, alias);
+    }
+    send(&portal.app, request.body(Body::from(der)).unwrap()).await
+}
+
+/// Lets the worker hand the queue over; the mail the authority's mailbox got last.
+async fn delivered(portal: &Portal, smtp: &SmtpServer) -> Received {
+    let before = to(&smtp.received(), TRADE_MAILBOX).len();
+    portal.worker.work(now()).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mails = to(&smtp.received(), TRADE_MAILBOX);
+        if mails.len() > before {
+            return mails[before].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing delivered to {TRADE_MAILBOX}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn header<'a>(mail: &'a str, name: &str) -> Vec<&'a str> {
+    let head = mail.split("\r\n\r\n").next().unwrap();
+    head.split("\r\n")
+        .filter_map(|line| line.split_once(": "))
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_conversation_opens_with_a_message_from_its_alias_signed_by_the_citizen() {
+    let smtp = SmtpServer::start();
+    let portal = answers_portal(&smtp).await;
+    let form = get(&portal.app, &format!("/api/forms/{TRADE}"))
+        .await
+        .json();
+    assert_eq!(form["answers"], true, "a verifying form offers answers");
+
+    let token = common::verify_by_mail(&portal, &smtp, TRADE, CITIZEN).await;
+    let citizen = Citizen::new();
+    let answer = request_certificate(&portal, Some(&token), TRADE, &citizen.csr()).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.json());
+    let issued = answer.json();
+    let alias = issued["alias"].as_str().unwrap().to_owned();
+    let (local, domain) = alias.split_once('@').unwrap();
+    assert_eq!(domain, ANSWER_DOMAIN);
+    assert!(local.starts_with("antwort-") && local.len() == "antwort-".len() + 26);
+
+    let entity = citizen.signed_entity(&issued);
+    let accepted = upload(&portal, &token, Some(&alias), &entity).await;
+    assert_eq!(
+        accepted.status,
+        StatusCode::CREATED,
+        "{:?}",
+        accepted.json()
+    );
+    let mail = delivered(&portal, &smtp).await;
+    let text = String::from_utf8_lossy(&mail.data).into_owned();
+
+    // The outer mail: from the alias, answered to the alias; the citizen's address
+    // appears nowhere in clear.
+    assert_eq!(header(&text, "From"), [format!("Postsiegel <{alias}>")]);
+    assert_eq!(header(&text, "Reply-To"), [format!("<{alias}>")]);
+    assert!(!text.contains(CITIZEN), "the citizen's address in clear");
+    assert!(
+        header(&text, "Message-ID")[0].ends_with(&format!("@{ANSWER_DOMAIN}>")),
+        "{:?}",
+        header(&text, "Message-ID")
+    );
+    // DKIM with d= the answer domain: DMARC aligns with the From.
+    assert!(common::dkim_verifies(
+        &mail.data,
+        &format!("antwort._domainkey.{ANSWER_DOMAIN}"),
+        &keys().dkim_public_der()
+    ));
+    let dkim = header(&text, "DKIM-Signature").concat();
+    assert!(dkim.contains(&format!("d={ANSWER_DOMAIN};")), "{dkim}");
+
+    // The authority decrypts it, and the citizen's signature inside verifies with the
+    // answers CA as the only trust anchor, for the address the outer From names.
+    let inner = decrypt_as_authority(&portal, &citizen, &mail.data);
+    assert_eq!(inner, entity);
+    citizen.write("inner.eml", &inner);
+    openssl(
+        citizen.dir.path(),
+        &[
+            "cms",
+            "-verify",
+            "-in",
+            "inner.eml",
+            "-CAfile",
+            "ca.pem",
+            "-purpose",
+            "smimesign",
+            "-signer",
+            "signer.pem",
+            "-out",
+            "content.txt",
+        ],
+    );
+    let signer_addresses = String::from_utf8(openssl(
+        citizen.dir.path(),
+        &[
+            "x509",
+            "-in",
+            "signer.pem",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+        ],
+    ))
+    .unwrap();
+    assert!(
+        signer_addresses.contains(&format!("email:{alias}")),
+        "{signer_addresses}"
+    );
+    assert!(!signer_addresses.contains(CITIZEN));
+    split_signed(&citizen, &inner);
+    gpgsm_verifies(&citizen);
+    nss_verifies(&citizen);
+
+    // The same conversation cannot be opened twice.
+    let again = upload(&portal, &token, Some(&alias), &entity).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.json()["code"], "conversation_unknown");
+}
+
+/// What the authority's mail program sees after decrypting: `openssl cms -decrypt`
+/// with the demo mailbox key.
+fn decrypt_as_authority(portal: &Portal, citizen: &Citizen, mail: &[u8]) -> Vec<u8> {
+    citizen.write("mail.eml", mail);
+    let key = portal.demo.mailbox_key();
+    openssl(
+        citizen.dir.path(),
+        &[
+            "cms",
+            "-decrypt",
+            "-in",
+            "mail.eml",
+            "-inkey",
+            &key.to_string_lossy(),
+        ],
+    )
+}
+
+/// The delivered multipart/signed split as a mail program does: the signed content
+/// (`content.eml`, exactly the bytes between the boundaries) and the detached signature
+/// (`signature.der`), for the command-line gpgsm and cmsutil.
+fn split_signed(citizen: &Citizen, inner: &[u8]) {
+    let text = String::from_utf8(inner.to_vec()).unwrap();
+    let boundary = text
+        .split("boundary=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a multipart/signed boundary");
+    let delimiter = format!("\n--{boundary}");
+    let mut parts = text.split(&delimiter).skip(1);
+    let content = parts.next().unwrap();
+    let content = content
+        .strip_prefix("\r\n")
+        .or(content.strip_prefix('\n'))
+        .unwrap();
+    let content = content.strip_suffix('\r').unwrap_or(content);
+    let signature_part = parts.next().unwrap().replace("\r\n", "\n");
+    let base64_text: String = signature_part
+        .split_once("\n\n")
+        .unwrap()
+        .1
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let signature =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, base64_text).unwrap();
+    citizen.write("content.eml", content.as_bytes());
+    citizen.write("signature.der", &signature);
+}
+
+/// gpgsm (KMail's) verifies the signature with the answers CA as its trusted root.
+fn gpgsm_verifies(citizen: &Citizen) {
+    let home = citizen.path("gnupg");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let gpgsm = |args: &[&str]| {
+        let mut command = Command::new("gpgsm");
+        command
+            .env("GNUPGHOME", &home)
+            .args(["--batch", "--disable-dirmngr"])
+            .args(args);
+        command
+    };
+    testkit::run(&mut gpgsm(&[
+        "--import",
+        &citizen.path("ca.pem").to_string_lossy(),
+    ]));
+    let fingerprint = String::from_utf8(openssl(
+        citizen.dir.path(),
+        &["x509", "-in", "ca.pem", "-noout", "-fingerprint", "-sha1"],
+    ))
+    .unwrap();
+    let fingerprint = fingerprint.trim().split_once('=').unwrap().1.to_owned();
+    std::fs::write(
+        home.join("trustlist.txt"),
+        format!("{fingerprint} S relax\n"),
+    )
+    .unwrap();
+    let (ok, text) = attempt(&mut gpgsm(&[
+        "--verify",
+        &citizen.path("signature.der").to_string_lossy(),
+        &citizen.path("content.eml").to_string_lossy(),
+    ]));
+    let _ = Command::new("gpgconf")
+        .env("GNUPGHOME", &home)
+        .args(["--kill", "all"])
+        .status();
+    assert!(ok && text.contains("Good signature"), "gpgsm: {text}");
+}
+
+/// NSS (Thunderbird's) verifies the signature once the answers CA is trusted for e-mail,
+/// and not before.
+fn nss_verifies(citizen: &Citizen) {
+    let decode = |db: &str| {
+        let dir = citizen.path(db);
+        std::fs::create_dir(&dir).unwrap();
+        let db = format!("sql:{}", dir.display());
+        testkit::run(Command::new("certutil").args(["-N", "-d", &db, "--empty-password"]));
+        (db, dir)
+    };
+    let (untrusting, _) = decode("nss-untrusting");
+    let (trusting, _) = decode("nss");
+    testkit::run(Command::new("certutil").args([
+        "-A",
+        "-d",
+        &trusting,
+        "-n",
+        "answers-ca",
+        "-t",
+        ",C,",
+        "-i",
+        &citizen.path("ca.pem").to_string_lossy(),
+    ]));
+    let signature = citizen.path("signature.der").to_string_lossy().into_owned();
+    let content = citizen.path("content.eml").to_string_lossy().into_owned();
+    let out = citizen.path("nss-out").to_string_lossy().into_owned();
+    let decode = |db: &str| {
+        attempt(Command::new("cmsutil").args([
+            "-D", "-v", "-d", db, "-i", &signature, "-c", &content, "-o", &out,
+        ]))
+    };
+    let (ok, text) = decode(&trusting);
+    assert!(ok, "cmsutil with the answers CA trusted: {text}");
+    let (ok, text) = decode(&untrusting);
+    assert!(
+        !ok && text.contains("SigningCertNotTrusted"),
+        "cmsutil without it: {text}"
+    );
+}
+
+#[tokio::test]
+async fn certificates_only_for_verified_addresses_and_keys_that_sign_their_request() {
+    let smtp = SmtpServer::start();
+    let portal = answers_portal(&smtp).await;
+    let citizen = Citizen::new();
+
+    let unverified = request_certificate(&portal, None, TRADE, &citizen.csr()).await;
+    assert_eq!(unverified.status, StatusCode::FORBIDDEN);
+    assert_eq!(unverified.json()["code"], "not_verified");
+    let token = common::verify_by_mail(&portal, &smtp, TRADE, CITIZEN).await;
+    // A token is bound to its form.
+    let other_form = request_certificate(&portal, Some(&token), "vg-talheim", &citizen.csr()).await;
+    assert_eq!(
+        other_form.status,
+        StatusCode::FORBIDDEN,
+        "{:?}",
+        other_form.json()
+    );
+
+    // The subject changed after signing: the signature no longer covers the request.
+    let pem = citizen.csr();
+    let (label, mut der) = der::pem::decode_vec(pem.as_bytes()).unwrap();
+    let at = der.windows(7).position(|w| w == b"ignored").unwrap();
+    der[at] = b'I';
+    let tampered = der::pem::encode_string(label, der::pem::LineEnding::LF, &der).unwrap();
+    let refused = request_certificate(&portal, Some(&token), TRADE, &tampered).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.json()["code"], "csr_invalid");
+    assert_eq!(refused.json()["field"], "csr");
+
+    let small = tempfile::tempdir().unwrap();
+    openssl(
+        small.path(),
+        &[
+            "req", "-new", "-newkey", "rsa:1024", "-nodes", "-subj", "/CN=x", "-keyout", "k.pem",
+            "-out", "r.pem",
+        ],
+    );
+    let small_csr = std::fs::read_to_string(small.path().join("r.pem")).unwrap();
+    let refused = request_certificate(&portal, Some(&token), TRADE, &small_csr).await;
+    assert_eq!(refused.json()["code"], "csr_key_unsuitable");
+
+    // An upload naming an alias that was never issued, or issued to another token,
+    // queues nothing.
+    let issued = request_certificate(&portal, Some(&token), TRADE, &citizen.csr())
+        .await
+        .json();
+    let alias = issued["alias"].as_str().unwrap();
+    let unknown = upload(
+        &portal,
+        &token,
+        Some(&format!(
+            "antwort-aaaaaaaaaaaaaaaaaaaaaaaaaa@{ANSWER_DOMAIN}"
+        )),
+        b"x",
+    )
+    .await;
+    assert_eq!(unknown.json()["code"], "conversation_unknown");
+    let other = common::verify_by_mail(&portal, &smtp, TRADE, "erika@example.org").await;
+    let foreign = upload(&portal, &other, Some(alias), b"x").await;
+    assert_eq!(foreign.json()["code"], "conversation_unknown");
+    assert_eq!(queued(&portal).await, 0);
+}
+
+/// How many messages wait in the queue.
+async fn queued(portal: &Portal) -> u64 {
+    portal.store.queued_bytes().await.unwrap()
+}
+
+#[tokio::test]
+async fn forms_without_verification_offer_no_answers() {
+    let smtp = SmtpServer::start();
+    let portal = answers_portal(&smtp).await;
+    let transport = Transport::Spool(portal.data.path().join("spool"));
+    let unverified = portal_with(
+        |directory| {
+            for authority in &mut directory.authorities {
+                authority.policy.verify_email = false;
+            }
+        },
+        Some(transport),
+        None,
+        None,
+        |config| {
+            config.inbound = Some(InboundConfig::new(
+                "127.0.0.1:0".parse().unwrap(),
+                "return.kontakt.example.de",
+                "mx.kontakt.example.de",
+            ));
+            config.answers = Some(answers_config());
+        },
+    )
+    .await;
+    let form = get(&unverified.app, &format!("/api/forms/{TRADE}"))
+        .await
+        .json();
+    assert_eq!(form["answers"], false);
+    let refused = request_certificate(&unverified, Some("x.y"), TRADE, &Citizen::new().csr()).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert_eq!(refused.json()["code"], "answers_not_offered");
+    // And a portal without answers says so on the form.
+    let one_way = common::portal(|_| {}, None).await;
+    let form = get(&one_way.app, &format!("/api/forms/{TRADE}"))
+        .await
+        .json();
+    assert_eq!(form["answers"], false);
+    assert_eq!(
+        get(&one_way.app, "/answers/ca.pem").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn the_crl_lists_replaced_and_unused_certificates() {
+    let smtp = SmtpServer::start();
+    let portal = answers_portal(&smtp).await;
+    let token = common::verify_by_mail(&portal, &smtp, TRADE, CITIZEN).await;
+    let citizen = Citizen::new();
+    let first = request_certificate(&portal, Some(&token), TRADE, &citizen.csr())
+        .await
+        .json();
+    let second = request_certificate(&portal, Some(&token), TRADE, &citizen.csr())
+        .await
+        .json();
+    assert_ne!(first["alias"], second["alias"]);
+    // The first was replaced: it can no longer open the conversation.
+    let replaced = upload(&portal, &token, first["alias"].as_str(), b"x").await;
+    assert_eq!(replaced.json()["code"], "conversation_unknown");
+
+    let info = get(&portal.app, "/api/answers").await.json();
+    let crl_url = info["crl_url"].as_str().unwrap();
+    assert_eq!(crl_url, format!("{}/answers/ca.crl", common::PUBLIC_URL));
+    let crl = get(&portal.app, "/answers/ca.crl").await;
+    assert_eq!(crl.status, StatusCode::OK);
+    assert_eq!(crl.headers["content-type"], "application/pkix-crl");
+    citizen.write("crl.der", &crl.body);
+    citizen.write(
+        "ca.pem",
+        get(&portal.app, "/answers/ca.pem").await.body.as_slice(),
+    );
+    citizen.write(
+        "first.pem",
+        first["certificate"].as_str().unwrap().as_bytes(),
+    );
+    citizen.write(
+        "second.pem",
+        second["certificate"].as_str().unwrap().as_bytes(),
+    );
+    let (ok, text) = attempt(
+        Command::new("openssl")
+            .current_dir(citizen.dir.path())
+            .args([
+                "crl", "-inform", "DER", "-in", "crl.der", "-CAfile", "ca.pem", "-noout",
+            ]),
+    );
+    assert!(ok && text.contains("verify OK"), "{text}");
+    openssl(
+        citizen.dir.path(),
+        &["crl", "-inform", "DER", "-in", "crl.der", "-out", "crl.pem"],
+    );
+    let check = |leaf: &str| {
+        attempt(
+            Command::new("openssl")
+                .current_dir(citizen.dir.path())
+                .args([
+                    "verify",
+                    "-crl_check",
+                    "-CRLfile",
+                    "crl.pem",
+                    "-CAfile",
+                    "ca.pem",
+                    "-purpose",
+                    "smimesign",
+                    leaf,
+                ]),
+        )
+    };
+    let (ok, text) = check("first.pem");
+    assert!(!ok && text.contains("certificate revoked"), "{text}");
+    let (ok, text) = check("second.pem");
+    assert!(ok, "{text}");
+    // The certificate names where the CRL is.
+    let points = String::from_utf8(openssl(
+        citizen.dir.path(),
+        &[
+            "x509",
+            "-in",
+            "second.pem",
+            "-noout",
+            "-ext",
+            "crlDistributionPoints",
+        ],
+    ))
+    .unwrap();
+    assert!(points.contains(&format!("URI:{crl_url}")), "{points}");
+}
+
+/// The CA made here by the portal itself, on first start (its key too).
+#[test]
+fn the_answers_ca_certifies_its_own_domain_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = CaFiles {
+        certificate: dir.path().join("answers/ca.pem"),
+        key: dir.path().join("answers/ca.key.pem"),
+    };
+    let crl_url = "https://kontakt.example.de/answers/ca.crl";
+    let ca = AnswersCa::load_or_create(&files, ANSWER_DOMAIN, crl_url, now()).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&files.key).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the CA key is the server's alone");
+    let text = String::from_utf8(openssl(
+        dir.path(),
+        &[
+            "x509",
+            "-in",
+            "answers/ca.pem",
+            "-noout",
+            "-text",
+            "-fingerprint",
+            "-sha256",
+        ],
+    ))
+    .unwrap();
+    // Non-critical: gpgsm refuses a chain with a critical nameConstraints.
+    assert!(text.contains("X509v3 Name Constraints: \n"), "{text}");
+    assert!(text.contains(&format!("email:{ANSWER_DOMAIN}")), "{text}");
+    assert!(
+        text.contains(&format!("sha256 Fingerprint={}", ca.fingerprint())),
+        "{text}"
+    );
+
+    // Loaded again: the same CA; for another domain: refused.
+    let again = AnswersCa::load_or_create(&files, ANSWER_DOMAIN, crl_url, now()).unwrap();
+    assert_eq!(again.fingerprint(), ca.fingerprint());
+    let moved = AnswersCa::load_or_create(&files, "other.example", crl_url, now());
+    assert!(moved.is_err_and(|e| e.to_string().contains("new answer domain needs a new CA")));
+
+    // A certificate it signs for the answer domain passes; for another domain (a CA key
+    // misused, or a bug) OpenSSL and NSS refuse it.
+    let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).unwrap();
+    let spki = postsiegel_server::pkix::rsa_spki(&rsa::RsaPublicKey::from(&key)).unwrap();
+    for (file, address, serial) in [
+        ("good.pem", format!("antwort-x@{ANSWER_DOMAIN}"), 1u8),
+        ("sub.pem", format!("x@sub.{ANSWER_DOMAIN}"), 2),
+        ("bad.pem", "someone@evil.example".to_owned(), 3),
+    ] {
+        let leaf = ca
+            .issue(&LeafRequest {
+                public_key: &spki,
+                address: &address,
+                serial: &[0x40, serial],
+                not_before: now() - 60,
+                not_after: now() + 86_400,
+            })
+            .unwrap();
+        let pem = der::EncodePem::to_pem(&leaf, der::pem::LineEnding::LF).unwrap();
+        std::fs::write(dir.path().join(file), pem).unwrap();
+    }
+    let verify = |leaf: &str| {
+        attempt(Command::new("openssl").current_dir(dir.path()).args([
+            "verify",
+            "-CAfile",
+            "answers/ca.pem",
+            "-purpose",
+            "smimeencrypt",
+            leaf,
+        ]))
+    };
+    let (ok, text) = verify("good.pem");
+    assert!(ok, "{text}");
+    for refused in ["sub.pem", "bad.pem"] {
+        let (ok, text) = verify(refused);
+        assert!(
+            !ok && text.contains("permitted subtree violation"),
+            "{refused}: {text}"
+        );
+    }
+    let db = format!("sql:{}", dir.path().join("nss").display());
+    std::fs::create_dir(dir.path().join("nss")).unwrap();
+    testkit::run(Command::new("certutil").args(["-N", "-d", &db, "--empty-password"]));
+    testkit::run(Command::new("certutil").args([
+        "-A",
+        "-d",
+        &db,
+        "-n",
+        "answers-ca",
+        "-t",
+        ",C,",
+        "-i",
+        &dir.path().join("answers/ca.pem").to_string_lossy(),
+    ]));
+    for (file, nickname) in [("good.pem", "good"), ("bad.pem", "bad")] {
+        testkit::run(Command::new("certutil").args([
+            "-A",
+            "-d",
+            &db,
+            "-n",
+            nickname,
+            "-t",
+            ",,",
+            "-i",
+            &dir.path().join(file).to_string_lossy(),
+        ]));
+    }
+    let nss = |nickname: &str| {
+        attempt(Command::new("certutil").args(["-V", "-d", &db, "-n", nickname, "-u", "R"]))
+    };
+    let (ok, text) = nss("good");
+    assert!(ok && text.contains("certificate is valid"), "{text}");
+    let (ok, text) = nss("bad");
+    assert!(
+        !ok && text.contains("not permitted to issue a certificate with this name"),
+        "{text}"
+    );
+
+    // Exactly signing and key transport, for e-mail.
+    let leaf = String::from_utf8(openssl(
+        dir.path(),
+        &["x509", "-in", "good.pem", "-noout", "-text"],
+    ))
+    .unwrap();
+    assert!(
+        leaf.contains("Digital Signature, Key Encipherment\n"),
+        "{leaf}"
+    );
+    assert!(leaf.contains("E-mail Protection"), "{leaf}");
+    assert!(leaf.contains(&format!("URI:{crl_url}")), "{leaf}");
+}
+
+/// `postsiegel answers-ca` prints the fingerprint to publish, the same that openssl
+/// computes from the certificate file it names; without `[answers]` it says answers are
+/// off.
+#[test]
+fn the_command_prints_the_fingerprint_to_publish() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("postsiegel.toml");
+    let data = dir.path().join("data");
+    let ca_key = keys().ca_key();
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {data:?}\npublic_url = \"https://kontakt.example.de\"\n\
+             [inbound]\nbind = \"127.0.0.1:0\"\nreturn_domain = \"return.kontakt.example.de\"\n\
+             hostname = \"mx.kontakt.example.de\"\n\
+             [answers]\ndomain = \"{ANSWER_DOMAIN}\"\nca_key = {ca_key:?}\n"
+        ),
+    )
+    .unwrap();
+    let postsiegel = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_postsiegel"));
+        command.env_remove("POSTSIEGEL_CONFIG");
+        command
+    };
+    let output = testkit::run(postsiegel().arg("--config").arg(&config).arg("answers-ca"));
+    let printed = String::from_utf8(output).unwrap();
+    let certificate = data.join("answers/ca.pem");
+    assert!(
+        printed.contains(&format!("certificate:   {}", certificate.display())),
+        "{printed}"
+    );
+    let fingerprint = String::from_utf8(openssl(
+        dir.path(),
+        &[
+            "x509",
+            "-in",
+            &certificate.to_string_lossy(),
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+        ],
+    ))
+    .unwrap();
+    let fingerprint = fingerprint.trim().split_once('=').unwrap().1;
+    assert!(
+        printed.contains(&format!("SHA-256:       {fingerprint}\n")),
+        "{printed}"
+    );
+    assert!(printed.contains("-----BEGIN CERTIFICATE-----"));
+
+    std::fs::write(&config, format!("data_dir = {data:?}\n")).unwrap();
+    let (ok, text) = attempt(postsiegel().arg("--config").arg(&config).arg("answers-ca"));
+    assert!(!ok && text.contains("answers are off"), "{text}");
+}

@@ -1,0 +1,55 @@
+//! Answers: the certificate a conversation's key gets from the portal's answers CA.
+
+use serde::{Deserialize, Serialize};
+
+/// The request header by which an upload names the conversation it opens: the alias of
+/// the certificate the browser asked for (`ConversationCertificate::alias`).
+pub const CONVERSATION_HEADER: &str = "x-postsiegel-conversation";
+
+/// Asks the answers CA for a conversation's certificate. Sent with the verification
+/// token (`X-Postsiegel-Verification`): only verified addresses get answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CertificateRequest {
+    /// The form's slug (`authority` or `authority/unit`).
+    pub form: String,
+    /// A PKCS#10 request (PEM) for an RSA key of 2048 to 4096 bits, signed with SHA-256:
+    /// the proof that the browser holds the key. Only the key is taken from it.
+    pub csr: String,
+}
+
+/// A conversation's certificate: its only address is a fresh alias on the answer domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConversationCertificate {
+    /// The alias, e.g. `antwort-…@antwort.portal.example`; the upload names it in
+    /// `X-Postsiegel-Conversation`, and the message's inner From and Reply-To are it.
+    pub alias: String,
+    /// The certificate (PEM), for the message's signature.
+    pub certificate: String,
+    /// The answers CA's certificate (PEM), which goes into the signature too.
+    pub ca_certificate: String,
+    /// The certificate is revoked unless a submission naming it is accepted by then
+    /// (seconds since the Unix epoch). A new request replaces it before that.
+    pub pending_until: u64,
+    /// Days the conversation lasts after the submission is accepted.
+    pub conversation_days: u64,
+}
+
+/// The portal's answers CA, as the authority needs it to trust it once: where to fetch
+/// its certificate and CRL, and the fingerprint to compare with the one published out of
+/// band.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AnswersInfo {
+    /// The answer domain: the aliases' domain, the only one the CA certifies.
+    pub domain: String,
+    /// The CA's certificate (PEM), e.g. `https://portal.example/answers/ca.pem`.
+    pub ca_certificate_url: String,
+    /// The CA's CRL (DER), as named in every certificate it issues.
+    pub crl_url: String,
+    /// The SHA-256 fingerprint of the CA's certificate, `AB:CD:…` as mail programs show it.
+    pub fingerprint_sha256: String,
+    /// Days a conversation lasts after its first message.
+    pub conversation_days: u64,
+}
