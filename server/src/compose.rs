@@ -11,6 +11,7 @@ use crate::dkim::Dkim;
 use crate::http::ApiState;
 use crate::http::limits::ClientKey;
 use crate::inbound::InboundFolder;
+use crate::inbound::answers::AnswerDesk;
 use crate::inbound::authenticity::{Authenticity, Dns};
 use crate::inbound::reader::Reader;
 use crate::inbound::smtp::{Listener, ListenerError};
@@ -149,6 +150,20 @@ pub fn inbound(
     };
     let folder = InboundFolder::new(config.data_dir.join("inbound"));
     let wake = Arc::new(tokio::sync::Notify::new());
+    let authenticity = match Authenticity::new(&inbound.hostname, dns) {
+        Ok(authenticity) => Some(Arc::new(authenticity)),
+        Err(error) => {
+            tracing::warn!(%error, "no DNS resolver: every report will count as unverified");
+            None
+        }
+    };
+    let answers = config.answers.as_ref().map(|answers| AnswerDesk {
+        domain: answers.domain.clone(),
+        folder: config.data_dir.join("answers").join("received"),
+        help_url: format!("{}/antworten", config.public_url()),
+        store: store.clone(),
+        authenticity: authenticity.clone(),
+    });
     let listener = Listener {
         tls: crate::inbound::smtp::tls_acceptor(inbound)?,
         config: inbound.clone(),
@@ -157,13 +172,7 @@ pub fn inbound(
         wake: wake.clone(),
         connections: Arc::new(tokio::sync::Semaphore::new(inbound.max_connections.max(1))),
         messages: ClientLimiter::new(inbound.messages),
-    };
-    let authenticity = match Authenticity::new(&inbound.hostname, dns) {
-        Ok(authenticity) => Some(authenticity),
-        Err(error) => {
-            tracing::warn!(%error, "no DNS resolver: every report will count as unverified");
-            None
-        }
+        answers,
     };
     // A bounce from the mail server the portal hands its mail to counts as the
     // authority's side: its domain, when the SMTP host is a name.

@@ -894,3 +894,439 @@ fn the_command_prints_the_fingerprint_to_publish() {
     let (ok, text) = attempt(postsiegel().arg("--config").arg(&config).arg("answers-ca"));
     assert!(!ok && text.contains("answers are off"), "{text}");
 }
+
+/// A conversation opened by a delivered message, and the listener taking mail.
+struct Opened {
+    portal: Portal,
+    _smtp: SmtpServer,
+    citizen: Citizen,
+    alias: String,
+    listener_port: u16,
+}
+
+async fn opened_conversation() -> Opened {
+    let smtp = SmtpServer::start();
+    let mut portal = answers_portal(&smtp).await;
+    let token = common::verify_by_mail(&portal, &smtp, TRADE, CITIZEN).await;
+    let citizen = Citizen::new();
+    let issued = request_certificate(&portal, Some(&token), TRADE, &citizen.csr())
+        .await
+        .json();
+    let alias = issued["alias"].as_str().unwrap().to_owned();
+    let entity = citizen.signed_entity(&issued);
+    let accepted = upload(&portal, &token, Some(&alias), &entity).await;
+    assert_eq!(accepted.status, StatusCode::CREATED);
+    // The authority decrypts the message; its signature carries the citizen's certificate.
+    let mail = delivered(&portal, &smtp).await;
+    let inner = decrypt_as_authority(&portal, &citizen, &mail.data);
+    split_signed(&citizen, &inner);
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener_port = socket.local_addr().unwrap().port();
+    let inbound = portal.inbound.take().expect("configured");
+    tokio::spawn(inbound.listener.run(socket));
+    Opened {
+        portal,
+        _smtp: smtp,
+        citizen,
+        alias,
+        listener_port,
+    }
+}
+
+/// The authority's answer as a mail program writes it: text and an attachment with an
+/// umlaut in its name, as one MIME entity (what gets encrypted).
+const ANSWER_ENTITY: &str = "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+Sehr geehrter Herr M\u{fc}ller, anbei der Bescheid.\r\n--b\r\n\
+Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\
+Content-Disposition: attachment; filename*=utf-8''Bescheid_M%C3%BCller.pdf\r\n\r\n\
+JVBERi0xLjQKJcOkw7zDtsOfCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9nPj4KZW5kb2JqCiUlRU9GCg==\r\n--b--\r\n";
+
+/// A mail to `alias` whose body is `der` (a CMS message) as application/pkcs7-mime.
+fn smime_mail(alias: &str, der: &[u8], message_id: &str) -> Vec<u8> {
+    let body = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "From: <{TRADE_MAILBOX}>\r\nTo: <{alias}>\r\nSubject: Re: Anfrage\r\n\
+         Message-ID: <{message_id}>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        lines.join("\r\n")
+    )
+    .into_bytes()
+}
+
+/// Hands `data` to the listener for `recipient`; the RCPT reply and the DATA reply.
+async fn hand_over(port: u16, recipient: &str, data: &[u8]) -> (String, String) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let mut reply = async |command: &[u8]| -> String {
+        if !command.is_empty() {
+            write.write_all(command).await.unwrap();
+        }
+        loop {
+            let line = lines.next_line().await.unwrap().unwrap();
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return line;
+            }
+        }
+    };
+    reply(b"").await;
+    reply(b"EHLO mail.lra-musterhausen.example\r\n").await;
+    reply(format!("MAIL FROM:<{TRADE_MAILBOX}>\r\n").as_bytes()).await;
+    let rcpt = reply(format!("RCPT TO:<{recipient}>\r\n").as_bytes()).await;
+    if !rcpt.starts_with("250") {
+        return (rcpt, String::new());
+    }
+    reply(b"DATA\r\n").await;
+    let mut stuffed = Vec::new();
+    for line in data.split_inclusive(|b| *b == b'\n') {
+        if line.starts_with(b".") {
+            stuffed.push(b'.');
+        }
+        stuffed.extend_from_slice(line);
+    }
+    stuffed.extend_from_slice(b".\r\n");
+    let done = reply(&stuffed).await;
+    reply(b"QUIT\r\n").await;
+    (rcpt, done)
+}
+
+/// The answers the portal keeps on disk.
+fn kept(opened: &Opened) -> Vec<PathBuf> {
+    let folder = opened.portal.data.path().join("answers/received");
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
+impl Opened {
+    /// Sends `der` as an answer; the DATA reply, and what the citizen decrypts from the
+    /// file the portal kept (none if nothing new was kept).
+    async fn answer(&self, der: &[u8], message_id: &str) -> (String, Option<Vec<u8>>) {
+        let before = kept(self);
+        let mail = smime_mail(&self.alias, der, message_id);
+        let (rcpt, done) = hand_over(self.listener_port, &self.alias, &mail).await;
+        assert!(rcpt.starts_with("250"), "{rcpt}");
+        let new: Vec<PathBuf> = kept(self)
+            .into_iter()
+            .filter(|f| !before.contains(f))
+            .collect();
+        let decrypted = new.first().map(|file| {
+            assert_eq!(std::fs::read(file).unwrap(), mail, "kept as received");
+            openssl(
+                self.citizen.dir.path(),
+                &[
+                    "cms",
+                    "-decrypt",
+                    "-in",
+                    &file.to_string_lossy(),
+                    "-inkey",
+                    "key.pem",
+                ],
+            )
+        });
+        (done, decrypted)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.citizen.path(name).to_string_lossy().into_owned()
+    }
+}
+
+#[tokio::test]
+async fn answers_encrypted_by_openssl_gpgsm_and_nss_are_kept_for_the_citizen() {
+    let opened = opened_conversation().await;
+    opened.citizen.write("answer.txt", ANSWER_ENTITY.as_bytes());
+    // The certificate as the authority's mail program takes it from the signature.
+    let dir = opened.citizen.dir.path();
+    // The signer's certificate only (the signature also carries the CA's).
+    openssl(
+        dir,
+        &[
+            "cms",
+            "-verify",
+            "-in",
+            "signature.der",
+            "-inform",
+            "DER",
+            "-content",
+            "content.eml",
+            "-binary",
+            "-CAfile",
+            "ca.pem",
+            "-signer",
+            "from-signature.pem",
+            "-out",
+            "/dev/null",
+        ],
+    );
+    // Options before the recipient, and the recipient's key options after it.
+    for (name, before, after) in [
+        ("openssl", vec!["-aes256"], vec![]),
+        (
+            "openssl-oaep",
+            vec!["-aes256"],
+            vec![
+                "-keyopt",
+                "rsa_padding_mode:oaep",
+                "-keyopt",
+                "rsa_oaep_md:sha256",
+            ],
+        ),
+        ("openssl-gcm", vec!["-aes-256-gcm"], vec![]),
+        ("openssl-ski", vec!["-aes128", "-keyid"], vec![]),
+    ] {
+        let mut args = vec![
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-in",
+            "answer.txt",
+            "-outform",
+            "DER",
+        ];
+        args.extend(before);
+        args.extend(["-recip", "from-signature.pem"]);
+        args.extend(after);
+        let der = openssl(dir, &args);
+        let (done, decrypted) = opened
+            .answer(&der, &format!("{name}@lra-musterhausen.example"))
+            .await;
+        assert_eq!(done, "250 2.0.0 OK", "{name}");
+        assert_eq!(
+            decrypted.as_deref(),
+            Some(ANSWER_ENTITY.as_bytes()),
+            "{name}"
+        );
+    }
+    let der = gpgsm_encrypt(&opened);
+    let (done, decrypted) = opened.answer(&der, "gpgsm@lra-musterhausen.example").await;
+    assert_eq!(done, "250 2.0.0 OK");
+    assert_eq!(decrypted.as_deref(), Some(ANSWER_ENTITY.as_bytes()));
+    let der = nss_encrypt(&opened);
+    assert_eq!(der[1], 0x80, "NSS writes indefinite lengths (BER)");
+    let (done, decrypted) = opened.answer(&der, "nss@lra-musterhausen.example").await;
+    assert_eq!(done, "250 2.0.0 OK");
+    assert_eq!(decrypted.as_deref(), Some(ANSWER_ENTITY.as_bytes()));
+    let alias_answers = opened.portal.store.answers(&opened.alias).await.unwrap();
+    assert_eq!(alias_answers.len(), 6);
+
+    // The same mail again (a replay) is dropped; the sender hears OK.
+    let der = openssl(
+        dir,
+        &[
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-in",
+            "answer.txt",
+            "-outform",
+            "DER",
+            "from-signature.pem",
+        ],
+    );
+    let (done, decrypted) = opened
+        .answer(&der, "openssl@lra-musterhausen.example")
+        .await;
+    assert!(done.starts_with("250"), "{done}");
+    assert_eq!(decrypted, None);
+    assert_eq!(
+        opened
+            .portal
+            .store
+            .answers(&opened.alias)
+            .await
+            .unwrap()
+            .len(),
+        6
+    );
+}
+
+/// gpgsm encrypts to the certificate it imported, as KMail does.
+fn gpgsm_encrypt(opened: &Opened) -> Vec<u8> {
+    let home = opened.citizen.path("gnupg-authority");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let gpgsm = |args: &[&str]| {
+        let mut command = Command::new("gpgsm");
+        command
+            .env("GNUPGHOME", &home)
+            .args(["--batch", "--disable-dirmngr"])
+            .args(args);
+        command
+    };
+    testkit::run(&mut gpgsm(&["--import", &opened.path("ca.pem")]));
+    testkit::run(&mut gpgsm(&[
+        "--import",
+        &opened.path("from-signature.pem"),
+    ]));
+    let fingerprint = String::from_utf8(openssl(
+        opened.citizen.dir.path(),
+        &["x509", "-in", "ca.pem", "-noout", "-fingerprint", "-sha1"],
+    ))
+    .unwrap();
+    let fingerprint = fingerprint.trim().split_once('=').unwrap().1.to_owned();
+    std::fs::write(
+        home.join("trustlist.txt"),
+        format!("{fingerprint} S relax\n"),
+    )
+    .unwrap();
+    let der = testkit::run(&mut gpgsm(&[
+        "--encrypt",
+        "--recipient",
+        &opened.alias,
+        "--output",
+        "-",
+        &opened.path("answer.txt"),
+    ]));
+    let _ = Command::new("gpgconf")
+        .env("GNUPGHOME", &home)
+        .args(["--kill", "all"])
+        .status();
+    der
+}
+
+/// NSS's cmsutil encrypts to the certificate from the signature, as Thunderbird does.
+fn nss_encrypt(opened: &Opened) -> Vec<u8> {
+    let dir = opened.citizen.path("nss-authority");
+    std::fs::create_dir(&dir).unwrap();
+    let db = format!("sql:{}", dir.display());
+    testkit::run(Command::new("certutil").args(["-N", "-d", &db, "--empty-password"]));
+    testkit::run(Command::new("certutil").args([
+        "-A",
+        "-d",
+        &db,
+        "-n",
+        "answers-ca",
+        "-t",
+        ",C,",
+        "-i",
+        &opened.path("ca.pem"),
+    ]));
+    testkit::run(Command::new("certutil").args([
+        "-A",
+        "-d",
+        &db,
+        "-n",
+        "citizen",
+        "-t",
+        ",,",
+        "-i",
+        &opened.path("from-signature.pem"),
+    ]));
+    let out = opened.path("nss.p7m");
+    testkit::run(Command::new("cmsutil").args([
+        "-E",
+        "-d",
+        &db,
+        "-r",
+        &opened.alias,
+        "-i",
+        &opened.path("answer.txt"),
+        "-o",
+        &out,
+    ]));
+    std::fs::read(out).unwrap()
+}
+
+#[tokio::test]
+async fn what_is_not_an_answer_to_the_conversation_is_refused_and_nothing_kept() {
+    let opened = opened_conversation().await;
+    let help = format!("see {}/antworten", common::PUBLIC_URL);
+    // Plaintext.
+    let plain = format!(
+        "From: <{TRADE_MAILBOX}>\r\nTo: <{}>\r\nSubject: Re: Anfrage\r\nMessage-ID: <p@x>\r\n\r\nHallo\r\n",
+        opened.alias
+    );
+    let (_, done) = hand_over(opened.listener_port, &opened.alias, plain.as_bytes()).await;
+    assert!(
+        done.starts_with("550 5.7.1 Answers are taken only S/MIME encrypted"),
+        "{done}"
+    );
+    assert!(
+        done.contains("press Reply on the citizen's signed message") && done.contains(&help),
+        "{done}"
+    );
+    assert!(done.is_ascii());
+    // Encrypted, but to another certificate (the authority's own).
+    opened.citizen.write("answer.txt", ANSWER_ENTITY.as_bytes());
+    let other = opened
+        .portal
+        .demo
+        .folder
+        .join("certificates/lra-gewerbeamt.pem");
+    let der = openssl(
+        opened.citizen.dir.path(),
+        &[
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-in",
+            "answer.txt",
+            "-outform",
+            "DER",
+            &other.to_string_lossy(),
+        ],
+    );
+    let (done, _) = opened.answer(&der, "other@x").await;
+    assert!(
+        done.starts_with("550 5.7.1 Not encrypted to this conversation's certificate"),
+        "{done}"
+    );
+    // Signed only.
+    let signed = openssl(
+        opened.citizen.dir.path(),
+        &[
+            "cms",
+            "-sign",
+            "-in",
+            "answer.txt",
+            "-signer",
+            "cert.pem",
+            "-inkey",
+            "key.pem",
+            "-nodetach",
+            "-outform",
+            "DER",
+        ],
+    );
+    let (done, _) = opened.answer(&signed, "signed@x").await;
+    assert!(
+        done.starts_with("550 5.7.1 Answers are taken only"),
+        "{done}"
+    );
+    assert!(kept(&opened).is_empty(), "nothing refused is kept");
+
+    // Unknown aliases and aliases whose message never came are refused at RCPT.
+    let (rcpt, _) = hand_over(
+        opened.listener_port,
+        &format!("antwort-aaaaaaaaaaaaaaaaaaaaaaaaaa@{ANSWER_DOMAIN}"),
+        b"x\r\n",
+    )
+    .await;
+    assert!(rcpt.starts_with("550 5.1.1"), "{rcpt}");
+    let token =
+        common::verify_by_mail(&opened.portal, &opened._smtp, TRADE, "erika@example.org").await;
+    let pending = request_certificate(&opened.portal, Some(&token), TRADE, &Citizen::new().csr())
+        .await
+        .json();
+    let (rcpt, _) = hand_over(
+        opened.listener_port,
+        pending["alias"].as_str().unwrap(),
+        b"x\r\n",
+    )
+    .await;
+    assert!(rcpt.starts_with("550 5.1.1"), "{rcpt}");
+}

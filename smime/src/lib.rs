@@ -6,6 +6,7 @@
 //! in. That keeps it buildable for `wasm32-unknown-unknown` and native alike, and testable
 //! without a network.
 
+pub mod ber;
 pub mod certificate;
 pub mod envelope;
 pub mod files;

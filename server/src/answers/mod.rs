@@ -8,6 +8,7 @@
 
 pub mod ca;
 pub mod csr;
+pub mod receive;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

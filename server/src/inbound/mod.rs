@@ -6,6 +6,7 @@
 //! citizen sees, `report` says what a mail reports, `authenticity` whether DKIM or SPF
 //! vouches for who sent it.
 
+pub mod answers;
 pub mod authenticity;
 pub mod reader;
 pub mod report;

@@ -21,7 +21,7 @@ pub struct Reader {
     pub folder: InboundFolder,
     /// DKIM and SPF of the reports; none when no resolver could be set up (every report
     /// is then an unverified one).
-    pub authenticity: Option<Authenticity>,
+    pub authenticity: Option<std::sync::Arc<Authenticity>>,
     /// The domain of the mail server the portal hands its mail to (a bounce from there
     /// counts as the authority's side), when the SMTP host is a name.
     pub relay_domain: Option<String>,

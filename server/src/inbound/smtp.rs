@@ -18,9 +18,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout};
 
+use super::answers::{AnswerDesk, Facts};
 use super::{InboundConfig, InboundFolder};
 use crate::clock::unix_now;
 use crate::relay::limits::ClientLimiter;
+use crate::store::conversations::Conversation;
 use crate::store::inbound::InboundMail;
 use crate::store::{Store, StoreError};
 
@@ -40,6 +42,8 @@ pub struct Listener {
     pub wake: Arc<tokio::sync::Notify>,
     pub connections: Arc<tokio::sync::Semaphore>,
     pub messages: ClientLimiter,
+    /// Answers to conversations' aliases, when answers are on.
+    pub answers: Option<AnswerDesk>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +97,8 @@ struct Session {
     mail_from: Option<String>,
     /// The return tokens of the accepted recipients.
     recipients: Vec<String>,
+    /// The conversation whose alias is this transaction's one recipient.
+    answer: Option<Conversation>,
     errors: u32,
     /// The client before Postfix, from XFORWARD: what SPF judges.
     origin_ip: Option<IpAddr>,
@@ -103,6 +109,7 @@ impl Session {
     fn reset(&mut self) {
         self.mail_from = None;
         self.recipients.clear();
+        self.answer = None;
     }
 
     /// The SMTP client SPF judges: Postfix's own client where it forwarded that, else ours.
@@ -150,6 +157,7 @@ impl Listener {
             tls: false,
             mail_from: None,
             recipients: Vec::new(),
+            answer: None,
             errors: 0,
             origin_ip: None,
             origin_helo: None,
@@ -227,7 +235,8 @@ impl Listener {
                         return Ok(End::StartTls);
                     }
                     Request::Data
-                        if session.mail_from.is_some() && !session.recipients.is_empty() =>
+                        if session.mail_from.is_some()
+                            && (!session.recipients.is_empty() || session.answer.is_some()) =>
                     {
                         out.extend_from_slice(b"354 End data with <CR><LF>.<CR><LF>\r\n");
                         stream.write_all(&out).await?;
@@ -309,8 +318,19 @@ impl Listener {
                 }
             }
             Request::Rcpt { to } => {
+                let alias = self
+                    .answers
+                    .as_ref()
+                    .and_then(|desk| desk.alias_of(&to.address));
                 if session.mail_from.is_none() {
                     b"503 5.5.1 Send MAIL first\r\n"
+                } else if session.answer.is_some()
+                    || (alias.is_some() && !session.recipients.is_empty())
+                {
+                    // Each answer gets a reply of its own at the end of DATA.
+                    b"452 4.5.3 One recipient per message for answers, send the rest again\r\n"
+                } else if let Some(alias) = alias {
+                    self.answer_recipient(&alias, session).await
                 } else if session.recipients.len() >= MAX_RECIPIENTS {
                     b"452 4.5.3 Too many recipients\r\n"
                 } else {
@@ -371,6 +391,25 @@ impl Listener {
         out.extend_from_slice(&lines);
     }
 
+    /// RCPT for an alias: taken only while its conversation is live.
+    async fn answer_recipient(&self, alias: &str, session: &mut Session) -> &'static [u8] {
+        let desk = self
+            .answers
+            .as_ref()
+            .expect("an alias only where answers are on");
+        match desk.live(alias).await {
+            Ok(Some(conversation)) => {
+                session.answer = Some(conversation);
+                b"250 2.1.5 OK\r\n"
+            }
+            Ok(None) => b"550 5.1.1 No such mailbox\r\n",
+            Err(error) => {
+                tracing::error!(%error, "looking up an alias failed");
+                b"451 4.3.0 Temporary failure, try again later\r\n"
+            }
+        }
+    }
+
     /// The return token of `address`, if it is a return address the portal gave out.
     async fn recipient(&self, address: &str) -> Result<Option<String>, StoreError> {
         let Some(token) = crate::mail::return_token_of(address, &self.config.return_domain) else {
@@ -394,7 +433,12 @@ impl Listener {
         let mut kept = Vec::new();
         receiver.ingest(&mut b"\r\n".iter(), &mut kept);
         kept.clear();
-        let keep = self.config.keep_bytes as usize;
+        // An answer is kept whole; of a report, its start says everything.
+        let keep = if session.answer.is_some() {
+            self.config.max_message_bytes as usize
+        } else {
+            self.config.keep_bytes as usize
+        };
         let deadline = Instant::now() + Duration::from_secs(self.config.data_seconds);
         let mut total = 0u64;
         let mut chunk = already.to_vec();
@@ -430,6 +474,16 @@ impl Listener {
                 1
             };
             return Ok((b"552 5.3.4 Message too big\r\n".repeat(answers), leftover));
+        }
+        if let (Some(conversation), Some(desk)) = (&session.answer, &self.answers) {
+            let (client_ip, helo) = session.judged_client();
+            let facts = Facts {
+                client_ip,
+                helo: &helo,
+                mail_from: session.mail_from.as_deref().unwrap_or_default(),
+            };
+            let reply = desk.take(conversation, &kept, &facts).await;
+            return Ok((reply.into_bytes(), leftover));
         }
         let mut out = Vec::new();
         let mut failed = false;

@@ -151,3 +151,90 @@ pub(super) async fn open_conversation(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// An answer taken for a conversation, its mail already synced on disk.
+pub struct NewAnswer<'a> {
+    pub id: &'a str,
+    pub alias: &'a str,
+    pub replay_key: &'a str,
+    pub bytes: u64,
+    pub received_at: u64,
+    pub client_ip: &'a str,
+    pub helo: &'a str,
+    pub mail_from: &'a str,
+    pub verified: bool,
+}
+
+/// An answer as kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedAnswer {
+    pub id: String,
+    pub alias: String,
+    pub bytes: u64,
+    pub received_at: u64,
+    pub verified: bool,
+}
+
+impl Store {
+    /// The conversation whose alias takes answers at `now`: opened by a submission, not
+    /// revoked, not ended.
+    pub async fn live_conversation(
+        &self,
+        alias: &str,
+        now: u64,
+    ) -> Result<Option<Conversation>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM conversations WHERE alias = ? AND receipt IS NOT NULL \
+             AND revoked_at IS NULL AND ends_at >= ?",
+        )
+        .bind(alias)
+        .bind(now as i64)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(conversation)
+        .transpose()
+    }
+
+    /// Records an answer; false when the conversation has one with the same replay key
+    /// (the same mail again), which then is not recorded.
+    pub async fn insert_answer(&self, answer: &NewAnswer<'_>) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO received_answers (id, alias, replay_key, bytes, received_at, client_ip, \
+             helo, mail_from, verified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (alias, replay_key) DO NOTHING",
+        )
+        .bind(answer.id)
+        .bind(answer.alias)
+        .bind(answer.replay_key)
+        .bind(answer.bytes as i64)
+        .bind(answer.received_at as i64)
+        .bind(answer.client_ip)
+        .bind(answer.helo)
+        .bind(answer.mail_from)
+        .bind(i64::from(answer.verified))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The answers a conversation received, oldest first.
+    pub async fn answers(&self, alias: &str) -> Result<Vec<ReceivedAnswer>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM received_answers WHERE alias = ? ORDER BY received_at, id")
+                .bind(alias)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ReceivedAnswer {
+                    id: row.try_get("id")?,
+                    alias: row.try_get("alias")?,
+                    bytes: row.try_get::<i64, _>("bytes")? as u64,
+                    received_at: row.try_get::<i64, _>("received_at")? as u64,
+                    verified: row.try_get::<i64, _>("verified")? != 0,
+                })
+            })
+            .collect()
+    }
+}
