@@ -20,7 +20,7 @@ use postsiegel_server::answers::AnswersConfig;
 use postsiegel_server::answers::ca::{AnswersCa, CaFiles, LeafRequest};
 use postsiegel_server::dkim::DkimConfig;
 use postsiegel_server::inbound::InboundConfig;
-use postsiegel_server::relay::transport::{SmtpConfig, SmtpSecurity, Transport};
+use postsiegel_server::relay::transport::Transport;
 use testkit::smtp::{Received, SmtpServer};
 use wire::{CONVERSATION_HEADER, TOKEN_HEADER};
 
@@ -107,30 +107,22 @@ fn answers_config() -> AnswersConfig {
 
 /// A portal with answers on, its mail going to `smtp`.
 async fn answers_portal(smtp: &SmtpServer) -> Portal {
-    let transport = Transport::smtp(&SmtpConfig {
-        host: "127.0.0.1".into(),
-        port: smtp.port(),
-        security: SmtpSecurity::None,
-        username: None,
-        password: None,
-        extra_roots: None,
-        timeout_seconds: 10,
+    answers_portal_with(|_| {}, common::plain_smtp(smtp.port())).await
+}
+
+/// Like [`answers_portal`], on the demo directory changed by `adjust`.
+async fn answers_portal_with(
+    adjust: impl FnOnce(&mut postsiegel_server::model::Directory),
+    transport: Transport,
+) -> Portal {
+    portal_with(adjust, Some(transport), None, None, |config| {
+        config.inbound = Some(InboundConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            "return.kontakt.example.de",
+            "mx.kontakt.example.de",
+        ));
+        config.answers = Some(answers_config());
     })
-    .unwrap();
-    portal_with(
-        |_| {},
-        Some(transport),
-        None,
-        None,
-        |config| {
-            config.inbound = Some(InboundConfig::new(
-                "127.0.0.1:0".parse().unwrap(),
-                "return.kontakt.example.de",
-                "mx.kontakt.example.de",
-            ));
-            config.answers = Some(answers_config());
-        },
-    )
     .await
 }
 
@@ -582,25 +574,13 @@ async fn queued(portal: &Portal) -> u64 {
 #[tokio::test]
 async fn forms_without_verification_offer_no_answers() {
     let smtp = SmtpServer::start();
-    let portal = answers_portal(&smtp).await;
-    let transport = Transport::Spool(portal.data.path().join("spool"));
-    let unverified = portal_with(
+    let unverified = answers_portal_with(
         |directory| {
             for authority in &mut directory.authorities {
                 authority.policy.verify_email = false;
             }
         },
-        Some(transport),
-        None,
-        None,
-        |config| {
-            config.inbound = Some(InboundConfig::new(
-                "127.0.0.1:0".parse().unwrap(),
-                "return.kontakt.example.de",
-                "mx.kontakt.example.de",
-            ));
-            config.answers = Some(answers_config());
-        },
+        common::plain_smtp(smtp.port()),
     )
     .await;
     let form = get(&unverified.app, &format!("/api/forms/{TRADE}"))

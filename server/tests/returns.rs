@@ -16,7 +16,6 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use common::{Portal, get, now, portal_with, post_json, send, to};
 use postsiegel_server::inbound::{InboundConfig, TlsFiles};
-use postsiegel_server::relay::transport::{SmtpConfig, SmtpSecurity, Transport};
 use testkit::postfix::Postfix;
 use testkit::smtp::{Behaviour, Received, SmtpServer};
 use wire::{CONFIRMATION_HEADER, TOKEN_HEADER};
@@ -51,16 +50,7 @@ async fn returns_with(
     let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let listener_port = socket.local_addr().unwrap().port();
     let (port, postfix) = route(listener_port, smtp.port());
-    let transport = Transport::smtp(&SmtpConfig {
-        host: "127.0.0.1".into(),
-        port,
-        security: SmtpSecurity::None,
-        username: None,
-        password: None,
-        extra_roots: None,
-        timeout_seconds: 10,
-    })
-    .unwrap();
+    let transport = common::plain_smtp(port);
     let mut portal = portal_with(
         |_| {},
         Some(transport),

@@ -250,8 +250,11 @@ pub fn is_content_hashed(path: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or("");
     let stem = file.split('.').next().unwrap_or("");
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
-    stem.rsplit_once('-')
-        .is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+    // Trunk writes its 64-bit hash in hex without leading zeros: 16 digits, or fewer one
+    // time in 16 (a build named `postsiegel-app-f5ad0f20f647ae2` was served uncacheable).
+    stem.rsplit_once('-').is_some_and(|(_, hash)| {
+        (12..=16).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 #[cfg(test)]
@@ -310,6 +313,8 @@ import init from '/a.js';
         ));
         assert!(is_content_hashed("/postsiegel-app-3f2fa3fefd69807e.js"));
         assert!(is_content_hashed("/main-0123456789abcdef.css"));
+        assert!(is_content_hashed("/postsiegel-app-f5ad0f20f647ae2_bg.wasm"));
+        assert!(!is_content_hashed("/kontakt/vg-talheim"));
         assert!(!is_content_hashed("/index.html"));
         assert!(!is_content_hashed("/"));
         assert!(!is_content_hashed("/favicon.svg"));

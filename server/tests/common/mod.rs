@@ -379,3 +379,17 @@ pub fn dkim_verifies(mail: &[u8], record_name: &str, public_key_der: &[u8]) -> b
     );
     String::from_utf8_lossy(&output).trim() == "pass"
 }
+
+/// Plain SMTP (no TLS, no login) to a test mail server on loopback.
+pub fn plain_smtp(port: u16) -> Transport {
+    Transport::smtp(&postsiegel_server::relay::transport::SmtpConfig {
+        host: "127.0.0.1".into(),
+        port,
+        security: postsiegel_server::relay::transport::SmtpSecurity::None,
+        username: None,
+        password: None,
+        extra_roots: None,
+        timeout_seconds: 10,
+    })
+    .unwrap()
+}
