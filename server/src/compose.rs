@@ -163,6 +163,7 @@ pub fn inbound(
         help_url: format!("{}/antworten", config.public_url()),
         store: store.clone(),
         authenticity: authenticity.clone(),
+        worker: worker.clone(),
     });
     let listener = Listener {
         tls: crate::inbound::smtp::tls_acceptor(inbound)?,

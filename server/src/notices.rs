@@ -49,6 +49,22 @@ pub fn receipt(receipt: &str, status_url: &str, address: &str) -> OutboxMail {
     )
 }
 
+/// Tells the citizen that an answer to their message arrived: nothing of the answer, nor
+/// who wrote it. `id` is the answer's record.
+pub fn answer_arrived(id: &str, receipt: &str, status_url: &str, address: &str) -> OutboxMail {
+    mail(
+        format!("answer:{id}"),
+        address,
+        format!("Antwort auf Ihre Nachricht {receipt}"),
+        format!(
+            "Auf Ihre Nachricht {receipt} ist eine verschlüsselte Antwort eingegangen.\n\n\
+             Stand Ihrer Nachricht: {status_url}\n\n---\n\n\
+             An encrypted answer to your message {receipt} has arrived. \
+             Status of your message: {status_url}\n",
+        ),
+    )
+}
+
 /// Tells the citizen that their message failed for good.
 pub fn delivery_failed(receipt: &str, address: &str) -> OutboxMail {
     mail(

@@ -878,7 +878,9 @@ fn the_command_prints_the_fingerprint_to_publish() {
 /// A conversation opened by a delivered message, and the listener taking mail.
 struct Opened {
     portal: Portal,
-    _smtp: SmtpServer,
+    smtp: SmtpServer,
+    /// The upload's answer: receipt and status token.
+    accepted: serde_json::Value,
     citizen: Citizen,
     alias: String,
     listener_port: u16,
@@ -906,7 +908,8 @@ async fn opened_conversation() -> Opened {
     tokio::spawn(inbound.listener.run(socket));
     Opened {
         portal,
-        _smtp: smtp,
+        smtp,
+        accepted: accepted.json(),
         citizen,
         alias,
         listener_port,
@@ -1102,6 +1105,20 @@ async fn answers_encrypted_by_openssl_gpgsm_and_nss_are_kept_for_the_citizen() {
     assert_eq!(decrypted.as_deref(), Some(ANSWER_ENTITY.as_bytes()));
     let alias_answers = opened.portal.store.answers(&opened.alias).await.unwrap();
     assert_eq!(alias_answers.len(), 6);
+    // The status page counts them, and the citizen is told of each, in words that say
+    // nothing of the answer nor who wrote it.
+    let status_token = opened.accepted["status_token"].as_str().unwrap();
+    let status = get(&opened.portal.app, &format!("/api/status/{status_token}")).await.json();
+    assert_eq!(status["answers"].as_array().unwrap().len(), 6, "{status}");
+    let notices = answer_notices(&opened).await;
+    assert_eq!(notices.len(), 6);
+    let receipt = opened.accepted["receipt"].as_str().unwrap();
+    let notice = String::from_utf8_lossy(&notices[0].data).into_owned();
+    assert!(notice.contains(&format!("Antwort auf Ihre Nachricht {receipt}")), "{notice}");
+    assert!(notice.contains(&format!("/status/{status_token}")), "{notice}");
+    for secret in ["Bescheid", "M\u{fc}ller", "lra-musterhausen", "Landratsamt", "Gewerbeamt"] {
+        assert!(!notice.contains(secret), "the notice names {secret}: {notice}");
+    }
 
     // The same mail again (a replay) is dropped; the sender hears OK.
     let der = openssl(
@@ -1132,6 +1149,17 @@ async fn answers_encrypted_by_openssl_gpgsm_and_nss_are_kept_for_the_citizen() {
             .len(),
         6
     );
+    assert_eq!(answer_notices(&opened).await.len(), 6, "no notice for a replay");
+}
+
+/// Lets the worker send what waits; the notices of answers the citizen got.
+async fn answer_notices(opened: &Opened) -> Vec<Received> {
+    opened.portal.worker.work(now()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    to(&opened.smtp.received(), CITIZEN)
+        .into_iter()
+        .filter(|m| String::from_utf8_lossy(&m.data).contains("Subject: Antwort auf"))
+        .collect()
 }
 
 /// gpgsm encrypts to the certificate it imported, as KMail does.
@@ -1298,7 +1326,7 @@ async fn what_is_not_an_answer_to_the_conversation_is_refused_and_nothing_kept()
     .await;
     assert!(rcpt.starts_with("550 5.1.1"), "{rcpt}");
     let token =
-        common::verify_by_mail(&opened.portal, &opened._smtp, TRADE, "erika@example.org").await;
+        common::verify_by_mail(&opened.portal, &opened.smtp, TRADE, "erika@example.org").await;
     let pending = request_certificate(&opened.portal, Some(&token), TRADE, &Citizen::new().csr())
         .await
         .json();

@@ -18,8 +18,8 @@ pub use forms::{
     SearchResult, UnitInfo, UnitKind, ViaAuthority,
 };
 pub use relay::{
-    Accepted, CodeConfirmation, CodeDelivery, CodeRequest, CodeSent, DeliveryState, Failure,
-    FailureCode, Report, Status, Token,
+    Accepted, AnswerArrived, CodeConfirmation, CodeDelivery, CodeRequest, CodeSent, DeliveryState,
+    Failure, FailureCode, Report, Status, Token,
 };
 
 /// The request header that carries the verification token with an upload (a header, not a

@@ -78,6 +78,20 @@ pub struct Status {
     /// Whether the citizen asked for a confirmation of receipt.
     #[serde(default)]
     pub confirmation_requested: bool,
+    /// The encrypted answers that arrived for this message's conversation, oldest first
+    /// (none without answers).
+    #[serde(default)]
+    pub answers: Vec<AnswerArrived>,
+}
+
+/// An answer the authority sent, as the status page shows it (it stays encrypted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AnswerArrived {
+    /// RFC 3339: when the portal received it.
+    pub received_at: String,
+    /// DKIM or SPF vouched for it as coming from the authority mailbox's domain.
+    pub verified: bool,
 }
 
 /// What came back after hand-over.

@@ -3,9 +3,9 @@
 
 use utoipa::OpenApi;
 use wire::{
-    Accepted, AnswersInfo, AuthorityInfo, CertificateRequest, CodeConfirmation, CodeDelivery,
-    CodeRequest, CodeSent, Contact, ConversationCertificate, Delivery, DeliveryState, Embed,
-    ErrorBody, ErrorCode, ErrorParams, Failure, FailureCode, FormKind, FormPage, Health,
+    Accepted, AnswerArrived, AnswersInfo, AuthorityInfo, CertificateRequest, CodeConfirmation,
+    CodeDelivery, CodeRequest, CodeSent, Contact, ConversationCertificate, Delivery, DeliveryState,
+    Embed, ErrorBody, ErrorCode, ErrorParams, Failure, FailureCode, FormKind, FormPage, Health,
     PolicyInfo, Portal, Privacy, PublishedCertificate, Reason, ReasonParams, RejectedCertificate,
     Report, SearchHit, SearchResult, Status, Token, UnitInfo, UnitKind, ViaAuthority,
 };
@@ -74,6 +74,7 @@ use super::api::{
         Failure,
         FailureCode,
         AnswersInfo,
+        AnswerArrived,
         CertificateRequest,
         ConversationCertificate
     ))

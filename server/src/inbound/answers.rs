@@ -24,6 +24,8 @@ pub struct AnswerDesk {
     pub store: Store,
     /// Judges whether DKIM or SPF vouches for the authority's mailbox domain.
     pub authenticity: Option<Arc<Authenticity>>,
+    /// Wakes the delivery worker for the notice to the citizen.
+    pub worker: Arc<tokio::sync::Notify>,
 }
 
 /// The SMTP facts kept with an answer.
@@ -133,23 +135,35 @@ impl AnswerDesk {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
+        let notice = crate::notices::answer_arrived(
+            &id,
+            conversation.receipt.as_deref().unwrap_or_default(),
+            conversation.status_url.as_deref().unwrap_or_default(),
+            &conversation.citizen_address,
+        );
         let recorded = self
             .store
-            .insert_answer(&NewAnswer {
-                id: &id,
-                alias: &conversation.alias,
-                replay_key,
-                bytes: raw.len() as u64,
-                received_at: crate::clock::unix_now(),
-                client_ip: &facts.client_ip.to_string(),
-                helo: facts.helo,
-                mail_from: facts.mail_from,
-                verified,
-            })
+            .insert_answer(
+                &NewAnswer {
+                    id: &id,
+                    alias: &conversation.alias,
+                    replay_key,
+                    bytes: raw.len() as u64,
+                    received_at: crate::clock::unix_now(),
+                    client_ip: &facts.client_ip.to_string(),
+                    helo: facts.helo,
+                    mail_from: facts.mail_from,
+                    verified,
+                },
+                &notice,
+            )
             .await;
         let file = self.folder.join(format!("{id}.eml"));
         match recorded {
-            Ok(true) => Ok(true),
+            Ok(true) => {
+                self.worker.notify_one();
+                Ok(true)
+            }
             Ok(false) => {
                 let _ = std::fs::remove_file(file);
                 Ok(false)

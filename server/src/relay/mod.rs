@@ -20,9 +20,9 @@ use std::net::IpAddr;
 use bytes::Bytes;
 use futures_util::Stream;
 use wire::{
-    Accepted, AnswersInfo, CertificateRequest, CodeConfirmation, CodeDelivery, CodeRequest,
-    CodeSent, ConversationCertificate, DeliveryState, ErrorCode, Failure, FailureCode, Report,
-    Status, Token,
+    Accepted, AnswerArrived, AnswersInfo, CertificateRequest, CodeConfirmation, CodeDelivery,
+    CodeRequest, CodeSent, ConversationCertificate, DeliveryState, ErrorCode, Failure, FailureCode,
+    Report, Status, Token,
 };
 
 use crate::answers::{Answers, AnswersError, Requester};
@@ -280,6 +280,17 @@ impl Relay {
             .await?
             .ok_or(RelayError::StatusNotFound)?;
         let time = smime::mime::rfc3339;
+        let answers = self
+            .queue
+            .store
+            .answers_to(&submission.receipt)
+            .await?
+            .into_iter()
+            .map(|answer| AnswerArrived {
+                received_at: time(answer.received_at),
+                verified: answer.verified,
+            })
+            .collect();
         let report_kind = submission.report.as_ref().and_then(|r| r.kind);
         Ok(Status {
             state: match (submission.state, report_kind) {
@@ -302,6 +313,7 @@ impl Relay {
                 detail: report.detail.clone(),
             }),
             confirmation_requested: submission.receipt_requested,
+            answers,
             accepted_at: time(submission.accepted_at),
             finished_at: submission.finished_at.map(time),
             failure: submission.failure.map(|kind| Failure {

@@ -21,7 +21,7 @@ use crate::dkim::{BodyHash, Dkim};
 use crate::mail;
 use crate::notices;
 use crate::store::Store;
-use crate::store::submissions::{NewSubmission, SubmissionState};
+use crate::store::submissions::{NewSubmission, OpenedConversation, SubmissionState};
 
 /// What the relay needs to accept and queue.
 #[derive(Clone)]
@@ -318,6 +318,7 @@ impl Queue {
             .map_err(internal)?
         };
         let status_token = random_id();
+        let status_url = self.status_url(&status_token);
         let receipt_mail = verified
             .as_ref()
             .map(|v| notices::receipt(&receipt, &self.status_url(&status_token), &v.address));
@@ -335,7 +336,11 @@ impl Queue {
                     accepted_at: now,
                     return_token: &return_token,
                     receipt_requested,
-                    conversation: conversation.as_ref().map(|c| (c.alias.as_str(), c.ends_at)),
+                    conversation: conversation.as_ref().map(|c| OpenedConversation {
+                        alias: &c.alias,
+                        ends_at: c.ends_at,
+                        status_url: &status_url,
+                    }),
                 },
                 receipt_mail.as_ref(),
             )

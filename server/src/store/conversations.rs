@@ -3,7 +3,8 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::submissions::OpenedConversation;
+use super::{OutboxMail, Store, StoreError};
 
 /// A certificate just issued, waiting for the submission that names it.
 pub struct NewConversation<'a> {
@@ -29,6 +30,8 @@ pub struct Conversation {
     pub receipt: Option<String>,
     pub ends_at: Option<u64>,
     pub revoked_at: Option<u64>,
+    /// The status page of the message that opened it.
+    pub status_url: Option<String>,
 }
 
 impl Conversation {
@@ -52,6 +55,7 @@ fn conversation(row: &sqlx::sqlite::SqliteRow) -> Result<Conversation, StoreErro
         receipt: row.try_get("receipt")?,
         ends_at: optional("ends_at")?,
         revoked_at: optional("revoked_at")?,
+        status_url: row.try_get("status_url")?,
     })
 }
 
@@ -134,18 +138,18 @@ impl Store {
 /// false if it is no longer pending (another upload took it, or it was revoked).
 pub(super) async fn open_conversation(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    alias: &str,
+    conversation: &OpenedConversation<'_>,
     receipt: &str,
     now: u64,
-    ends_at: u64,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
-        "UPDATE conversations SET receipt = ?, ends_at = ? WHERE alias = ? \
+        "UPDATE conversations SET receipt = ?, ends_at = ?, status_url = ? WHERE alias = ? \
          AND receipt IS NULL AND revoked_at IS NULL AND pending_until >= ?",
     )
     .bind(receipt)
-    .bind(ends_at as i64)
-    .bind(alias)
+    .bind(conversation.ends_at as i64)
+    .bind(conversation.status_url)
+    .bind(conversation.alias)
     .bind(now as i64)
     .execute(&mut **tx)
     .await?;
@@ -196,9 +200,15 @@ impl Store {
         .transpose()
     }
 
-    /// Records an answer; false when the conversation has one with the same replay key
-    /// (the same mail again), which then is not recorded.
-    pub async fn insert_answer(&self, answer: &NewAnswer<'_>) -> Result<bool, StoreError> {
+    /// Records an answer and queues `notice` (telling the citizen) with it; false when the
+    /// conversation has one with the same replay key (the same mail again), which then is
+    /// not recorded, and no notice goes.
+    pub async fn insert_answer(
+        &self,
+        answer: &NewAnswer<'_>,
+        notice: &OutboxMail,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "INSERT INTO received_answers (id, alias, replay_key, bytes, received_at, client_ip, \
              helo, mail_from, verified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -213,9 +223,27 @@ impl Store {
         .bind(answer.helo)
         .bind(answer.mail_from)
         .bind(i64::from(answer.verified))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::insert_mail(&mut tx, notice, answer.received_at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The answers received for the conversation the message `receipt` opened.
+    pub async fn answers_to(&self, receipt: &str) -> Result<Vec<ReceivedAnswer>, StoreError> {
+        let alias: Option<String> =
+            sqlx::query_scalar("SELECT alias FROM conversations WHERE receipt = ?")
+                .bind(receipt)
+                .fetch_optional(&self.pool)
+                .await?;
+        match alias {
+            Some(alias) => self.answers(&alias).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The answers a conversation received, oldest first.

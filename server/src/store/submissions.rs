@@ -142,8 +142,17 @@ pub struct NewSubmission<'a> {
     pub accepted_at: u64,
     pub return_token: &'a str,
     pub receipt_requested: bool,
-    /// The conversation this message opens (its alias) and when that ends.
-    pub conversation: Option<(&'a str, u64)>,
+    /// The conversation this message opens.
+    pub conversation: Option<OpenedConversation<'a>>,
+}
+
+/// A conversation a submission opens: its alias, when it ends, and the status page
+/// that the notices of answers link.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenedConversation<'a> {
+    pub alias: &'a str,
+    pub ends_at: u64,
+    pub status_url: &'a str,
 }
 
 pub(super) fn submission(row: &sqlx::sqlite::SqliteRow) -> Result<Submission, StoreError> {
@@ -321,13 +330,12 @@ impl Store {
         if let Some(mail) = receipt_mail {
             super::insert_mail(&mut tx, mail, new.accepted_at).await?;
         }
-        if let Some((alias, ends_at)) = new.conversation {
+        if let Some(conversation) = new.conversation {
             let opened = super::conversations::open_conversation(
                 &mut tx,
-                alias,
+                &conversation,
                 new.receipt,
                 new.accepted_at,
-                ends_at,
             )
             .await?;
             if !opened {
