@@ -1108,16 +1108,33 @@ async fn answers_encrypted_by_openssl_gpgsm_and_nss_are_kept_for_the_citizen() {
     // The status page counts them, and the citizen is told of each, in words that say
     // nothing of the answer nor who wrote it.
     let status_token = opened.accepted["status_token"].as_str().unwrap();
-    let status = get(&opened.portal.app, &format!("/api/status/{status_token}")).await.json();
+    let status = get(&opened.portal.app, &format!("/api/status/{status_token}"))
+        .await
+        .json();
     assert_eq!(status["answers"].as_array().unwrap().len(), 6, "{status}");
     let notices = answer_notices(&opened).await;
     assert_eq!(notices.len(), 6);
     let receipt = opened.accepted["receipt"].as_str().unwrap();
     let notice = String::from_utf8_lossy(&notices[0].data).into_owned();
-    assert!(notice.contains(&format!("Antwort auf Ihre Nachricht {receipt}")), "{notice}");
-    assert!(notice.contains(&format!("/status/{status_token}")), "{notice}");
-    for secret in ["Bescheid", "M\u{fc}ller", "lra-musterhausen", "Landratsamt", "Gewerbeamt"] {
-        assert!(!notice.contains(secret), "the notice names {secret}: {notice}");
+    assert!(
+        notice.contains(&format!("Antwort auf Ihre Nachricht {receipt}")),
+        "{notice}"
+    );
+    assert!(
+        notice.contains(&format!("/status/{status_token}")),
+        "{notice}"
+    );
+    for secret in [
+        "Bescheid",
+        "M\u{fc}ller",
+        "lra-musterhausen",
+        "Landratsamt",
+        "Gewerbeamt",
+    ] {
+        assert!(
+            !notice.contains(secret),
+            "the notice names {secret}: {notice}"
+        );
     }
 
     // The same mail again (a replay) is dropped; the sender hears OK.
@@ -1149,7 +1166,11 @@ async fn answers_encrypted_by_openssl_gpgsm_and_nss_are_kept_for_the_citizen() {
             .len(),
         6
     );
-    assert_eq!(answer_notices(&opened).await.len(), 6, "no notice for a replay");
+    assert_eq!(
+        answer_notices(&opened).await.len(),
+        6,
+        "no notice for a replay"
+    );
 }
 
 /// Lets the worker send what waits; the notices of answers the citizen got.

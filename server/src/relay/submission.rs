@@ -21,7 +21,8 @@ use crate::dkim::{BodyHash, Dkim};
 use crate::mail;
 use crate::notices;
 use crate::store::Store;
-use crate::store::submissions::{NewSubmission, OpenedConversation, SubmissionState};
+use crate::store::conversations::OpenedConversation;
+use crate::store::submissions::{NewSubmission, SubmissionState};
 
 /// What the relay needs to accept and queue.
 #[derive(Clone)]

@@ -3,8 +3,16 @@
 
 use sqlx::Row;
 
-use super::submissions::OpenedConversation;
 use super::{OutboxMail, Store, StoreError};
+
+/// A conversation a submission opens: its alias, when it ends, and the status page
+/// that the notices of answers link.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenedConversation<'a> {
+    pub alias: &'a str,
+    pub ends_at: u64,
+    pub status_url: &'a str,
+}
 
 /// A certificate just issued, waiting for the submission that names it.
 pub struct NewConversation<'a> {

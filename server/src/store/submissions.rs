@@ -143,16 +143,7 @@ pub struct NewSubmission<'a> {
     pub return_token: &'a str,
     pub receipt_requested: bool,
     /// The conversation this message opens.
-    pub conversation: Option<OpenedConversation<'a>>,
-}
-
-/// A conversation a submission opens: its alias, when it ends, and the status page
-/// that the notices of answers link.
-#[derive(Debug, Clone, Copy)]
-pub struct OpenedConversation<'a> {
-    pub alias: &'a str,
-    pub ends_at: u64,
-    pub status_url: &'a str,
+    pub conversation: Option<super::conversations::OpenedConversation<'a>>,
 }
 
 pub(super) fn submission(row: &sqlx::sqlite::SqliteRow) -> Result<Submission, StoreError> {
