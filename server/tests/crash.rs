@@ -1,7 +1,8 @@
 //! Accepted messages survive a crash: the real binary, SIGKILLed while the SMTP server is
 //! down or while it holds its reply to DATA, then restarted. Delivery is at least once,
 //! with one Message-ID; what was not accepted is cleared away at the restart. The same for
-//! what the mail listener took: a bounce killed right after its `250` still counts.
+//! what the mail listener took: a bounce killed right after its `250` still counts, and an
+//! answer killed right after its `250` is there once after the restart.
 
 mod common;
 
@@ -22,15 +23,27 @@ fn configure(dir: &Path, smtp_port: u16) -> std::path::PathBuf {
 
 /// Like [`configure`], with `extra` appended to the configuration file.
 fn configure_with(dir: &Path, smtp_port: u16, extra: &str) -> std::path::PathBuf {
+    configure_directory(dir, smtp_port, extra, false)
+}
+
+/// Like [`configure_with`]; `verify`: the Landratsamt's forms verify addresses, as the
+/// demo's do.
+fn configure_directory(
+    dir: &Path,
+    smtp_port: u16,
+    extra: &str,
+    verify: bool,
+) -> std::path::PathBuf {
     let data = dir.join("data");
     let demo = demo::ensure(&data, now()).unwrap();
-    let directory = std::fs::read_to_string(demo.directory_file())
-        .unwrap()
-        .replace(
+    let mut directory = std::fs::read_to_string(demo.directory_file()).unwrap();
+    if !verify {
+        directory = directory.replace(
             "policy = { allowed_types = ",
             "policy = { verify_email = false, allowed_types = ",
         );
-    assert!(directory.contains("verify_email = false"));
+        assert!(directory.contains("verify_email = false"));
+    }
     std::fs::write(demo.folder.join("crash-test.toml"), directory).unwrap();
     let config = dir.join("postsiegel.toml");
     std::fs::write(
@@ -266,6 +279,202 @@ async fn a_bounce_taken_right_before_a_kill_is_read_after_the_restart() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while state(&server, &accepted).await != "failed_after_handover" {
         assert!(std::time::Instant::now() < deadline, "the bounce was lost");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An answer killed right after its `250`: after the restart it is there, once, and the
+/// citizen is told once. The whole way runs through the real binary: the code by mail, a
+/// conversation's certificate for an openssl key, the message, the answer over SMTP.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_taken_right_before_a_kill_is_there_once_after_the_restart() {
+    const CITIZEN: &str = "juergen@example.org";
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start();
+    let listener_port = common::free_port();
+    let config = configure_directory(
+        dir.path(),
+        smtp.port(),
+        &format!(
+            "[inbound]\nbind = \"127.0.0.1:{listener_port}\"\n\
+             return_domain = \"return.portal.example\"\nhostname = \"returns.portal.example\"\n\
+             [answers]\ndomain = \"antwort.portal.example\"\n"
+        ),
+        true,
+    );
+    let public_url = [("POSTSIEGEL_PUBLIC_URL", "https://kontakt.example.de")];
+    let server = common::serve_with(dir.path(), Some(&config), &public_url).await;
+    let client = reqwest::Client::new();
+    let api = |path: &str| format!("{}{path}", server.base);
+    let form = "landratsamt-musterhausen";
+
+    let sent = client
+        .post(api("/api/verification/code"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "form": form, "address": CITIZEN }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 202);
+    let code_mail = smtp.wait_for(1, Duration::from_secs(30)).remove(0);
+    let text = String::from_utf8_lossy(&code_mail.data).into_owned();
+    let code = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap()
+        .to_owned();
+    let token: serde_json::Value = client
+        .post(api("/api/verification/confirm"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "form": form, "address": CITIZEN, "code": code }).to_string())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+
+    let citizen = tempfile::tempdir().unwrap();
+    testkit::openssl(
+        citizen.path(),
+        &[
+            "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=x", "-keyout", "key.pem",
+            "-out", "csr.pem",
+        ],
+    );
+    let csr = std::fs::read_to_string(citizen.path().join("csr.pem")).unwrap();
+    let issued: serde_json::Value = client
+        .post(api("/api/answers/certificate"))
+        .header(wire::TOKEN_HEADER, &token)
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "form": form, "csr": csr }).to_string())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap();
+    let alias = issued["alias"].as_str().expect("a certificate").to_owned();
+    std::fs::write(
+        citizen.path().join("cert.pem"),
+        issued["certificate"].as_str().unwrap(),
+    )
+    .unwrap();
+
+    let der = common::encrypted_to(
+        &dir.path().join("data/demo/certificates/lra-poststelle.pem"),
+        b"Content-Type: text/plain\r\n\r\nBitte antworten Sie.\r\n",
+    );
+    let accepted: serde_json::Value = client
+        .post(api(&format!("/api/submissions/{form}")))
+        .header("content-type", "application/pkcs7-mime")
+        .header(wire::TOKEN_HEADER, &token)
+        .header(wire::CONVERSATION_HEADER, &alias)
+        .body(der)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while state(&server, &accepted).await != "delivered" {
+        assert!(std::time::Instant::now() < deadline, "{accepted}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    std::fs::write(
+        citizen.path().join("answer.txt"),
+        "Content-Type: text/plain\r\n\r\nDie Antwort.\r\n",
+    )
+    .unwrap();
+    let encrypted = testkit::openssl(
+        citizen.path(),
+        &[
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-in",
+            "answer.txt",
+            "-outform",
+            "SMIME",
+            "-from",
+            MAILBOX,
+            "-to",
+            &alias,
+            "-subject",
+            "Re",
+            "cert.pem",
+        ],
+    );
+    let mail = format!(
+        "Message-ID: <answer-1@lra-musterhausen.example>\r\n{}",
+        String::from_utf8(encrypted)
+            .unwrap()
+            .replace("\r\n", "\n")
+            .replace('\n', "\r\n")
+    );
+    report_then_crash(server, listener_port, &alias, mail.as_bytes()).await;
+
+    let server = common::serve_with(dir.path(), Some(&config), &public_url).await;
+    let status_url = format!(
+        "{}/api/status/{}",
+        server.base,
+        accepted["status_token"].as_str().unwrap()
+    );
+    let status: serde_json::Value = reqwest::get(&status_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap();
+    assert_eq!(status["answers"].as_array().unwrap().len(), 1, "{status}");
+    let kept = std::fs::read_dir(dir.path().join("data/answers/received"))
+        .unwrap()
+        .count();
+    assert_eq!(kept, 1);
+    let decrypted = testkit::openssl(
+        citizen.path(),
+        &[
+            "cms",
+            "-decrypt",
+            "-in",
+            &std::fs::read_dir(dir.path().join("data/answers/received"))
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path()
+                .to_string_lossy(),
+            "-inkey",
+            "key.pem",
+        ],
+    );
+    assert_eq!(
+        decrypted,
+        b"Content-Type: text/plain\r\n\r\nDie Antwort.\r\n"
+    );
+    // The notice goes out after the restart, once.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let notices = smtp
+            .received()
+            .into_iter()
+            .filter(|m| String::from_utf8_lossy(&m.data).contains("Subject: Antwort auf"))
+            .count();
+        if notices == 1 {
+            break;
+        }
+        assert!(
+            notices == 0 && std::time::Instant::now() < deadline,
+            "{notices} notices"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
