@@ -1,7 +1,8 @@
 //! The relay under load, the real release binary on the embedded defaults (SQLite, spool):
 //! accepted submissions per second for 100 KB uploads beside `/api/health` requests per
-//! second in the same run, and the server's peak resident memory while 20 uploads of 25 MB
-//! each arrive at once, beside its peak before them.
+//! second in the same run, accepted 100 KB answers per second through the mail listener
+//! (one conversation, 32 SMTP connections), and the server's peak resident memory while
+//! 20 uploads of 25 MB each arrive at once, beside its peak before them.
 //!
 //! `POSTSIEGEL_DEV_BENCH_SMOKE=1` runs it once, small, as the test command does. Writes
 //! `relay.json` into `POSTSIEGEL_DEV_BENCH_OUT` when that names a folder.
@@ -25,7 +26,13 @@ fn main() {
 struct Portal {
     child: Child,
     base: String,
+    /// The mail listener, and the conversation open for answers.
+    listener_port: u16,
+    alias: String,
+    answer_certificate: smime::Certificate,
 }
+
+const ANSWER_DOMAIN: &str = "antwort.bench.example";
 
 impl Drop for Portal {
     fn drop(&mut self) {
@@ -68,6 +75,7 @@ async fn start(dir: &Path) -> Portal {
     assert!(directory.contains("verify_email = false"));
     std::fs::write(demo.folder.join("bench.toml"), directory).unwrap();
     let unlimited = "{ burst = 1000000, period_ms = 1 }";
+    let listener_port = free_port();
     let config = dir.join("postsiegel.toml");
     std::fs::write(
         &config,
@@ -75,7 +83,10 @@ async fn start(dir: &Path) -> Portal {
             "dist_dir = \"{dist}\"\n[pki]\ntrust_anchors = [\"{ca}\"]\ncrl_files = [\"{crl}\"]\n\
              [relay]\nmax_queue_bytes = 100000000000\n\
              [relay.limits]\napi = {unlimited}\ncodes = {unlimited}\nsubmissions = {unlimited}\n\
-             unverified_submissions = {unlimited}\n",
+             unverified_submissions = {unlimited}\n\
+             [inbound]\nbind = \"127.0.0.1:{listener_port}\"\nreturn_domain = \"return.bench.example\"\n\
+             hostname = \"mx.bench.example\"\nmessages = {unlimited}\n\
+             [answers]\ndomain = \"{ANSWER_DOMAIN}\"\n",
             dist = dir.display(),
             ca = demo.ca_certificate().display(),
             crl = demo.crl().display(),
@@ -97,11 +108,8 @@ async fn start(dir: &Path) -> Portal {
         "{}",
         String::from_utf8_lossy(&import.stderr)
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (alias, answer_certificate) = open_conversation(&data, dir).await;
+    let port = free_port();
     let child = Command::new(binary)
         .arg("--config")
         .arg(&config)
@@ -116,6 +124,9 @@ async fn start(dir: &Path) -> Portal {
     let portal = Portal {
         child,
         base: format!("http://127.0.0.1:{port}"),
+        listener_port,
+        alias,
+        answer_certificate,
     };
     let started = Instant::now();
     while reqwest::get(format!("{}/api/health", portal.base))
@@ -129,6 +140,139 @@ async fn start(dir: &Path) -> Portal {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     portal
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A conversation opened as the relay opens one, written into the portal's database
+/// before it starts: its alias and the certificate answers are encrypted to.
+async fn open_conversation(data: &Path, dir: &Path) -> (String, smime::Certificate) {
+    use postsiegel_server::answers::{Answers, AnswersConfig, Requester};
+    use postsiegel_server::store::conversations::OpenedConversation;
+    use postsiegel_server::store::submissions::NewSubmission;
+    let store = postsiegel_server::store::Store::open(data).await.unwrap();
+    let now = postsiegel_server::clock::unix_now();
+    let config = AnswersConfig {
+        domain: ANSWER_DOMAIN.into(),
+        conversation_days: 180,
+        pending_hours: 6,
+        ca_certificate: None,
+        ca_key: None,
+        dkim: None,
+    };
+    let answers = Answers::load(config, data, "http://127.0.0.1", store.clone(), now).unwrap();
+    testkit::openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=x",
+            "-keyout",
+            "citizen.key",
+            "-out",
+            "citizen.csr",
+        ],
+    );
+    let csr = std::fs::read(dir.join("citizen.csr")).unwrap();
+    let requester = Requester {
+        address: "citizen@example.org",
+        form: FORM,
+        token_hash: "bench",
+    };
+    let issued = answers.issue(&requester, &csr, now).await.unwrap();
+    let receipt = "2026-BNCH-0001";
+    let submission = NewSubmission {
+        receipt,
+        status_token_hash: "bench",
+        form_slug: FORM,
+        mailbox: "poststelle@vg-talheim.example",
+        message_id: "bench@bench.example",
+        mail_bytes: 1,
+        citizen_address: None,
+        accepted_at: now,
+        return_token: "bench",
+        receipt_requested: false,
+        conversation: Some(OpenedConversation {
+            alias: &issued.alias,
+            ends_at: now + 86_400,
+            status_url: "http://127.0.0.1/status/bench",
+        }),
+    };
+    store.insert_submission(&submission, None).await.unwrap();
+    store.mark_delivered(receipt, now, None).await.unwrap();
+    let certificate = smime::certificate::parse_certificates(issued.certificate_pem.as_bytes())
+        .unwrap()
+        .remove(0);
+    (issued.alias, certificate)
+}
+
+/// An answer's mail, encrypted to `certificate`, `bytes` long before encryption; the
+/// Message-ID is `<{n}@…>` with `{n}` to fill in.
+fn answer_mail(alias: &str, certificate: &smime::Certificate, bytes: usize) -> String {
+    let recipient = Recipient::from_certificate(certificate).unwrap();
+    let content: Vec<u8> = (0..bytes).map(|i| (i * 7 % 251) as u8).collect();
+    let der = encrypt(&[recipient], Algorithms::default(), &content, &mut OsRng).unwrap();
+    let body = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "From: <poststelle@vg-talheim.example>\r\nTo: <{alias}>\r\nMessage-ID: <{{n}}@vg-talheim.example>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n.\r\n",
+        lines.join("\r\n")
+    )
+}
+
+/// Sends `count` answers over one SMTP connection, each in a transaction of its own, the
+/// n-th numbered `first + n`; every one must get `250`.
+async fn send_answers(port: u16, alias: &str, mail: &str, first: usize, count: usize) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let mut reply = async || loop {
+        let line = lines.next_line().await.unwrap().unwrap();
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return line;
+        }
+    };
+    reply().await;
+    write
+        .write_all(b"EHLO mx.vg-talheim.example\r\n")
+        .await
+        .unwrap();
+    reply().await;
+    for n in first..first + count {
+        write
+            .write_all(format!("MAIL FROM:<>\r\nRCPT TO:<{alias}>\r\nDATA\r\n").as_bytes())
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            let line = reply().await;
+            assert!(line.starts_with('2') || line.starts_with('3'), "{line}");
+        }
+        write
+            .write_all(mail.replace("{n}", &n.to_string()).as_bytes())
+            .await
+            .unwrap();
+        let done = reply().await;
+        assert!(done.starts_with("250 2.0.0 OK"), "{done}");
+    }
 }
 
 fn upload_of(dir: &Path, bytes: usize) -> bytes::Bytes {
@@ -211,6 +355,25 @@ async fn run(smoke: bool) {
         );
     }
 
+    // Answers through the mail listener: 100 KB each, `concurrency` connections.
+    let mail = answer_mail(&portal.alias, &portal.answer_certificate, 100_000);
+    let per_connection = count / concurrency;
+    let started = Instant::now();
+    let senders: Vec<_> = (0..concurrency)
+        .map(|c| {
+            let (alias, mail) = (portal.alias.clone(), mail.clone());
+            let port = portal.listener_port;
+            tokio::spawn(async move {
+                send_answers(port, &alias, &mail, c * per_connection, per_connection).await
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let answers_per_second =
+        (per_connection * concurrency) as f64 / started.elapsed().as_secs_f64();
+
     // Memory: 20 uploads of 25 MB at once.
     let big = upload_of(dir.path(), if smoke { 1_000_000 } else { 25_000_000 });
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -251,13 +414,22 @@ async fn run(smoke: bool) {
         accepted_per_second / health_per_second
     );
     println!(
+        "| accepted 100 KB answers (SMTP) | {answers_per_second:.0}/s | /api/health {health_per_second:.0}/s | {:.2} |",
+        answers_per_second / health_per_second
+    );
+    println!(
         "| peak resident memory, {big_uploads} x {:.0} MB at once ({big_seconds:.1} s) | {peak:.0} MB | {before_peak:.0} MB before (resident {before_resident:.0} MB) | +{:.0} MB |",
         big.len() as f64 / 1e6,
         peak - before_peak
     );
     println!(
-        "targets: >= 500 submissions/s: {}; peak < 200 MB: {}",
+        "targets: >= 500 submissions/s: {}; >= 200 answers/s: {}; peak < 200 MB: {}",
         if accepted_per_second >= 500.0 {
+            "met"
+        } else {
+            "MISSED"
+        },
+        if answers_per_second >= 200.0 {
             "met"
         } else {
             "MISSED"
@@ -268,6 +440,7 @@ async fn run(smoke: bool) {
         let json = serde_json::json!({
             "accepted_100kb_per_second": accepted_per_second,
             "health_per_second": health_per_second,
+            "accepted_100kb_answers_per_second": answers_per_second,
             "concurrent_uploads": big_uploads,
             "upload_bytes": big.len(),
             "peak_resident_mb": peak,

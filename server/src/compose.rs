@@ -113,6 +113,7 @@ pub fn relay(config: &Config, catalog: SharedCatalog, parts: RelayParts) -> Rela
         delivery_hours: config.relay.delivery_hours,
         retention_days: config.relay.retention_days,
         wake,
+        answers: parts.answers.clone(),
     };
     let relay = Relay {
         catalog,
@@ -159,7 +160,7 @@ pub fn inbound(
     };
     let answers = config.answers.as_ref().map(|answers| AnswerDesk {
         domain: answers.domain.clone(),
-        folder: config.data_dir.join("answers").join("received"),
+        folder: crate::answers::received_folder(&config.data_dir),
         help_url: format!("{}/antworten", config.public_url()),
         store: store.clone(),
         authenticity: authenticity.clone(),

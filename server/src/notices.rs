@@ -65,6 +65,28 @@ pub fn answer_arrived(id: &str, receipt: &str, status_url: &str, address: &str) 
     )
 }
 
+/// Reminds the citizen that unread answers to their message will be deleted on `date`.
+pub fn answers_expire(
+    alias: &str,
+    receipt: &str,
+    status_url: &str,
+    date: &str,
+    address: &str,
+) -> OutboxMail {
+    mail(
+        format!("reminder:{alias}"),
+        address,
+        format!("Ungelesene Antwort auf Ihre Nachricht {receipt}"),
+        format!(
+            "Auf Ihre Nachricht {receipt} ist eine verschlüsselte Antwort eingegangen, die Sie \
+             noch nicht geöffnet haben. Sie wird am {date} gelöscht.\n\n\
+             Stand Ihrer Nachricht: {status_url}\n\n---\n\n\
+             An encrypted answer to your message {receipt} has not been opened yet. It will be \
+             deleted on {date}. Status of your message: {status_url}\n",
+        ),
+    )
+}
+
 /// Tells the citizen that their message failed for good.
 pub fn delivery_failed(receipt: &str, address: &str) -> OutboxMail {
     mail(

@@ -1359,3 +1359,61 @@ async fn what_is_not_an_answer_to_the_conversation_is_refused_and_nothing_kept()
     .await;
     assert!(rcpt.starts_with("550 5.1.1"), "{rcpt}");
 }
+
+#[tokio::test]
+async fn unread_answers_are_announced_a_week_before_the_end_and_go_with_the_conversation() {
+    let opened = opened_conversation().await;
+    opened.citizen.write("answer.txt", ANSWER_ENTITY.as_bytes());
+    let der = openssl(
+        opened.citizen.dir.path(),
+        &[
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-in",
+            "answer.txt",
+            "-outform",
+            "DER",
+            "cert.pem",
+        ],
+    );
+    let (done, _) = opened.answer(&der, "late@lra-musterhausen.example").await;
+    assert_eq!(done, "250 2.0.0 OK");
+    let day = 86_400;
+    let reminders = async |at: u64| {
+        opened.portal.worker.purge(at).await.unwrap();
+        opened.portal.worker.work(at).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        to(&opened.smtp.received(), CITIZEN)
+            .into_iter()
+            .filter(|m| String::from_utf8_lossy(&m.data).contains("Subject: Ungelesene Antwort"))
+            .count()
+    };
+    // Ten days before the end: nothing yet; six days before: one reminder, once.
+    assert_eq!(reminders(now() + 170 * day).await, 0);
+    assert_eq!(reminders(now() + 174 * day).await, 1);
+    assert_eq!(reminders(now() + 175 * day).await, 1);
+    assert_eq!(kept(&opened).len(), 1);
+    // Long past the relay's retention (30 days) the message's status page is still there,
+    // as its conversation goes on; the reminder links it.
+    let status_token = opened.accepted["status_token"].as_str().unwrap();
+    let status = get(&opened.portal.app, &format!("/api/status/{status_token}")).await;
+    assert_eq!(status.status, StatusCode::OK);
+    assert_eq!(status.json()["answers"].as_array().unwrap().len(), 1);
+
+    // After the end: the answer, its file and the conversation are gone; the alias takes
+    // no more mail; the message's status page goes with the usual retention.
+    reminders(now() + 181 * day).await;
+    assert!(kept(&opened).is_empty(), "{:?}", kept(&opened));
+    assert!(
+        opened
+            .portal
+            .store
+            .answers(&opened.alias)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (rcpt, _) = hand_over(opened.listener_port, &opened.alias, b"x\r\n").await;
+    assert!(rcpt.starts_with("550 5.1.1"), "{rcpt}");
+}

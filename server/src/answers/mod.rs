@@ -24,6 +24,8 @@ use ca::{AnswersCa, CaError, CaFiles, LeafRequest};
 use csr::CsrError;
 
 const DAY: u64 = 86_400;
+/// Unread answers are announced this long before their conversation ends and they go.
+const REMINDER_DAYS: u64 = 7;
 
 /// Where the portal serves the CA's certificate (PEM) and its CRL (DER).
 pub const CA_PATH: &str = "/answers/ca.pem";
@@ -157,6 +159,8 @@ pub struct Answers {
     pub store: Store,
     /// The CRL's address, as the certificates name it.
     pub crl_url: String,
+    /// Where received answers wait: `<data_dir>/answers/received/<id>.eml`.
+    pub received: PathBuf,
     crl: Mutex<Option<CachedCrl>>,
 }
 
@@ -182,17 +186,14 @@ impl Answers {
         let crl_url = format!("{public_url}{CRL_PATH}");
         let ca =
             AnswersCa::load_or_create(&config.ca_files(data_dir), &config.domain, &crl_url, now)?;
-        Ok(Answers::new(config, ca, crl_url, store))
-    }
-
-    pub fn new(config: AnswersConfig, ca: AnswersCa, crl_url: String, store: Store) -> Answers {
-        Answers {
+        Ok(Answers {
             config,
             ca,
             store,
             crl_url,
+            received: received_folder(data_dir),
             crl: Mutex::new(None),
-        }
+        })
     }
 
     /// A fresh alias address on the answer domain.
@@ -283,6 +284,29 @@ impl Answers {
         now + self.config.conversation_days * DAY
     }
 
+    /// Reminds citizens of unread answers whose conversation ends within a week, then
+    /// forgets ended conversations with their answers (rows, then files). Returns how many
+    /// conversations went.
+    pub async fn sweep(&self, now: u64) -> Result<u64, StoreError> {
+        for due in self.store.due_reminders(now + REMINDER_DAYS * DAY).await? {
+            let date = smime::mime::rfc3339(due.ends_at);
+            let notice = crate::notices::answers_expire(
+                &due.alias,
+                &due.receipt,
+                &due.status_url,
+                &date[..10],
+                &due.citizen_address,
+            );
+            self.store.remind(&due.alias, &notice, now).await?;
+        }
+        let files = self.store.answers_of_ended(now).await?;
+        let gone = self.store.forget_ended_conversations(now).await?;
+        for id in files {
+            let _ = std::fs::remove_file(self.received.join(format!("{id}.eml")));
+        }
+        Ok(gone)
+    }
+
     /// The CA's current CRL (DER), made again when a certificate was revoked since, or
     /// once a day.
     pub async fn crl(&self, now: u64) -> Result<Vec<u8>, AnswersError> {
@@ -306,6 +330,11 @@ impl Answers {
         });
         Ok(der)
     }
+}
+
+/// Where received answers wait, under the data folder.
+pub fn received_folder(data_dir: &Path) -> PathBuf {
+    data_dir.join("answers").join("received")
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -31,6 +31,8 @@ pub struct Worker {
     pub delivery_hours: u64,
     pub retention_days: u64,
     pub wake: Arc<tokio::sync::Notify>,
+    /// Answers, when on: their reminders and their end.
+    pub answers: Option<Arc<crate::answers::Answers>>,
 }
 
 /// A mail server's words without the addresses in them: an outbox mail goes to a citizen,
@@ -250,6 +252,10 @@ impl Worker {
             .purge_before(now.saturating_sub(self.retention_days * 86_400))
             .await?
             + self.store.forget_report_addresses(now).await?;
+        let gone = match &self.answers {
+            Some(answers) => gone + answers.sweep(now).await?,
+            None => gone,
+        };
         for file in self.folder.files() {
             let QueueFile::Mail {
                 receipt,

@@ -274,3 +274,95 @@ impl Store {
             .collect()
     }
 }
+
+/// A conversation whose end is near while answers wait unread: whom to remind, of what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueReminder {
+    pub alias: String,
+    pub receipt: String,
+    pub citizen_address: String,
+    pub status_url: String,
+    pub ends_at: u64,
+}
+
+impl Store {
+    /// Conversations ending before `before` with answers nobody opened and no reminder yet.
+    pub async fn due_reminders(&self, before: u64) -> Result<Vec<DueReminder>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT alias, receipt, citizen_address, status_url, ends_at FROM conversations c \
+             WHERE receipt IS NOT NULL AND revoked_at IS NULL AND reminded_at IS NULL \
+             AND ends_at < ? AND EXISTS (SELECT 1 FROM received_answers r \
+             WHERE r.alias = c.alias AND r.opened_at IS NULL)",
+        )
+        .bind(before as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DueReminder {
+                    alias: row.try_get("alias")?,
+                    receipt: row.try_get("receipt")?,
+                    citizen_address: row.try_get("citizen_address")?,
+                    status_url: row
+                        .try_get::<Option<String>, _>("status_url")?
+                        .unwrap_or_default(),
+                    ends_at: row.try_get::<i64, _>("ends_at")? as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// Queues the reminder and marks the conversation reminded, in one transaction.
+    pub async fn remind(
+        &self,
+        alias: &str,
+        notice: &OutboxMail,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE conversations SET reminded_at = ? WHERE alias = ?")
+            .bind(now as i64)
+            .bind(alias)
+            .execute(&mut *tx)
+            .await?;
+        super::insert_mail(&mut tx, notice, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The answers of conversations that ended before `now` (their files are to go).
+    pub async fn answers_of_ended(&self, now: u64) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT r.id FROM received_answers r JOIN conversations c ON r.alias = c.alias \
+             WHERE c.ends_at < ?",
+        )
+        .bind(now as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from)
+    }
+
+    /// Forgets conversations that ended before `now` (their answers, the citizen's address,
+    /// the certificate) and those whose certificate expired unused; the alias then takes no
+    /// mail. Returns how many conversations went.
+    pub async fn forget_ended_conversations(&self, now: u64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM received_answers WHERE alias IN \
+             (SELECT alias FROM conversations WHERE ends_at < ?)",
+        )
+        .bind(now as i64)
+        .execute(&mut *tx)
+        .await?;
+        let gone = sqlx::query(
+            "DELETE FROM conversations WHERE ends_at < ? OR (ends_at IS NULL AND not_after < ?)",
+        )
+        .bind(now as i64)
+        .bind(now as i64)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(gone)
+    }
+}

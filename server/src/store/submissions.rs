@@ -617,7 +617,9 @@ impl Store {
     pub async fn purge_before(&self, cutoff: u64) -> Result<u64, StoreError> {
         let mut gone = 0;
         for sql in [
-            "DELETE FROM submissions WHERE state <> 'queued' AND finished_at < ?",
+            // A message whose conversation goes on keeps its status page.
+            "DELETE FROM submissions WHERE state <> 'queued' AND finished_at < ? \
+             AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.receipt = submissions.receipt)",
             "DELETE FROM verification_codes WHERE created_at < ?",
             "DELETE FROM outbox WHERE sent_at IS NOT NULL AND created_at < ?",
             "DELETE FROM inbound WHERE processed_at IS NOT NULL AND received_at < ?",
