@@ -425,9 +425,41 @@ fn split_signed(citizen: &Citizen, inner: &[u8]) {
 /// gpgsm (KMail's) verifies the signature with the answers CA as its trusted root.
 fn gpgsm_verifies(citizen: &Citizen) {
     let home = citizen.path("gnupg");
-    std::fs::create_dir(&home).unwrap();
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let gpgsm = |args: &[&str]| {
+    let gpgsm = gpgsm_home(&home, &citizen.path("ca.pem"));
+    let (ok, text) = attempt(&mut gpgsm(&[
+        "--verify",
+        &citizen.path("signature.der").to_string_lossy(),
+        &citizen.path("content.eml").to_string_lossy(),
+    ]));
+    gpgsm_done(&home);
+    assert!(ok && text.contains("Good signature"), "gpgsm: {text}");
+}
+
+/// A fresh NSS database in `dir`, as a mail program's profile holds one.
+fn nss_db(dir: &Path) -> String {
+    std::fs::create_dir(dir).unwrap();
+    let db = format!("sql:{}", dir.display());
+    testkit::run(Command::new("certutil").args(["-N", "-d", &db, "--empty-password"]));
+    db
+}
+
+/// Adds the certificate `file` to `db` with `trust` (`",C,"`: trusted to identify e-mail
+/// users, as Thunderbird's tick in the import dialog sets it).
+fn nss_add(db: &str, nickname: &str, trust: &str, file: &Path) {
+    testkit::run(
+        Command::new("certutil")
+            .args(["-A", "-d", db, "-n", nickname, "-t", trust, "-i"])
+            .arg(file),
+    );
+}
+
+/// A gpgsm home in `dir` that trusts the CA certificate `ca` as a root, as Kleopatra
+/// does once the authority certified it; the function makes gpgsm commands for it.
+fn gpgsm_home(dir: &Path, ca: &Path) -> impl Fn(&[&str]) -> Command + use<> {
+    std::fs::create_dir(dir).unwrap();
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let home = dir.to_owned();
+    let gpgsm = move |args: &[&str]| {
         let mut command = Command::new("gpgsm");
         command
             .env("GNUPGHOME", &home)
@@ -435,56 +467,36 @@ fn gpgsm_verifies(citizen: &Citizen) {
             .args(args);
         command
     };
-    testkit::run(&mut gpgsm(&[
-        "--import",
-        &citizen.path("ca.pem").to_string_lossy(),
-    ]));
-    let fingerprint = String::from_utf8(openssl(
-        citizen.dir.path(),
-        &["x509", "-in", "ca.pem", "-noout", "-fingerprint", "-sha1"],
+    testkit::run(&mut gpgsm(&["--import", &ca.to_string_lossy()]));
+    let fingerprint = String::from_utf8(testkit::run(
+        Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha1", "-in"])
+            .arg(ca),
     ))
     .unwrap();
     let fingerprint = fingerprint.trim().split_once('=').unwrap().1.to_owned();
     std::fs::write(
-        home.join("trustlist.txt"),
+        dir.join("trustlist.txt"),
         format!("{fingerprint} S relax\n"),
     )
     .unwrap();
-    let (ok, text) = attempt(&mut gpgsm(&[
-        "--verify",
-        &citizen.path("signature.der").to_string_lossy(),
-        &citizen.path("content.eml").to_string_lossy(),
-    ]));
+    gpgsm
+}
+
+/// Stops the gpg-agent a gpgsm home started.
+fn gpgsm_done(dir: &Path) {
     let _ = Command::new("gpgconf")
-        .env("GNUPGHOME", &home)
+        .env("GNUPGHOME", dir)
         .args(["--kill", "all"])
         .status();
-    assert!(ok && text.contains("Good signature"), "gpgsm: {text}");
 }
 
 /// NSS (Thunderbird's) verifies the signature once the answers CA is trusted for e-mail,
 /// and not before.
 fn nss_verifies(citizen: &Citizen) {
-    let decode = |db: &str| {
-        let dir = citizen.path(db);
-        std::fs::create_dir(&dir).unwrap();
-        let db = format!("sql:{}", dir.display());
-        testkit::run(Command::new("certutil").args(["-N", "-d", &db, "--empty-password"]));
-        (db, dir)
-    };
-    let (untrusting, _) = decode("nss-untrusting");
-    let (trusting, _) = decode("nss");
-    testkit::run(Command::new("certutil").args([
-        "-A",
-        "-d",
-        &trusting,
-        "-n",
-        "answers-ca",
-        "-t",
-        ",C,",
-        "-i",
-        &citizen.path("ca.pem").to_string_lossy(),
-    ]));
+    let untrusting = nss_db(&citizen.path("nss-untrusting"));
+    let trusting = nss_db(&citizen.path("nss"));
+    nss_add(&trusting, "answers-ca", ",C,", &citizen.path("ca.pem"));
     let signature = citizen.path("signature.der").to_string_lossy().into_owned();
     let content = citizen.path("content.eml").to_string_lossy().into_owned();
     let out = citizen.path("nss-out").to_string_lossy().into_owned();
@@ -768,32 +780,10 @@ fn the_answers_ca_certifies_its_own_domain_only() {
             "{refused}: {text}"
         );
     }
-    let db = format!("sql:{}", dir.path().join("nss").display());
-    std::fs::create_dir(dir.path().join("nss")).unwrap();
-    testkit::run(Command::new("certutil").args(["-N", "-d", &db, "--empty-password"]));
-    testkit::run(Command::new("certutil").args([
-        "-A",
-        "-d",
-        &db,
-        "-n",
-        "answers-ca",
-        "-t",
-        ",C,",
-        "-i",
-        &dir.path().join("answers/ca.pem").to_string_lossy(),
-    ]));
+    let db = nss_db(&dir.path().join("nss"));
+    nss_add(&db, "answers-ca", ",C,", &dir.path().join("answers/ca.pem"));
     for (file, nickname) in [("good.pem", "good"), ("bad.pem", "bad")] {
-        testkit::run(Command::new("certutil").args([
-            "-A",
-            "-d",
-            &db,
-            "-n",
-            nickname,
-            "-t",
-            ",,",
-            "-i",
-            &dir.path().join(file).to_string_lossy(),
-        ]));
+        nss_add(&db, nickname, ",,", &dir.path().join(file));
     }
     let nss = |nickname: &str| {
         attempt(Command::new("certutil").args(["-V", "-d", &db, "-n", nickname, "-u", "R"]))
@@ -1186,32 +1176,11 @@ async fn answer_notices(opened: &Opened) -> Vec<Received> {
 /// gpgsm encrypts to the certificate it imported, as KMail does.
 fn gpgsm_encrypt(opened: &Opened) -> Vec<u8> {
     let home = opened.citizen.path("gnupg-authority");
-    std::fs::create_dir(&home).unwrap();
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let gpgsm = |args: &[&str]| {
-        let mut command = Command::new("gpgsm");
-        command
-            .env("GNUPGHOME", &home)
-            .args(["--batch", "--disable-dirmngr"])
-            .args(args);
-        command
-    };
-    testkit::run(&mut gpgsm(&["--import", &opened.path("ca.pem")]));
+    let gpgsm = gpgsm_home(&home, &opened.citizen.path("ca.pem"));
     testkit::run(&mut gpgsm(&[
         "--import",
         &opened.path("from-signature.pem"),
     ]));
-    let fingerprint = String::from_utf8(openssl(
-        opened.citizen.dir.path(),
-        &["x509", "-in", "ca.pem", "-noout", "-fingerprint", "-sha1"],
-    ))
-    .unwrap();
-    let fingerprint = fingerprint.trim().split_once('=').unwrap().1.to_owned();
-    std::fs::write(
-        home.join("trustlist.txt"),
-        format!("{fingerprint} S relax\n"),
-    )
-    .unwrap();
     let der = testkit::run(&mut gpgsm(&[
         "--encrypt",
         "--recipient",
@@ -1220,41 +1189,20 @@ fn gpgsm_encrypt(opened: &Opened) -> Vec<u8> {
         "-",
         &opened.path("answer.txt"),
     ]));
-    let _ = Command::new("gpgconf")
-        .env("GNUPGHOME", &home)
-        .args(["--kill", "all"])
-        .status();
+    gpgsm_done(&home);
     der
 }
 
 /// NSS's cmsutil encrypts to the certificate from the signature, as Thunderbird does.
 fn nss_encrypt(opened: &Opened) -> Vec<u8> {
-    let dir = opened.citizen.path("nss-authority");
-    std::fs::create_dir(&dir).unwrap();
-    let db = format!("sql:{}", dir.display());
-    testkit::run(Command::new("certutil").args(["-N", "-d", &db, "--empty-password"]));
-    testkit::run(Command::new("certutil").args([
-        "-A",
-        "-d",
+    let db = nss_db(&opened.citizen.path("nss-authority"));
+    nss_add(&db, "answers-ca", ",C,", &opened.citizen.path("ca.pem"));
+    nss_add(
         &db,
-        "-n",
-        "answers-ca",
-        "-t",
-        ",C,",
-        "-i",
-        &opened.path("ca.pem"),
-    ]));
-    testkit::run(Command::new("certutil").args([
-        "-A",
-        "-d",
-        &db,
-        "-n",
         "citizen",
-        "-t",
         ",,",
-        "-i",
-        &opened.path("from-signature.pem"),
-    ]));
+        &opened.citizen.path("from-signature.pem"),
+    );
     let out = opened.path("nss.p7m");
     testkit::run(Command::new("cmsutil").args([
         "-E",

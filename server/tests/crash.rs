@@ -237,19 +237,20 @@ async fn report_then_crash(server: Server, port: u16, recipient: &str, mail: &[u
     assert!(answer.starts_with("250 "), "{answer}");
 }
 
+/// The configuration's `[inbound]`: the mail listener on `port`.
+fn listener_section(port: u16) -> String {
+    format!(
+        "[inbound]\nbind = \"127.0.0.1:{port}\"\n\
+         return_domain = \"return.portal.example\"\nhostname = \"returns.portal.example\"\n"
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bounce_taken_right_before_a_kill_is_read_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
     let smtp = SmtpServer::start();
     let listener_port = common::free_port();
-    let config = configure_with(
-        dir.path(),
-        smtp.port(),
-        &format!(
-            "[inbound]\nbind = \"127.0.0.1:{listener_port}\"\n\
-             return_domain = \"return.portal.example\"\nhostname = \"returns.portal.example\"\n"
-        ),
-    );
+    let config = configure_with(dir.path(), smtp.port(), &listener_section(listener_port));
     let server = serve(dir.path(), Some(&config)).await;
     let accepted = submit(&server, dir.path()).await;
     let delivered = smtp.wait_for(1, Duration::from_secs(30)).remove(0);
@@ -296,9 +297,8 @@ async fn an_answer_taken_right_before_a_kill_is_there_once_after_the_restart() {
         dir.path(),
         smtp.port(),
         &format!(
-            "[inbound]\nbind = \"127.0.0.1:{listener_port}\"\n\
-             return_domain = \"return.portal.example\"\nhostname = \"returns.portal.example\"\n\
-             [answers]\ndomain = \"antwort.portal.example\"\n"
+            "{}[answers]\ndomain = \"antwort.portal.example\"\n",
+            listener_section(listener_port)
         ),
         true,
     );
