@@ -1016,6 +1016,24 @@ impl Opened {
     fn path(&self, name: &str) -> String {
         self.citizen.path(name).to_string_lossy().into_owned()
     }
+
+    /// `answer.txt` as `openssl cms -encrypt` encrypts it to `certificate` by default
+    /// (AES-256-CBC, RSA PKCS#1 v1.5), DER.
+    fn encrypted_answer(&self, certificate: &str) -> Vec<u8> {
+        openssl(
+            self.citizen.dir.path(),
+            &[
+                "cms",
+                "-encrypt",
+                "-binary",
+                "-in",
+                "answer.txt",
+                "-outform",
+                "DER",
+                certificate,
+            ],
+        )
+    }
 }
 
 #[tokio::test]
@@ -1128,19 +1146,7 @@ async fn answers_encrypted_by_openssl_gpgsm_and_nss_are_kept_for_the_citizen() {
     }
 
     // The same mail again (a replay) is dropped; the sender hears OK.
-    let der = openssl(
-        dir,
-        &[
-            "cms",
-            "-encrypt",
-            "-binary",
-            "-in",
-            "answer.txt",
-            "-outform",
-            "DER",
-            "from-signature.pem",
-        ],
-    );
+    let der = opened.encrypted_answer("from-signature.pem");
     let (done, decrypted) = opened
         .answer(&der, "openssl@lra-musterhausen.example")
         .await;
@@ -1244,19 +1250,7 @@ async fn what_is_not_an_answer_to_the_conversation_is_refused_and_nothing_kept()
         .demo
         .folder
         .join("certificates/lra-gewerbeamt.pem");
-    let der = openssl(
-        opened.citizen.dir.path(),
-        &[
-            "cms",
-            "-encrypt",
-            "-binary",
-            "-in",
-            "answer.txt",
-            "-outform",
-            "DER",
-            &other.to_string_lossy(),
-        ],
-    );
+    let der = opened.encrypted_answer(&other.to_string_lossy());
     let (done, _) = opened.answer(&der, "other@x").await;
     assert!(
         done.starts_with("550 5.7.1 Not encrypted to this conversation's certificate"),
@@ -1312,19 +1306,7 @@ async fn what_is_not_an_answer_to_the_conversation_is_refused_and_nothing_kept()
 async fn unread_answers_are_announced_a_week_before_the_end_and_go_with_the_conversation() {
     let opened = opened_conversation().await;
     opened.citizen.write("answer.txt", ANSWER_ENTITY.as_bytes());
-    let der = openssl(
-        opened.citizen.dir.path(),
-        &[
-            "cms",
-            "-encrypt",
-            "-binary",
-            "-in",
-            "answer.txt",
-            "-outform",
-            "DER",
-            "cert.pem",
-        ],
-    );
+    let der = opened.encrypted_answer("cert.pem");
     let (done, _) = opened.answer(&der, "late@lra-musterhausen.example").await;
     assert_eq!(done, "250 2.0.0 OK");
     let day = 86_400;
