@@ -46,6 +46,15 @@ pub fn validity(from: u64, to: u64) -> Result<Validity, PkixError> {
     })
 }
 
+/// A fresh random serial number: 128 bits, positive, and never with a leading zero byte
+/// that DER would drop.
+pub fn random_serial() -> [u8; 16] {
+    let mut serial = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut serial);
+    serial[0] = (serial[0] & 0x7f) | 0x40;
+    serial
+}
+
 pub fn serial(bytes: &[u8]) -> Result<SerialNumber, PkixError> {
     SerialNumber::new(bytes).map_err(pkix_error)
 }

@@ -175,15 +175,6 @@ impl AnswersCa {
         Ok(())
     }
 
-    /// The certificate, DER.
-    pub fn der(&self) -> &[u8] {
-        &self.der
-    }
-
-    pub fn certificate(&self) -> &Certificate {
-        &self.certificate
-    }
-
     pub fn pem(&self) -> String {
         der::pem::encode_string("CERTIFICATE", LineEnding::LF, &self.der)
             .expect("a certificate encodes as PEM")
@@ -293,9 +284,7 @@ fn make_certificate(
     domain: &str,
     now: u64,
 ) -> Result<Certificate, CaError> {
-    let mut serial = [0u8; 16];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut serial);
-    serial[0] = (serial[0] & 0x7f) | 0x40;
+    let serial = pkix::random_serial();
     let subtree = |base: &str| -> Result<GeneralSubtree, CaError> {
         Ok(GeneralSubtree {
             base: GeneralName::Rfc822Name(Ia5String::new(base).map_err(pkix_error)?),

@@ -13,7 +13,6 @@ pub mod receive;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use wire::ErrorCode;
 
@@ -220,10 +219,7 @@ impl Answers {
     ) -> Result<Issued, AnswersError> {
         let public_key = csr::verified_key(csr)?;
         let alias = self.new_alias();
-        let mut serial = [0u8; 16];
-        OsRng.fill_bytes(&mut serial);
-        // Positive, and never with a leading zero byte that DER would drop.
-        serial[0] = (serial[0] & 0x7f) | 0x40;
+        let serial = crate::pkix::random_serial();
         let not_after =
             now + self.config.conversation_days * DAY + self.config.pending_hours * 3600;
         let certificate = self.ca.issue(&LeafRequest {

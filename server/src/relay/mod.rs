@@ -229,7 +229,7 @@ impl Relay {
         })
     }
 
-    /// The answers CA's certificate (DER) and its current CRL (DER), for the edge to serve.
+    /// Answers, when on: the edge serves the CA's certificate and CRL from it.
     pub fn answers(&self) -> Option<&Answers> {
         self.answers.as_deref()
     }
