@@ -169,6 +169,17 @@ impl Citizen {
         path
     }
 
+    /// `statement` signed with the conversation's key as the browser signs its requests
+    /// (RSASSA-PKCS1-v1_5, SHA-256), base64.
+    fn sign(&self, statement: &str) -> String {
+        self.write("statement.txt", statement.as_bytes());
+        let signature = openssl(
+            self.dir.path(),
+            &["dgst", "-sha256", "-sign", "key.pem", "statement.txt"],
+        );
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, signature)
+    }
+
     /// The MIME entity signed with the conversation's key, as S/MIME (multipart/signed)
     /// with its From and Reply-To set to the alias: what the browser encrypts.
     fn signed_entity(&self, issued: &serde_json::Value) -> Vec<u8> {
@@ -630,6 +641,21 @@ async fn the_crl_lists_replaced_and_unused_certificates() {
     // The first was replaced: it can no longer open the conversation.
     let replaced = upload(&portal, &token, first["alias"].as_str(), b"x").await;
     assert_eq!(replaced.json()["code"], "conversation_unknown");
+    // Nobody will be told anything about it: the citizen's address goes from it at the
+    // next sweep, the pending one keeps it.
+    portal.worker.purge(now()).await.unwrap();
+    let address_of = async |alias: &serde_json::Value| {
+        let alias = alias.as_str().unwrap();
+        portal
+            .store
+            .conversation(alias)
+            .await
+            .unwrap()
+            .unwrap()
+            .citizen_address
+    };
+    assert_eq!(address_of(&first["alias"]).await, "");
+    assert_eq!(address_of(&second["alias"]).await, CITIZEN);
 
     let info = get(&portal.app, "/api/answers").await.json();
     let crl_url = info["crl_url"].as_str().unwrap();
@@ -637,11 +663,6 @@ async fn the_crl_lists_replaced_and_unused_certificates() {
     let crl = get(&portal.app, "/answers/ca.crl").await;
     assert_eq!(crl.status, StatusCode::OK);
     assert_eq!(crl.headers["content-type"], "application/pkix-crl");
-    citizen.write("crl.der", &crl.body);
-    citizen.write(
-        "ca.pem",
-        get(&portal.app, "/answers/ca.pem").await.body.as_slice(),
-    );
     citizen.write(
         "first.pem",
         first["certificate"].as_str().unwrap().as_bytes(),
@@ -650,38 +671,10 @@ async fn the_crl_lists_replaced_and_unused_certificates() {
         "second.pem",
         second["certificate"].as_str().unwrap().as_bytes(),
     );
-    let (ok, text) = attempt(
-        Command::new("openssl")
-            .current_dir(citizen.dir.path())
-            .args([
-                "crl", "-inform", "DER", "-in", "crl.der", "-CAfile", "ca.pem", "-noout",
-            ]),
-    );
-    assert!(ok && text.contains("verify OK"), "{text}");
-    openssl(
-        citizen.dir.path(),
-        &["crl", "-inform", "DER", "-in", "crl.der", "-out", "crl.pem"],
-    );
-    let check = |leaf: &str| {
-        attempt(
-            Command::new("openssl")
-                .current_dir(citizen.dir.path())
-                .args([
-                    "verify",
-                    "-crl_check",
-                    "-CRLfile",
-                    "crl.pem",
-                    "-CAfile",
-                    "ca.pem",
-                    "-purpose",
-                    "smimesign",
-                    leaf,
-                ]),
-        )
-    };
-    let (ok, text) = check("first.pem");
+    let check = async |leaf: &str| crl_check(&portal, &citizen, leaf).await;
+    let (ok, text) = check("first.pem").await;
     assert!(!ok && text.contains("certificate revoked"), "{text}");
-    let (ok, text) = check("second.pem");
+    let (ok, text) = check("second.pem").await;
     assert!(ok, "{text}");
     // The certificate names where the CRL is.
     let points = String::from_utf8(openssl(
@@ -697,6 +690,40 @@ async fn the_crl_lists_replaced_and_unused_certificates() {
     ))
     .unwrap();
     assert!(points.contains(&format!("URI:{crl_url}")), "{points}");
+}
+
+/// `openssl verify -crl_check` of `leaf` (a file of the citizen's) against the portal's
+/// answers CA and its current CRL, both as the portal serves them.
+async fn crl_check(portal: &Portal, citizen: &Citizen, leaf: &str) -> (bool, String) {
+    citizen.write("crl.der", &get(&portal.app, "/answers/ca.crl").await.body);
+    citizen.write("ca.pem", &get(&portal.app, "/answers/ca.pem").await.body);
+    let (ok, text) = attempt(
+        Command::new("openssl")
+            .current_dir(citizen.dir.path())
+            .args([
+                "crl", "-inform", "DER", "-in", "crl.der", "-CAfile", "ca.pem", "-noout",
+            ]),
+    );
+    assert!(ok && text.contains("verify OK"), "{text}");
+    openssl(
+        citizen.dir.path(),
+        &["crl", "-inform", "DER", "-in", "crl.der", "-out", "crl.pem"],
+    );
+    attempt(
+        Command::new("openssl")
+            .current_dir(citizen.dir.path())
+            .args([
+                "verify",
+                "-crl_check",
+                "-CRLfile",
+                "crl.pem",
+                "-CAfile",
+                "ca.pem",
+                "-purpose",
+                "smimesign",
+                leaf,
+            ]),
+    )
 }
 
 /// The CA made here by the portal itself, on first start (its key too).
@@ -1346,4 +1373,189 @@ async fn unread_answers_are_announced_a_week_before_the_end_and_go_with_the_conv
     );
     let (rcpt, _) = hand_over(opened.listener_port, &opened.alias, b"x\r\n").await;
     assert!(rcpt.starts_with("550 5.1.1"), "{rcpt}");
+}
+
+async fn post_signed(portal: &Portal, uri: &str, signature: &str) -> common::Answer {
+    common::post_json(
+        &portal.app,
+        uri,
+        serde_json::json!({ "signature": signature }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_citizen_fetches_an_answer_and_it_goes_30_days_after_first_opened() {
+    let opened = opened_conversation().await;
+    opened.citizen.write("answer.txt", ANSWER_ENTITY.as_bytes());
+    let der = opened.encrypted_answer("cert.pem");
+    let (done, _) = opened.answer(&der, "read@lra-musterhausen.example").await;
+    assert_eq!(done, "250 2.0.0 OK");
+    let status_token = opened.accepted["status_token"].as_str().unwrap();
+    let status_uri = format!("/api/status/{status_token}");
+    let status = get(&opened.portal.app, &status_uri).await.json();
+    let answer = &status["answers"][0];
+    let id = answer["id"].as_str().unwrap();
+    let conversation = &status["conversation"];
+    assert_eq!(conversation["alias"], opened.alias.as_str());
+    assert_eq!(conversation["closed_at"], serde_json::Value::Null);
+    // Unopened, it is kept until the conversation ends.
+    assert_eq!(answer["opened_at"], serde_json::Value::Null);
+    assert_eq!(answer["kept_until"], conversation["ends_at"]);
+
+    // With the status token: the mail as received, which the citizen's key decrypts.
+    let fetched = get(&opened.portal.app, &format!("{status_uri}/answers/{id}")).await;
+    assert_eq!(fetched.status, StatusCode::OK);
+    assert_eq!(fetched.headers["content-type"], "message/rfc822");
+    assert_eq!(fetched.headers["cache-control"], "no-store");
+    assert_eq!(
+        fetched.body,
+        smime_mail(&opened.alias, &der, "read@lra-musterhausen.example")
+    );
+    opened.citizen.write("fetched.eml", &fetched.body);
+    let decrypted = openssl(
+        opened.citizen.dir.path(),
+        &["cms", "-decrypt", "-in", "fetched.eml", "-inkey", "key.pem"],
+    );
+    assert_eq!(decrypted, ANSWER_ENTITY.as_bytes());
+    // Another message's status token, or an id that is not this conversation's: nothing.
+    for uri in [
+        format!("/api/status/{}/answers/{id}", "A".repeat(43)),
+        format!("{status_uri}/answers/nope"),
+        format!("{status_uri}/answers/..%2F..%2Fsecret.key.pem"),
+    ] {
+        let refused = get(&opened.portal.app, &uri).await;
+        assert_eq!(refused.status, StatusCode::NOT_FOUND, "{uri}");
+    }
+
+    // "Opened" counts only with the conversation key's signature over its statement.
+    let opened_uri = format!("/api/conversations/{}/answers/{id}/opened", opened.alias);
+    let stranger = Citizen::new();
+    for signature in [
+        stranger.sign(&wire::opened_statement(&opened.alias, id)),
+        opened.citizen.sign(&wire::close_statement(&opened.alias)),
+        "bm90IGEgc2lnbmF0dXJl".to_owned(),
+    ] {
+        let refused = post_signed(&opened.portal, &opened_uri, &signature).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert_eq!(refused.json()["code"], "signature_invalid");
+        assert_eq!(refused.json()["field"], "signature");
+    }
+    let unopened = get(&opened.portal.app, &status_uri).await.json();
+    assert_eq!(unopened["answers"][0]["opened_at"], serde_json::Value::Null);
+    let signature = opened
+        .citizen
+        .sign(&wire::opened_statement(&opened.alias, id));
+    let done = post_signed(&opened.portal, &opened_uri, &signature).await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT);
+    let first = get(&opened.portal.app, &status_uri).await.json()["answers"][0].clone();
+    let opened_at = first["opened_at"].as_str().unwrap().to_owned();
+    let stored = opened.portal.store.answers(&opened.alias).await.unwrap();
+    let opened_secs = stored[0].opened_at.unwrap();
+    assert_eq!(opened_at, smime::mime::rfc3339(opened_secs));
+    let day = 86_400;
+    assert_eq!(
+        first["kept_until"],
+        smime::mime::rfc3339(opened_secs + 30 * day)
+    );
+    // Opening it again later does not move the date.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    post_signed(&opened.portal, &opened_uri, &signature).await;
+    let again = get(&opened.portal.app, &status_uri).await.json();
+    assert_eq!(again["answers"][0]["opened_at"], opened_at.as_str());
+
+    // 29 days on it is there; 31 days on, it is gone (row and file), the conversation not.
+    opened
+        .portal
+        .worker
+        .purge(opened_secs + 29 * day)
+        .await
+        .unwrap();
+    assert_eq!(kept(&opened).len(), 1);
+    opened
+        .portal
+        .worker
+        .purge(opened_secs + 31 * day)
+        .await
+        .unwrap();
+    assert!(kept(&opened).is_empty(), "{:?}", kept(&opened));
+    let gone = get(&opened.portal.app, &format!("{status_uri}/answers/{id}")).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(gone.json()["code"], "answer_not_found");
+    let status = get(&opened.portal.app, &status_uri).await.json();
+    assert!(status["answers"].as_array().unwrap().is_empty());
+    let (done, kept_again) = opened.answer(&der, "later@lra-musterhausen.example").await;
+    assert_eq!(done, "250 2.0.0 OK");
+    assert_eq!(kept_again.unwrap(), ANSWER_ENTITY.as_bytes());
+}
+
+#[tokio::test]
+async fn closing_a_conversation_needs_the_citizens_signature_and_revokes_its_certificate() {
+    let opened = opened_conversation().await;
+    opened.citizen.write("answer.txt", ANSWER_ENTITY.as_bytes());
+    let der = opened.encrypted_answer("cert.pem");
+    let (done, _) = opened.answer(&der, "close@lra-musterhausen.example").await;
+    assert_eq!(done, "250 2.0.0 OK");
+    assert_eq!(kept(&opened).len(), 1);
+    let close_uri = format!("/api/conversations/{}/close", opened.alias);
+
+    // A link is not enough, nor a signature by another key or over another statement.
+    let stranger = Citizen::new();
+    for signature in [
+        String::new(),
+        stranger.sign(&wire::close_statement(&opened.alias)),
+        opened
+            .citizen
+            .sign(&wire::opened_statement(&opened.alias, "x")),
+    ] {
+        let refused = post_signed(&opened.portal, &close_uri, &signature).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert_eq!(refused.json()["code"], "signature_invalid");
+    }
+    assert_eq!(kept(&opened).len(), 1);
+    let (ok, text) = crl_check(&opened.portal, &opened.citizen, "cert.pem").await;
+    assert!(ok, "{text}");
+
+    let signature = opened.citizen.sign(&wire::close_statement(&opened.alias));
+    let closed = post_signed(&opened.portal, &close_uri, &signature).await;
+    assert_eq!(closed.status, StatusCode::NO_CONTENT);
+    // Its answers are gone at once, its alias refuses mail, the CRL lists its certificate,
+    // and the status page says it was closed.
+    assert!(kept(&opened).is_empty(), "{:?}", kept(&opened));
+    let (rcpt, _) = hand_over(opened.listener_port, &opened.alias, b"x\r\n").await;
+    assert!(rcpt.starts_with("550 5.1.1"), "{rcpt}");
+    let (ok, text) = crl_check(&opened.portal, &opened.citizen, "cert.pem").await;
+    assert!(!ok && text.contains("certificate revoked"), "{text}");
+    let status_token = opened.accepted["status_token"].as_str().unwrap();
+    let status = get(&opened.portal.app, &format!("/api/status/{status_token}"))
+        .await
+        .json();
+    assert!(status["conversation"]["closed_at"].is_string(), "{status}");
+    assert!(status["answers"].as_array().unwrap().is_empty());
+    let again = post_signed(&opened.portal, &close_uri, &signature).await;
+    assert_eq!(again.json()["code"], "conversation_unknown");
+    // Nothing of the citizen stays with it, and the CRL still lists it a month on.
+    let row = opened
+        .portal
+        .store
+        .conversation(&opened.alias)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.citizen_address, "");
+    opened
+        .portal
+        .worker
+        .purge(now() + 31 * 86_400)
+        .await
+        .unwrap();
+    assert!(
+        opened
+            .portal
+            .store
+            .conversation(&opened.alias)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

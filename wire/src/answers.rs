@@ -53,3 +53,26 @@ pub struct AnswersInfo {
     /// Days a conversation lasts after its first message.
     pub conversation_days: u64,
 }
+
+/// A request only the holder of the conversation's key can make: `signature` is base64 of
+/// an RSASSA-PKCS1-v1_5 SHA-256 signature (WebCrypto's, `openssl dgst -sha256 -sign`) over
+/// the UTF-8 bytes of the request's statement ([`opened_statement`], [`close_statement`]).
+/// The statements name what they do and for which conversation, so that a signature for one
+/// is worth nothing for another; both requests may be repeated without harm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignedRequest {
+    pub signature: String,
+}
+
+/// What the browser signs to say that it decrypted answer `answer` of conversation `alias`:
+/// the answer is deleted 30 days later.
+pub fn opened_statement(alias: &str, answer: &str) -> String {
+    format!("Postsiegel: answer opened\nconversation: {alias}\nanswer: {answer}\n")
+}
+
+/// What the browser signs to close conversation `alias` early: its answers are deleted
+/// and its certificate revoked.
+pub fn close_statement(alias: &str) -> String {
+    format!("Postsiegel: close the conversation\nconversation: {alias}\n")
+}

@@ -126,5 +126,10 @@ crate::named::named_enum! {
         /// The upload names a conversation that is not pending for this token and form
         /// (another message opened it, it was replaced, or its time ran out).
         ConversationUnknown = "conversation_unknown",
+        /// No such answer: unknown, or deleted (30 days after it was first opened, or
+        /// with its conversation).
+        AnswerNotFound = "answer_not_found",
+        /// The request's `signature` is not the conversation key's over its statement.
+        SignatureInvalid = "signature_invalid",
     }
 }

@@ -10,7 +10,10 @@ mod forms;
 mod named;
 mod relay;
 
-pub use answers::{AnswersInfo, CONVERSATION_HEADER, CertificateRequest, ConversationCertificate};
+pub use answers::{
+    AnswersInfo, CONVERSATION_HEADER, CertificateRequest, ConversationCertificate, SignedRequest,
+    close_statement, opened_statement,
+};
 pub use error::{ErrorBody, ErrorCode, ErrorParams};
 pub use forms::{
     AuthorityInfo, Contact, Delivery, Embed, FormKind, FormPage, Health, PolicyInfo, Portal,
@@ -18,8 +21,8 @@ pub use forms::{
     SearchResult, UnitInfo, UnitKind, ViaAuthority,
 };
 pub use relay::{
-    Accepted, AnswerArrived, CodeConfirmation, CodeDelivery, CodeRequest, CodeSent, DeliveryState,
-    Failure, FailureCode, Report, Status, Token,
+    Accepted, AnswerArrived, CodeConfirmation, CodeDelivery, CodeRequest, CodeSent,
+    ConversationState, DeliveryState, Failure, FailureCode, Report, Status, Token,
 };
 
 /// The request header that carries the verification token with an upload (a header, not a

@@ -82,16 +82,38 @@ pub struct Status {
     /// (none without answers).
     #[serde(default)]
     pub answers: Vec<AnswerArrived>,
+    /// The conversation this message opened, if it opened one.
+    #[serde(default)]
+    pub conversation: Option<ConversationState>,
+}
+
+/// A conversation as its status page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConversationState {
+    /// The alias the authority answers to (the signed requests name it).
+    pub alias: String,
+    /// RFC 3339: when it ends, with whatever answers it still keeps.
+    pub ends_at: String,
+    /// RFC 3339: when the citizen closed it early, if they did.
+    pub closed_at: Option<String>,
 }
 
 /// An answer the authority sent, as the status page shows it (it stays encrypted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnswerArrived {
+    /// Fetch it (the whole mail, still encrypted) at `/api/status/{token}/answers/{id}`.
+    pub id: String,
     /// RFC 3339: when the portal received it.
     pub received_at: String,
     /// DKIM or SPF vouched for it as coming from the authority mailbox's domain.
     pub verified: bool,
+    /// RFC 3339: when the citizen's browser first decrypted it, if it did.
+    pub opened_at: Option<String>,
+    /// RFC 3339: when it is deleted (30 days after it was first opened, at the latest
+    /// when the conversation ends).
+    pub kept_until: String,
 }
 
 /// What came back after hand-over.

@@ -9,6 +9,7 @@
 pub mod ca;
 pub mod csr;
 pub mod receive;
+pub mod signed;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -25,6 +26,8 @@ use csr::CsrError;
 const DAY: u64 = 86_400;
 /// Unread answers are announced this long before their conversation ends and they go.
 const REMINDER_DAYS: u64 = 7;
+/// An answer is kept this long after the citizen's browser first decrypted it.
+pub const OPENED_ANSWER_DAYS: u64 = 30;
 
 /// Where the portal serves the CA's certificate (PEM) and its CRL (DER).
 pub const CA_PATH: &str = "/answers/ca.pem";
@@ -114,8 +117,12 @@ pub enum AnswersError {
     NotOffered,
     #[error("the certificate request: {0}")]
     Csr(#[from] CsrError),
-    #[error("the conversation is not pending for this token and form")]
+    #[error("the conversation is not pending for this token and form, or not live")]
     ConversationUnknown,
+    #[error("no such answer (any more)")]
+    AnswerNotFound,
+    #[error("the signature is not the conversation key's over the statement")]
+    SignatureInvalid,
     #[error(transparent)]
     Ca(#[from] CaError),
     #[error(transparent)]
@@ -131,6 +138,8 @@ impl AnswersError {
             }
             AnswersError::Csr(_) => ErrorCode::CsrInvalid,
             AnswersError::ConversationUnknown => ErrorCode::ConversationUnknown,
+            AnswersError::AnswerNotFound => ErrorCode::AnswerNotFound,
+            AnswersError::SignatureInvalid => ErrorCode::SignatureInvalid,
             AnswersError::Ca(_) | AnswersError::Store(_) => ErrorCode::InternalError,
         }
     }
@@ -280,8 +289,91 @@ impl Answers {
         now + self.config.conversation_days * DAY
     }
 
-    /// Reminds citizens of unread answers whose conversation ends within a week, then
-    /// forgets ended conversations with their answers (rows, then files). Returns how many
+    /// When an answer goes: 30 days after it was first opened, at the latest when its
+    /// conversation ends.
+    pub fn kept_until(opened_at: Option<u64>, conversation_ends_at: u64) -> u64 {
+        opened_at.map_or(conversation_ends_at, |opened| {
+            conversation_ends_at.min(opened + OPENED_ANSWER_DAYS * DAY)
+        })
+    }
+
+    /// The stored mail of answer `id`, still encrypted; the caller checked whose it is.
+    pub fn answer_mail(&self, id: &str) -> Result<Vec<u8>, AnswersError> {
+        // Ids are base64url: nothing in one leaves the folder.
+        let well_formed = !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !well_formed {
+            return Err(AnswersError::AnswerNotFound);
+        }
+        std::fs::read(self.received.join(format!("{id}.eml")))
+            .map_err(|_| AnswersError::AnswerNotFound)
+    }
+
+    /// The live conversation `alias`, if `signature` over `statement` is its key's.
+    async fn signed_by(
+        &self,
+        alias: &str,
+        statement: &str,
+        signature: &str,
+        now: u64,
+    ) -> Result<Conversation, AnswersError> {
+        let conversation = self
+            .store
+            .live_conversation(alias, now)
+            .await?
+            .ok_or(AnswersError::ConversationUnknown)?;
+        if !signed::verifies(&conversation.certificate, statement, signature) {
+            return Err(AnswersError::SignatureInvalid);
+        }
+        Ok(conversation)
+    }
+
+    /// The citizen's browser decrypted answer `id`: from the first time, it is kept
+    /// [`OPENED_ANSWER_DAYS`] more.
+    pub async fn opened(
+        &self,
+        alias: &str,
+        id: &str,
+        signature: &str,
+        now: u64,
+    ) -> Result<(), AnswersError> {
+        let statement = wire::opened_statement(alias, id);
+        self.signed_by(alias, &statement, signature, now).await?;
+        if !self.store.mark_opened(alias, id, now).await? {
+            return Err(AnswersError::AnswerNotFound);
+        }
+        Ok(())
+    }
+
+    /// The citizen closes the conversation: its answers go now, its certificate is revoked
+    /// (the CRL lists it), its alias refuses mail.
+    pub async fn close(&self, alias: &str, signature: &str, now: u64) -> Result<(), AnswersError> {
+        let statement = wire::close_statement(alias);
+        self.signed_by(alias, &statement, signature, now).await?;
+        let ids = self
+            .store
+            .close_conversation(alias, now)
+            .await?
+            .ok_or(AnswersError::ConversationUnknown)?;
+        self.remove_files(&ids);
+        tracing::info!(
+            answers = ids.len(),
+            "a conversation was closed by its citizen"
+        );
+        Ok(())
+    }
+
+    fn remove_files(&self, ids: &[String]) {
+        for id in ids {
+            let _ = std::fs::remove_file(self.received.join(format!("{id}.eml")));
+        }
+    }
+
+    /// Reminds citizens of unread answers whose conversation ends within a week, forgets
+    /// answers opened 30 days ago, then ended conversations with their answers (rows, then
+    /// files), and files no row names (left by a crash between the two). Returns how many
     /// conversations went.
     pub async fn sweep(&self, now: u64) -> Result<u64, StoreError> {
         for due in self.store.due_reminders(now + REMINDER_DAYS * DAY).await? {
@@ -295,12 +387,44 @@ impl Answers {
             );
             self.store.remind(&due.alias, &notice, now).await?;
         }
+        let opened = self
+            .store
+            .forget_opened_answers(now.saturating_sub(OPENED_ANSWER_DAYS * DAY))
+            .await?;
+        self.remove_files(&opened);
         let files = self.store.answers_of_ended(now).await?;
         let gone = self.store.forget_ended_conversations(now).await?;
-        for id in files {
-            let _ = std::fs::remove_file(self.received.join(format!("{id}.eml")));
-        }
+        self.remove_files(&files);
+        self.remove_orphans(now).await?;
         Ok(gone)
+    }
+
+    /// Removes answer files older than an hour that no row names. A younger one may be an
+    /// answer whose row is being written.
+    async fn remove_orphans(&self, now: u64) -> Result<(), StoreError> {
+        let Ok(entries) = std::fs::read_dir(&self.received) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(id) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".eml"))
+            else {
+                continue;
+            };
+            let modified = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(now, |d| d.as_secs());
+            if modified + 3600 < now && !self.store.answer_exists(id).await? {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        Ok(())
     }
 
     /// The CA's current CRL (DER), made again when a certificate was revoked since, or

@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 use wire::{
     Accepted, AnswersInfo, CertificateRequest, CodeConfirmation, CodeDelivery, CodeRequest,
     CodeSent, ConversationCertificate, ErrorBody, ErrorCode, FormPage, Health, Portal,
-    SearchResult, Status, Token,
+    SearchResult, SignedRequest, Status, Token,
 };
 
 use super::error::ApiError;
@@ -358,4 +358,81 @@ pub(super) async fn request_certificate(
         .and_then(|v| v.to_str().ok());
     let issued = state.relay()?.request_certificate(token, &request).await?;
     Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// An answer the authority sent, as the portal received it: the whole mail, still
+/// encrypted to the conversation's key (`message/rfc822`). Reached with the status token of
+/// the message it answers; fetching it does not count as opening it.
+#[utoipa::path(
+    get,
+    path = "/api/status/{token}/answers/{id}",
+    params(
+        ("token" = String, Path, description = "The status token"),
+        ("id" = String, Path, description = "The answer's `id` from the status")
+    ),
+    responses(
+        (status = 200, content_type = "message/rfc822", description = "The received mail"),
+        (status = 404, body = ErrorBody, description = "`status_not_found`, or `answer_not_found` (unknown, or deleted)"),
+        (status = 409, body = ErrorBody, description = "`answers_not_offered`")
+    )
+)]
+pub(super) async fn answer_mail(
+    State(state): State<ApiState>,
+    Path((token, id)): Path<(String, String)>,
+) -> Result<([(header::HeaderName, &'static str); 2], Vec<u8>), ApiError> {
+    let mail = state.relay()?.answer_mail(&token, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "message/rfc822"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        mail,
+    ))
+}
+
+/// The citizen's browser decrypted an answer: from the first time, it is kept 30 days
+/// more (at most until the conversation ends). Signed by the conversation's key over
+/// `opened_statement(alias, id)`; repeating it changes nothing.
+#[utoipa::path(
+    post,
+    path = "/api/conversations/{alias}/answers/{id}/opened",
+    params(
+        ("alias" = String, Path, description = "The conversation's alias"),
+        ("id" = String, Path, description = "The answer's `id`")
+    ),
+    request_body = SignedRequest,
+    responses(
+        (status = 204, description = "Recorded"),
+        (status = "4XX", body = ErrorBody, description = "`signature_invalid` with `field` `signature` (403), `answer_not_found` (404), `conversation_unknown` (not live) or `answers_not_offered` (409); or a wrong body, as for the code request")
+    )
+)]
+pub(super) async fn answer_opened(
+    State(state): State<ApiState>,
+    Path((alias, id)): Path<(String, String)>,
+    JsonBody(request): JsonBody<SignedRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.relay()?.answer_opened(&alias, &id, &request).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The citizen closes the conversation early: its answers are deleted now, its
+/// certificate revoked (the CRL lists it) and its alias refuses mail. Signed by the
+/// conversation's key over `close_statement(alias)`.
+#[utoipa::path(
+    post,
+    path = "/api/conversations/{alias}/close",
+    params(("alias" = String, Path, description = "The conversation's alias")),
+    request_body = SignedRequest,
+    responses(
+        (status = 204, description = "Closed"),
+        (status = "4XX", body = ErrorBody, description = "`signature_invalid` with `field` `signature` (403), `conversation_unknown` (not live, or closed already) or `answers_not_offered` (409); or a wrong body, as for the code request")
+    )
+)]
+pub(super) async fn close_conversation(
+    State(state): State<ApiState>,
+    Path(alias): Path<String>,
+    JsonBody(request): JsonBody<SignedRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.relay()?.close_conversation(&alias, &request).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

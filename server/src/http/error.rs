@@ -23,7 +23,7 @@ pub struct ApiError {
 pub fn status(code: ErrorCode) -> StatusCode {
     use ErrorCode::*;
     match code {
-        NotFound | FormNotFound | StatusNotFound => StatusCode::NOT_FOUND,
+        NotFound | FormNotFound | StatusNotFound | AnswerNotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         JsonMalformed | SearchQueryEmpty | SearchQueryTooLong | SearchQueryInvalid
         | EmailInvalid | CodeExpired | CodeWrong | UploadInterrupted | RequestInvalid => {
@@ -42,7 +42,7 @@ pub fn status(code: ErrorCode) -> StatusCode {
         RateLimited | TooManyCodes | CodeAttemptsExhausted | TooManyConnections => {
             StatusCode::TOO_MANY_REQUESTS
         }
-        NotVerified => StatusCode::FORBIDDEN,
+        NotVerified | SignatureInvalid => StatusCode::FORBIDDEN,
         FormNotAvailable | CertificateChanged | AnswersNotOffered | ConversationUnknown => {
             StatusCode::CONFLICT
         }
@@ -171,9 +171,10 @@ impl From<AnswersError> for ApiError {
             AnswersError::Csr(_) => ApiError::new(error.code()).field("csr"),
             AnswersError::Ca(e) => internal(&e),
             AnswersError::Store(e) => internal(&e),
-            AnswersError::NotOffered | AnswersError::ConversationUnknown => {
-                ApiError::new(error.code())
-            }
+            AnswersError::SignatureInvalid => ApiError::new(error.code()).field("signature"),
+            AnswersError::NotOffered
+            | AnswersError::ConversationUnknown
+            | AnswersError::AnswerNotFound => ApiError::new(error.code()),
         }
     }
 }

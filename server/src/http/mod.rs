@@ -96,6 +96,15 @@ fn api_router(state: ApiState) -> Router {
         .route("/status/{token}", get(api::status))
         .route("/verification/delivery/{delivery}", get(api::code_delivery))
         .route("/answers", get(api::answers))
+        .route("/status/{token}/answers/{id}", get(api::answer_mail))
+        .route(
+            "/conversations/{alias}/answers/{id}/opened",
+            post(api::answer_opened),
+        )
+        .route(
+            "/conversations/{alias}/close",
+            post(api::close_conversation),
+        )
         .merge(codes)
         .merge(confirmations)
         .merge(certificates)

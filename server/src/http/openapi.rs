@@ -4,16 +4,18 @@
 use utoipa::OpenApi;
 use wire::{
     Accepted, AnswerArrived, AnswersInfo, AuthorityInfo, CertificateRequest, CodeConfirmation,
-    CodeDelivery, CodeRequest, CodeSent, Contact, ConversationCertificate, Delivery, DeliveryState,
-    Embed, ErrorBody, ErrorCode, ErrorParams, Failure, FailureCode, FormKind, FormPage, Health,
-    PolicyInfo, Portal, Privacy, PublishedCertificate, Reason, ReasonParams, RejectedCertificate,
-    Report, SearchHit, SearchResult, Status, Token, UnitInfo, UnitKind, ViaAuthority,
+    CodeDelivery, CodeRequest, CodeSent, Contact, ConversationCertificate, ConversationState,
+    Delivery, DeliveryState, Embed, ErrorBody, ErrorCode, ErrorParams, Failure, FailureCode,
+    FormKind, FormPage, Health, PolicyInfo, Portal, Privacy, PublishedCertificate, Reason,
+    ReasonParams, RejectedCertificate, Report, SearchHit, SearchResult, SignedRequest, Status,
+    Token, UnitInfo, UnitKind, ViaAuthority,
 };
 
 use super::api::{
-    __path_answers, __path_authority_form, __path_code_delivery, __path_confirm_code,
-    __path_health, __path_portal, __path_request_certificate, __path_request_code, __path_search,
-    __path_status, __path_submit_to_authority, __path_submit_to_unit, __path_unit_form,
+    __path_answer_mail, __path_answer_opened, __path_answers, __path_authority_form,
+    __path_close_conversation, __path_code_delivery, __path_confirm_code, __path_health,
+    __path_portal, __path_request_certificate, __path_request_code, __path_search, __path_status,
+    __path_submit_to_authority, __path_submit_to_unit, __path_unit_form,
 };
 
 #[derive(OpenApi)]
@@ -37,7 +39,10 @@ use super::api::{
         submit_to_unit,
         status,
         answers,
-        request_certificate
+        request_certificate,
+        answer_mail,
+        answer_opened,
+        close_conversation
     ),
     components(schemas(
         ErrorBody,
@@ -76,7 +81,9 @@ use super::api::{
         AnswersInfo,
         AnswerArrived,
         CertificateRequest,
-        ConversationCertificate
+        ConversationCertificate,
+        ConversationState,
+        SignedRequest
     ))
 )]
 pub struct ApiDoc;

@@ -21,8 +21,8 @@ use bytes::Bytes;
 use futures_util::Stream;
 use wire::{
     Accepted, AnswerArrived, AnswersInfo, CertificateRequest, CodeConfirmation, CodeDelivery,
-    CodeRequest, CodeSent, ConversationCertificate, DeliveryState, ErrorCode, Failure, FailureCode,
-    Report, Status, Token,
+    CodeRequest, CodeSent, ConversationCertificate, ConversationState, DeliveryState, ErrorCode,
+    Failure, FailureCode, Report, SignedRequest, Status, Token,
 };
 
 use crate::answers::{Answers, AnswersError, Requester};
@@ -280,17 +280,31 @@ impl Relay {
             .await?
             .ok_or(RelayError::StatusNotFound)?;
         let time = smime::mime::rfc3339;
-        let answers = self
+        let conversation = self
             .queue
             .store
-            .answers_to(&submission.receipt)
-            .await?
+            .conversation_of(&submission.receipt)
+            .await?;
+        let answers = match &conversation {
+            Some(conversation) => self.queue.store.answers(&conversation.alias).await?,
+            None => Vec::new(),
+        };
+        let ends_at = conversation.as_ref().and_then(|c| c.ends_at).unwrap_or(0);
+        let answers = answers
             .into_iter()
             .map(|answer| AnswerArrived {
+                kept_until: time(Answers::kept_until(answer.opened_at, ends_at)),
+                id: answer.id,
                 received_at: time(answer.received_at),
                 verified: answer.verified,
+                opened_at: answer.opened_at.map(time),
             })
             .collect();
+        let conversation = conversation.map(|c| ConversationState {
+            alias: c.alias,
+            ends_at: time(ends_at),
+            closed_at: c.revoked_at.map(time),
+        });
         let report_kind = submission.report.as_ref().and_then(|r| r.kind);
         Ok(Status {
             state: match (submission.state, report_kind) {
@@ -314,6 +328,7 @@ impl Relay {
             }),
             confirmation_requested: submission.receipt_requested,
             answers,
+            conversation,
             accepted_at: time(submission.accepted_at),
             finished_at: submission.finished_at.map(time),
             failure: submission.failure.map(|kind| Failure {
@@ -326,5 +341,45 @@ impl Relay {
             }),
             receipt: submission.receipt,
         })
+    }
+
+    /// An answer's mail, still encrypted, by the status token of the message whose
+    /// conversation it answers.
+    pub async fn answer_mail(&self, token: &str, id: &str) -> Result<Vec<u8>, RelayError> {
+        let answers = self.answers.as_ref().ok_or(AnswersError::NotOffered)?;
+        let submission = self
+            .queue
+            .store
+            .submission_by_status_token(&submission::token_hash(token))
+            .await?
+            .ok_or(RelayError::StatusNotFound)?;
+        let theirs = self.queue.store.answers_to(&submission.receipt).await?;
+        if !theirs.iter().any(|answer| answer.id == id) {
+            return Err(AnswersError::AnswerNotFound.into());
+        }
+        Ok(answers.answer_mail(id)?)
+    }
+
+    /// The citizen's browser decrypted an answer (signed by the conversation's key).
+    pub async fn answer_opened(
+        &self,
+        alias: &str,
+        id: &str,
+        request: &SignedRequest,
+    ) -> Result<(), RelayError> {
+        let answers = self.answers.as_ref().ok_or(AnswersError::NotOffered)?;
+        Ok(answers
+            .opened(alias, id, &request.signature, unix_now())
+            .await?)
+    }
+
+    /// The citizen closes a conversation (signed by its key).
+    pub async fn close_conversation(
+        &self,
+        alias: &str,
+        request: &SignedRequest,
+    ) -> Result<(), RelayError> {
+        let answers = self.answers.as_ref().ok_or(AnswersError::NotOffered)?;
+        Ok(answers.close(alias, &request.signature, unix_now()).await?)
     }
 }

@@ -185,6 +185,21 @@ pub struct ReceivedAnswer {
     pub bytes: u64,
     pub received_at: u64,
     pub verified: bool,
+    /// When the citizen's browser first said it decrypted it.
+    pub opened_at: Option<u64>,
+}
+
+fn received_answer(row: &sqlx::sqlite::SqliteRow) -> Result<ReceivedAnswer, StoreError> {
+    Ok(ReceivedAnswer {
+        id: row.try_get("id")?,
+        alias: row.try_get("alias")?,
+        bytes: row.try_get::<i64, _>("bytes")? as u64,
+        received_at: row.try_get::<i64, _>("received_at")? as u64,
+        verified: row.try_get::<i64, _>("verified")? != 0,
+        opened_at: row
+            .try_get::<Option<i64>, _>("opened_at")?
+            .map(|v| v as u64),
+    })
 }
 
 impl Store {
@@ -241,15 +256,21 @@ impl Store {
         Ok(true)
     }
 
+    /// The conversation the message `receipt` opened, if it opened one.
+    pub async fn conversation_of(&self, receipt: &str) -> Result<Option<Conversation>, StoreError> {
+        sqlx::query("SELECT * FROM conversations WHERE receipt = ?")
+            .bind(receipt)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(conversation)
+            .transpose()
+    }
+
     /// The answers received for the conversation the message `receipt` opened.
     pub async fn answers_to(&self, receipt: &str) -> Result<Vec<ReceivedAnswer>, StoreError> {
-        let alias: Option<String> =
-            sqlx::query_scalar("SELECT alias FROM conversations WHERE receipt = ?")
-                .bind(receipt)
-                .fetch_optional(&self.pool)
-                .await?;
-        match alias {
-            Some(alias) => self.answers(&alias).await,
+        match self.conversation_of(receipt).await? {
+            Some(conversation) => self.answers(&conversation.alias).await,
             None => Ok(Vec::new()),
         }
     }
@@ -261,17 +282,75 @@ impl Store {
                 .bind(alias)
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ReceivedAnswer {
-                    id: row.try_get("id")?,
-                    alias: row.try_get("alias")?,
-                    bytes: row.try_get::<i64, _>("bytes")? as u64,
-                    received_at: row.try_get::<i64, _>("received_at")? as u64,
-                    verified: row.try_get::<i64, _>("verified")? != 0,
-                })
-            })
-            .collect()
+        rows.iter().map(received_answer).collect()
+    }
+
+    /// Records that the citizen opened the answer `id` of conversation `alias`, the first
+    /// time only; false when there is no such answer (any more).
+    pub async fn mark_opened(&self, alias: &str, id: &str, now: u64) -> Result<bool, StoreError> {
+        let found = sqlx::query(
+            "UPDATE received_answers SET opened_at = COALESCE(opened_at, ?) \
+             WHERE alias = ? AND id = ?",
+        )
+        .bind(now as i64)
+        .bind(alias)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(found.rows_affected() == 1)
+    }
+
+    /// Closes a live conversation at the citizen's word: its certificate is revoked, it
+    /// ends now, its answers and the citizen's address are forgotten (the row stays, without
+    /// them, so that the CRL lists the certificate until it expires). Returns the ids of
+    /// the answers whose files are to go, or None when it was not live.
+    pub async fn close_conversation(
+        &self,
+        alias: &str,
+        now: u64,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let closed = sqlx::query(
+            "UPDATE conversations SET revoked_at = ?, ends_at = ?, citizen_address = '' \
+             WHERE alias = ? AND receipt IS NOT NULL AND revoked_at IS NULL AND ends_at >= ?",
+        )
+        .bind(now as i64)
+        .bind(now as i64)
+        .bind(alias)
+        .bind(now as i64)
+        .execute(&mut *tx)
+        .await?;
+        if closed.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let ids = sqlx::query_scalar("DELETE FROM received_answers WHERE alias = ? RETURNING id")
+            .bind(alias)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(ids))
+    }
+
+    /// Forgets answers first opened before `opened_before`; returns their ids (their files
+    /// are to go).
+    pub async fn forget_opened_answers(
+        &self,
+        opened_before: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar("DELETE FROM received_answers WHERE opened_at < ? RETURNING id")
+            .bind(opened_before as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::from)
+    }
+
+    /// Whether an answer with this id is recorded (its file is not an orphan).
+    pub async fn answer_exists(&self, id: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM received_answers WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
     }
 }
 
@@ -343,8 +422,9 @@ impl Store {
     }
 
     /// Forgets conversations that ended before `now` (their answers, the citizen's address,
-    /// the certificate) and those whose certificate expired unused; the alias then takes no
-    /// mail. Returns how many conversations went.
+    /// the certificate) and those whose certificate expired; the alias then takes no mail.
+    /// A revoked certificate's row stays, without the address, until it expires, so that
+    /// the CRL lists it. Returns how many conversations went.
     pub async fn forget_ended_conversations(&self, now: u64) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -355,13 +435,23 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let gone = sqlx::query(
-            "DELETE FROM conversations WHERE ends_at < ? OR (ends_at IS NULL AND not_after < ?)",
+            "DELETE FROM conversations WHERE not_after < ? \
+             OR (ends_at < ? AND revoked_at IS NULL)",
         )
         .bind(now as i64)
         .bind(now as i64)
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // A certificate revoked or run out before any message named it: nobody will be
+        // told anything, so the address has no reason to stay.
+        sqlx::query(
+            "UPDATE conversations SET citizen_address = '' WHERE receipt IS NULL \
+             AND citizen_address != '' AND (revoked_at IS NOT NULL OR pending_until < ?)",
+        )
+        .bind(now as i64)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(gone)
     }

@@ -619,7 +619,8 @@ impl Store {
         for sql in [
             // A message whose conversation goes on keeps its status page.
             "DELETE FROM submissions WHERE state <> 'queued' AND finished_at < ? \
-             AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.receipt = submissions.receipt)",
+             AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.receipt = submissions.receipt \
+             AND c.revoked_at IS NULL)",
             "DELETE FROM verification_codes WHERE created_at < ?",
             "DELETE FROM outbox WHERE sent_at IS NOT NULL AND created_at < ?",
             "DELETE FROM inbound WHERE processed_at IS NOT NULL AND received_at < ?",
