@@ -101,6 +101,9 @@ export default defineConfig({
       POSTSIEGEL_INBOUND__BIND: `127.0.0.1:${port + 2}`,
       POSTSIEGEL_INBOUND__RETURN_DOMAIN: 'return.postsiegel.localhost',
       POSTSIEGEL_INBOUND__HOSTNAME: 'returns.postsiegel.localhost',
+      // Answers: forms that verify addresses offer them; the authority's answers come to
+      // the same listener.
+      POSTSIEGEL_ANSWERS__DOMAIN: 'antwort.postsiegel.localhost',
       // Every test comes from 127.0.0.1: the suite asks for a dozen codes within a minute,
       // which the per-client limit (10, then 1 every 20 s) would refuse on a fast machine.
       // The limits themselves are tested in server/tests.

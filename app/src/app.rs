@@ -1,13 +1,15 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use wire::{AuthorityInfo, DeliveryState, Embed, ErrorCode, FormPage, SearchResult};
+use wire::{AuthorityInfo, Embed, ErrorCode, FormPage, SearchResult};
 
 use crate::api::{self, Failure};
 use crate::browser::focus;
 use crate::display::{Display, use_display};
+use crate::help::AnswersHelp;
 use crate::i18n::{self, Lang, Language, format, text, use_lang};
 use crate::routes::{Link, Location, Route, set_title};
+use crate::status::Status;
 use crate::write::Write;
 
 #[component]
@@ -63,6 +65,7 @@ pub fn App() -> impl IntoView {
                 Route::Search => view! { <Home/> }.into_any(),
                 Route::Form(slug) => view! { <ContactForm slug=slug/> }.into_any(),
                 Route::Status(token) => view! { <Status token=token/> }.into_any(),
+                Route::AnswersHelp => view! { <AnswersHelp/> }.into_any(),
             }}
         </main>
     }
@@ -380,82 +383,4 @@ fn for_authorities(lang: RwSignal<Lang>, embed: Embed) -> impl IntoView {
             <p>{origins}</p>
         </details>
     })
-}
-
-/// Where a message is: queued, handed over (never "read"), failed, and what came back
-/// after hand-over (a bounce, a delay, a confirmation of receipt) with its words.
-#[component]
-fn Status(token: String) -> impl IntoView {
-    let lang = use_lang();
-    Effect::new(move |_| set_title(&text(lang.get(), "status_heading")));
-    let status = LocalResource::new(move || {
-        let token = token.clone();
-        async move { api::get::<wire::Status>(&format!("/api/status/{token}")).await }
-    });
-    view! {
-        <h1>{move || text(lang.get(), "status_heading")}</h1>
-        <div role="status">
-            {move || match status.get() {
-                None => view! { <p>{text(lang.get(), "status_loading")}</p> }.into_any(),
-                Some(Err(_)) => view! { <p>{text(lang.get(), "status_unknown")}</p> }.into_any(),
-                Some(Ok(found)) => {
-                    let state = state_words(lang.get(), &found);
-                    let report = found.report.clone().map(|report| report_view(lang.get(), report));
-                    let requested = (found.confirmation_requested
-                        && matches!(found.state, DeliveryState::Queued | DeliveryState::Delivered | DeliveryState::Delayed))
-                        .then(|| view! { <p class="note">{text(lang.get(), "status_confirmation_requested")}</p> });
-                    view! {
-                        <p>
-                            {text(lang.get(), "receipt_number")} ": "
-                            <strong class="receipt-number">{found.receipt}</strong>
-                        </p>
-                        <p class="state">{state}</p>
-                        {report}
-                        {requested}
-                    }
-                        .into_any()
-                }
-            }}
-        </div>
-    }
-}
-
-/// `2026-12-02T10:00:00Z` → `2026-12-02 10:00:00`.
-fn shown_time(rfc3339: &str) -> String {
-    rfc3339.replace('T', " ").trim_end_matches('Z').to_owned()
-}
-
-fn state_words(lang: Lang, found: &wire::Status) -> String {
-    let time = shown_time(found.finished_at.as_deref().unwrap_or_default());
-    let report_time = shown_time(found.report.as_ref().map_or("", |r| r.received_at.as_str()));
-    let times = [
-        ("time", time.as_str()),
-        ("report_time", report_time.as_str()),
-    ];
-    let key = match found.state {
-        DeliveryState::Queued => "status_queued",
-        DeliveryState::Delivered => "status_delivered",
-        DeliveryState::Delayed => "status_delayed",
-        DeliveryState::FailedAfterHandover => "status_failed_after_handover",
-        DeliveryState::ConfirmedReceived => "status_confirmed_received",
-        DeliveryState::Opened => "status_opened",
-        DeliveryState::DeletedUnread => "status_deleted_unread",
-        DeliveryState::Failed => "status_failed",
-    };
-    format(lang, key, &times)
-}
-
-/// Whether the report is vouched for, and its words.
-fn report_view(lang: Lang, report: wire::Report) -> impl IntoView {
-    let trust = if report.verified {
-        "status_report_verified"
-    } else {
-        "status_report_unverified"
-    };
-    let words = (!report.detail.is_empty())
-        .then(|| format(lang, "status_report_words", &[("detail", &report.detail)]));
-    view! {
-        <p class="report">{text(lang, trust)}</p>
-        {words.map(|w| view! { <p class="report-words">{w}</p> })}
-    }
 }

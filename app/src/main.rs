@@ -4,9 +4,11 @@ mod api;
 mod app;
 mod browser;
 mod display;
+mod help;
 mod i18n;
 mod routes;
 mod send;
+mod status;
 mod write;
 
 fn main() {

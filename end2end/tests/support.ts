@@ -274,8 +274,9 @@ export function corpus(name: string, original: string, messageId: string): Buffe
 }
 
 /** Hands `mail` to the portal's listener over SMTP, from the null sender, as a reporting
- * mail server does; resolves once the listener answered 250 to it. */
-export async function report(to: string, mail: Buffer): Promise<void> {
+ * mail server does (or from `from`, as the authority's server sends an answer); resolves
+ * once the listener answered 250 to it. */
+export async function report(to: string, mail: Buffer, from = ''): Promise<void> {
   const socket = net.connect(listenerPort, '127.0.0.1');
   let buffered = '';
   const replies: string[] = [];
@@ -301,7 +302,7 @@ export async function report(to: string, mail: Buffer): Promise<void> {
   };
   expect((await reply()).startsWith('220')).toBe(true);
   await step('EHLO mx.authority.example\r\n', '250');
-  await step('MAIL FROM:<>\r\n', '250');
+  await step(`MAIL FROM:<${from}>\r\n`, '250');
   await step(`RCPT TO:<${to}>\r\n`, '250');
   await step('DATA\r\n', '354');
   // Dot-stuffing, as every SMTP client does.

@@ -446,6 +446,38 @@ fn gpgsm_verifies(citizen: &Citizen) {
     assert!(ok && text.contains("Good signature"), "gpgsm: {text}");
 }
 
+/// What gpgsm with dirmngr (as KMail runs it) says of the citizen's signature once
+/// dirmngr holds the portal's current CRL (loaded from the file, as the CRL's URL on the
+/// example domain is not reachable here), in a home of its own named `name`.
+async fn gpgsm_with_crl(portal: &Portal, citizen: &Citizen, name: &str) -> (bool, String) {
+    let crl = citizen.write(
+        &format!("{name}.crl"),
+        &get(&portal.app, "/answers/ca.crl").await.body,
+    );
+    let home = citizen.path(name);
+    // Only the loaded CRL: dirmngr must not try the network for it.
+    let gpgsm = gpgsm_home_with(&home, &citizen.path("ca.pem"), &[]);
+    std::fs::write(home.join("dirmngr.conf"), "disable-http\ndisable-ldap\n").unwrap();
+    let dirmngr = |args: &[&str]| {
+        let mut command = Command::new(args[0]);
+        command.env("GNUPGHOME", &home).args(&args[1..]);
+        let (ok, text) = attempt(&mut command);
+        assert!(ok, "{args:?}: {text}");
+    };
+    let ca = citizen.path("ca.pem").to_string_lossy().into_owned();
+    dirmngr(&["gpgconf", "--launch", "dirmngr"]);
+    // dirmngr checks the CRL's signature with the CA's certificate, which it must know.
+    dirmngr(&["dirmngr-client", "--pem", "--cache-cert", &ca]);
+    dirmngr(&["dirmngr-client", "--load-crl", &crl.to_string_lossy()]);
+    let verified = attempt(&mut gpgsm(&[
+        "--verify",
+        &citizen.path("signature.der").to_string_lossy(),
+        &citizen.path("content.eml").to_string_lossy(),
+    ]));
+    gpgsm_done(&home);
+    verified
+}
+
 /// A fresh NSS database in `dir`, as a mail program's profile holds one.
 fn nss_db(dir: &Path) -> String {
     std::fs::create_dir(dir).unwrap();
@@ -467,14 +499,21 @@ fn nss_add(db: &str, nickname: &str, trust: &str, file: &Path) {
 /// A gpgsm home in `dir` that trusts the CA certificate `ca` as a root, as Kleopatra
 /// does once the authority certified it; the function makes gpgsm commands for it.
 fn gpgsm_home(dir: &Path, ca: &Path) -> impl Fn(&[&str]) -> Command + use<> {
+    gpgsm_home_with(dir, ca, &["--disable-dirmngr"])
+}
+
+/// A gpgsm home as [`gpgsm_home`], each command with `options` too.
+fn gpgsm_home_with(dir: &Path, ca: &Path, options: &[&str]) -> impl Fn(&[&str]) -> Command + use<> {
     std::fs::create_dir(dir).unwrap();
     std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let home = dir.to_owned();
+    let options: Vec<String> = options.iter().map(|o| o.to_string()).collect();
     let gpgsm = move |args: &[&str]| {
         let mut command = Command::new("gpgsm");
         command
             .env("GNUPGHOME", &home)
-            .args(["--batch", "--disable-dirmngr"])
+            .arg("--batch")
+            .args(&options)
             .args(args);
         command
     };
@@ -1515,6 +1554,8 @@ async fn closing_a_conversation_needs_the_citizens_signature_and_revokes_its_cer
     assert_eq!(kept(&opened).len(), 1);
     let (ok, text) = crl_check(&opened.portal, &opened.citizen, "cert.pem").await;
     assert!(ok, "{text}");
+    let (ok, text) = gpgsm_with_crl(&opened.portal, &opened.citizen, "gpgsm-before").await;
+    assert!(ok && text.contains("Good signature"), "{text}");
 
     let signature = opened.citizen.sign(&wire::close_statement(&opened.alias));
     let closed = post_signed(&opened.portal, &close_uri, &signature).await;
@@ -1526,6 +1567,8 @@ async fn closing_a_conversation_needs_the_citizens_signature_and_revokes_its_cer
     assert!(rcpt.starts_with("550 5.1.1"), "{rcpt}");
     let (ok, text) = crl_check(&opened.portal, &opened.citizen, "cert.pem").await;
     assert!(!ok && text.contains("certificate revoked"), "{text}");
+    let (ok, text) = gpgsm_with_crl(&opened.portal, &opened.citizen, "gpgsm-after").await;
+    assert!(!ok && text.contains("revoked"), "{text}");
     let status_token = opened.accepted["status_token"].as_str().unwrap();
     let status = get(&opened.portal.app, &format!("/api/status/{status_token}"))
         .await

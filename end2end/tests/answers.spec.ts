@@ -1,0 +1,77 @@
+import { test, expect, Page } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { freshStart } from './support';
+import { answer, openConversation } from './conversation';
+
+// Answers, as far as the portal's side goes: the status page of a message that opened a
+// conversation shows the answers that arrived (still encrypted) and when each goes, and
+// `/antworten`, the page the portal's refusals name, tells the authority's staff how to
+// trust the answers CA, with the fingerprint to compare.
+
+test.beforeEach(async ({ page }) => freshStart(page));
+
+const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'];
+
+async function noViolations(page: Page, what: string) {
+  const result = await new AxeBuilder({ page }).withTags(TAGS).analyze();
+  const found = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+  expect(found, `axe on ${what}`).toEqual([]);
+}
+
+test('the status page shows that answers arrived and when they go, in both languages', async ({ page }) => {
+  const conversation = await openConversation();
+  await page.goto(conversation.statusUrl);
+  await expect(page.getByRole('heading', { name: 'Antworten' })).toBeVisible();
+  await expect(page.getByText('Noch keine Antwort.')).toBeVisible();
+  await expect(page.getByText(/Die Behörde kann Ihnen bis \d{4}-\d\d-\d\d \d\d:\d\d:\d\d verschlüsselt antworten/)).toBeVisible();
+
+  await answer(conversation, 'Sehr geehrter Herr Müller, anbei unsere Antwort.');
+  await answer(conversation, 'Noch eine Ergänzung.');
+  const status = await (await page.request.get(`/api${conversation.statusUrl}`)).json();
+  expect(status.answers).toHaveLength(2);
+  await page.reload();
+  const answers = page.locator('.answer');
+  await expect(answers).toHaveCount(2);
+  const first = answers.first();
+  await expect(first).toContainText(`Eine verschlüsselte Antwort ist am ${shown(status.answers[0].received_at)} eingegangen.`);
+  await expect(first).toContainText(`Sie wird am ${shown(status.answers[0].kept_until)} gelöscht.`);
+  // Handed over by the test, not by the authority's mail server: neither DKIM nor SPF vouches.
+  await expect(first).toContainText('Der Absender ist nicht bestätigt');
+  await expect(page.getByText('Noch keine Antwort.')).toHaveCount(0);
+  await noViolations(page, 'status with answers (de)');
+  await page.getByRole('button', { name: 'Switch to English' }).click();
+  await expect(first).toContainText(`An encrypted answer arrived on ${shown(status.answers[0].received_at)}.`);
+  await expect(first).toContainText(`It will be deleted on ${shown(status.answers[0].kept_until)}.`);
+  await noViolations(page, 'status with answers (en)');
+});
+
+/** As the page shows a time. */
+function shown(rfc3339: string) {
+  return rfc3339.replace('T', ' ').replace(/Z$/, '');
+}
+
+test('/antworten gives the answers CA and the fingerprint openssl computes, in both languages', async ({ page }) => {
+  await page.goto('/antworten');
+  await expect(page.getByRole('heading', { level: 1, name: 'Antworten auf Nachrichten aus dem Kontaktformular' })).toBeVisible();
+  await expect(page).toHaveTitle(/Antworten auf Nachrichten/);
+  const download = page.getByRole('link', { name: /Zertifikat der Antwort-Zertifizierungsstelle herunterladen/ });
+  const href = await download.getAttribute('href');
+  const pem = await (await page.request.get(new URL(href!).pathname)).text();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ca-'));
+  fs.writeFileSync(path.join(dir, 'ca.pem'), pem);
+  const fingerprint = execFileSync('openssl', ['x509', '-in', path.join(dir, 'ca.pem'), '-noout', '-fingerprint', '-sha256'])
+    .toString()
+    .trim()
+    .split('=')[1];
+  await expect(page.locator('.fingerprint')).toHaveText(fingerprint);
+  await expect(page.getByText(/antwort-…@antwort\.postsiegel\.localhost/)).toBeVisible();
+  await noViolations(page, '/antworten (de)');
+  await page.getByRole('button', { name: 'Switch to English' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Answering messages from the contact form' })).toBeVisible();
+  await expect(page.locator('.fingerprint')).toHaveText(fingerprint);
+  await noViolations(page, '/antworten (en)');
+});
