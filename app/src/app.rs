@@ -6,7 +6,6 @@ use wire::{AuthorityInfo, Embed, ErrorCode, FormPage, SearchResult};
 use crate::api::{self, Failure};
 use crate::browser::focus;
 use crate::display::{Display, use_display};
-use crate::help::AnswersHelp;
 use crate::i18n::{self, Lang, Language, format, text, use_lang};
 use crate::routes::{Link, Location, Route, set_title};
 use crate::status::Status;
@@ -65,7 +64,6 @@ pub fn App() -> impl IntoView {
                 Route::Search => view! { <Home/> }.into_any(),
                 Route::Form(slug) => view! { <ContactForm slug=slug/> }.into_any(),
                 Route::Status(token) => view! { <Status token=token/> }.into_any(),
-                Route::AnswersHelp => view! { <AnswersHelp/> }.into_any(),
             }}
         </main>
     }

@@ -4,7 +4,6 @@ mod api;
 mod app;
 mod browser;
 mod display;
-mod help;
 mod i18n;
 mod routes;
 mod send;
@@ -12,7 +11,8 @@ mod status;
 mod write;
 
 fn main() {
-    console_error_panic_hook::set_once();
+    // No panic hook that logs to the console (1 KB of the download): a panic aborts, which
+    // traps, and `public/boot.js` tells the citizen what that means for the message.
     // The static page holds only the loading notice (see `public/boot.js`) and a <noscript>
     // one; everything visible is made here. Once mounted, the notice goes.
     mount_to_body(app::App);

@@ -1,5 +1,5 @@
-//! The app's four kinds of page and moving between them with the History API. Small on
-//! purpose: a router crate weighed some 15 KB (gzip) for a handful of routes.
+//! The app's three kinds of page and moving between them with the History API. Small on
+//! purpose: a router crate weighed some 15 KB (gzip) for three routes.
 
 use leptos::prelude::*;
 use wasm_bindgen::JsValue;
@@ -11,8 +11,6 @@ pub enum Route {
     Form(String),
     /// `/status/{token}`.
     Status(String),
-    /// `/antworten`: how the authority answers (the portal's refusals point here).
-    AnswersHelp,
 }
 
 impl Route {
@@ -23,7 +21,6 @@ impl Route {
             ["kontakt", authority] => Route::Form(authority.to_owned()),
             ["kontakt", authority, unit] => Route::Form(format!("{authority}/{unit}")),
             ["status", token] => Route::Status(token.to_owned()),
-            ["antworten"] => Route::AnswersHelp,
             _ => Route::Search,
         }
     }

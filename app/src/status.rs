@@ -89,64 +89,58 @@ fn report_view(lang: Lang, report: wire::Report) -> impl IntoView {
 }
 
 /// The conversation this message opened: the answers that arrived (still encrypted, each
-/// with the date it is deleted), when it ends, or that the citizen closed it.
+/// with the date it is deleted), when it ends, or that the citizen closed it. Plain lines
+/// of text, so that it adds little to the app's download.
 fn conversation_view(lang: Lang, found: &wire::Status) -> Option<impl IntoView + use<>> {
-    let conversation = found.conversation.clone()?;
-    let ends = shown_time(&conversation.ends_at);
-    let summary = match &conversation.closed_at {
-        Some(closed) => format(
-            lang,
-            "status_conversation_closed",
-            &[("time", &shown_time(closed))],
-        ),
-        None => format(lang, "status_conversation_ends", &[("time", &ends)]),
-    };
+    let conversation = found.conversation.as_ref()?;
+    let mut lines = vec![match &conversation.closed_at {
+        Some(closed) => timed(lang, "status_conversation_closed", closed),
+        None => timed(lang, "status_conversation_ends", &conversation.ends_at),
+    }];
+    if found.answers.is_empty() && conversation.closed_at.is_none() {
+        lines.push(text(lang, "status_no_answer_yet"));
+    }
     let answers = found
         .answers
         .iter()
-        .map(|answer| answer_view(lang, answer))
+        .map(|answer| {
+            let lines = answer_lines(lang, answer);
+            view! { <li class="answer">{paragraphs(lines)}</li> }
+        })
         .collect_view();
-    let none = (found.answers.is_empty() && conversation.closed_at.is_none())
-        .then(|| view! { <p>{text(lang, "status_no_answer_yet")}</p> });
     Some(view! {
         <section class="answers" aria-labelledby="answers-heading">
             <h2 id="answers-heading">{text(lang, "status_answers_heading")}</h2>
-            <p>{summary}</p>
-            {none}
+            {paragraphs(lines)}
             <ul class="answer-list">{answers}</ul>
         </section>
     })
 }
 
-fn answer_view(lang: Lang, answer: &wire::AnswerArrived) -> impl IntoView + use<> {
-    let arrived = format(
-        lang,
-        "status_answer_arrived",
-        &[("time", &shown_time(&answer.received_at))],
-    );
+fn answer_lines(lang: Lang, answer: &wire::AnswerArrived) -> Vec<String> {
     let origin = if answer.verified {
         "status_answer_origin_verified"
     } else {
         "status_answer_origin_unverified"
     };
-    let opened = answer.opened_at.as_deref().map(|opened| {
-        format(
-            lang,
-            "status_answer_opened",
-            &[("time", &shown_time(opened))],
-        )
-    });
-    let kept = format(
-        lang,
-        "status_answer_kept_until",
-        &[("time", &shown_time(&answer.kept_until))],
-    );
-    view! {
-        <li class="answer">
-            <p class="answer-arrived">{arrived}</p>
-            <p>{text(lang, origin)}</p>
-            {opened.map(|o| view! { <p>{o}</p> })}
-            <p class="answer-kept">{kept}</p>
-        </li>
+    let mut lines = vec![
+        timed(lang, "status_answer_arrived", &answer.received_at),
+        text(lang, origin),
+    ];
+    if let Some(opened) = &answer.opened_at {
+        lines.push(timed(lang, "status_answer_opened", opened));
     }
+    lines.push(timed(lang, "status_answer_kept_until", &answer.kept_until));
+    lines
+}
+
+fn timed(lang: Lang, key: &str, rfc3339: &str) -> String {
+    format(lang, key, &[("time", &shown_time(rfc3339))])
+}
+
+fn paragraphs(lines: Vec<String>) -> impl IntoView {
+    lines
+        .into_iter()
+        .map(|line| view! { <p>{line}</p> })
+        .collect_view()
 }

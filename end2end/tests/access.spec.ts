@@ -78,13 +78,6 @@ const PAGES: { name: string; open: (page: Page) => Promise<void> }[] = [
     },
   },
   {
-    name: 'answers-help',
-    open: async (page) => {
-      await page.goto('/antworten');
-      await expect(page.locator('.fingerprint')).toBeVisible();
-    },
-  },
-  {
     name: 'embedded',
     open: async (page) => {
       await page.goto('/kontakt/landratsamt-musterhausen/gewerbeamt?embed=1');
@@ -95,7 +88,7 @@ const PAGES: { name: string; open: (page: Page) => Promise<void> }[] = [
 
 for (const lang of ['de', 'en']) {
   test(`every page passes axe in ${lang === 'de' ? 'German' : 'English'}, reflows at 320 px and at 200 % zoom`, async ({ page }) => {
-    // Eight pages, each checked and photographed twice: some 20 s on a busy machine.
+    // Seven pages, each checked and photographed twice: some 20 s on a busy machine.
     test.setTimeout(120_000);
     await page.addInitScript((chosen) => localStorage.setItem('postsiegel-lang', chosen), lang);
     for (const { name, open } of PAGES) {

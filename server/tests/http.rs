@@ -11,6 +11,7 @@ use postsiegel_server::http::router;
 use postsiegel_server::http::web::Frontend;
 
 const INDEX: &str = "<!DOCTYPE html><html><head>\
+<link rel=\"stylesheet\" href=\"/main-0123456789abcdef.css\" integrity=\"sha384-x\"/>\
 <link rel=\"modulepreload\" href=\"/postsiegel-app-0123456789abcdef.js\">\
 <script type=\"module\">import init from '/postsiegel-app-0123456789abcdef.js';await init();</script>\
 </head><body></body></html>";
@@ -104,6 +105,33 @@ async fn the_csp_allows_exactly_the_served_inline_loader() {
     );
     assert_eq!(response.headers()[header::REFERRER_POLICY], "no-referrer");
     assert_eq!(response.headers()[header::CACHE_CONTROL], "no-cache");
+}
+
+/// The page for the authority's staff needs no app: plain HTML in the app's style, under
+/// the same policy; a portal without answers says it takes none.
+#[tokio::test]
+async fn the_answers_page_is_written_by_the_server_in_the_apps_style() {
+    let (app, _dist) = app();
+    let page = get(&app, "/antworten", None).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        page.headers()[header::CONTENT_TYPE],
+        "text/html; charset=utf-8"
+    );
+    assert!(page.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+    let html = text(page).await;
+    assert!(!html.contains("<script"), "{html}");
+    assert!(
+        html.contains(
+            "<link rel=\"stylesheet\" href=\"/main-0123456789abcdef.css\" integrity=\"sha384-x\"/>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("<p>Dieses Portal nimmt keine Antworten an."),
+        "{html}"
+    );
+    assert!(html.contains("<p>This portal takes no answers."), "{html}");
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod error;
+mod help;
 pub mod json;
 pub mod limits;
 pub mod openapi;
@@ -42,6 +43,10 @@ pub fn router(frontend: Frontend, api: ApiState) -> Router {
         .route(
             "/trust/{file}",
             axum::routing::get(web::trust_anchors).with_state(api.clone()),
+        )
+        .route(
+            "/antworten",
+            axum::routing::get(help::answers_help).with_state((frontend.clone(), api.clone())),
         )
         .route(
             crate::answers::CA_PATH,

@@ -47,6 +47,15 @@ impl Frontend {
         })
     }
 
+    /// The app's stylesheet, as its index.html links it (Trunk names it by its hash), for
+    /// the pages the server writes itself.
+    pub fn stylesheet_link(&self) -> &str {
+        let html = &self.index_html;
+        html.find("<link rel=\"stylesheet\"")
+            .and_then(|start| Some(&html[start..start + html[start..].find('>')? + 1]))
+            .unwrap_or_default()
+    }
+
     /// Puts the demo banner at the top of every page, in the static HTML, so that it shows
     /// even before (or without) the app.
     pub fn with_demo_banner(mut self) -> Frontend {
