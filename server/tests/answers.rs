@@ -181,46 +181,40 @@ impl Citizen {
     }
 
     /// The MIME entity signed with the conversation's key, as S/MIME (multipart/signed)
-    /// with its From and Reply-To set to the alias: what the browser encrypts.
+    /// with its From and Reply-To set to the alias: what the browser encrypts. Built by
+    /// `smime::signing` around the signatures openssl makes with the key (as WebCrypto
+    /// will in the browser), so that the verifiers below check the app's own structures.
     fn signed_entity(&self, issued: &serde_json::Value) -> Vec<u8> {
         let alias = issued["alias"].as_str().unwrap();
-        self.write(
-            "cert.pem",
-            issued["certificate"].as_str().unwrap().as_bytes(),
-        );
-        self.write(
-            "ca.pem",
-            issued["ca_certificate"].as_str().unwrap().as_bytes(),
-        );
-        self.write(
-            "entity.txt",
-            "Content-Type: text/plain; charset=utf-8\r\n\r\nGuten Tag, bitte antworten Sie mir.\r\n"
-                .as_bytes(),
-        );
-        openssl(
+        let certificate = issued["certificate"].as_str().unwrap();
+        let ca = issued["ca_certificate"].as_str().unwrap();
+        self.write("cert.pem", certificate.as_bytes());
+        self.write("ca.pem", ca.as_bytes());
+        let parse = |pem: &str| -> smime::Certificate {
+            der::Decode::from_der(&der::pem::decode_vec(pem.as_bytes()).unwrap().1).unwrap()
+        };
+        let entity =
+            b"Content-Type: text/plain; charset=utf-8\r\n\r\nGuten Tag, bitte antworten Sie mir.\r\n";
+        let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(entity).into();
+        let at = now();
+        let attributes = smime::signing::signed_attributes(&digest, at).unwrap();
+        self.write("attributes.der", &attributes);
+        let signature = openssl(
             self.dir.path(),
-            &[
-                "cms",
-                "-sign",
-                "-in",
-                "entity.txt",
-                "-signer",
-                "cert.pem",
-                "-inkey",
-                "key.pem",
-                "-certfile",
-                "ca.pem",
-                "-md",
-                "sha256",
-                "-from",
-                alias,
-                "-to",
-                TRADE_MAILBOX,
-                "-subject",
-                "Anfrage",
-                "-binary",
-            ],
+            &["dgst", "-sha256", "-sign", "key.pem", "attributes.der"],
+        );
+        let signature = smime::signing::detached_signature(
+            &digest,
+            at,
+            &signature,
+            &parse(certificate),
+            &[parse(ca)],
         )
+        .unwrap();
+        let headers = format!(
+            "From: <{alias}>\r\nReply-To: <{alias}>\r\nTo: <{TRADE_MAILBOX}>\r\nSubject: Anfrage\r\n"
+        );
+        smime::signing::multipart_signed(headers.as_bytes(), entity, &signature, "signed-7f3a9c")
     }
 }
 

@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod mime;
 pub mod names;
 pub mod revocation;
+pub mod signing;
 pub mod sniff;
 #[cfg(feature = "test-support")]
 pub mod testing;

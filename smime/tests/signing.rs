@@ -1,0 +1,232 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! The citizen's signatures, built here around signatures that openssl makes (as WebCrypto
+//! will in the browser: RSASSA-PKCS1-v1_5, SHA-256): openssl accepts the certificate
+//! request, and verifies the message's S/MIME signature against the CA that issued the
+//! signer's certificate; a changed entity fails.
+
+use std::path::Path;
+use std::process::Command;
+
+use sha2::Digest;
+use smime::signing;
+
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// An RSA key as the browser makes one; its public key (DER).
+fn key(dir: &Path) -> Vec<u8> {
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "key.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &["pkey", "-in", "key.pem", "-pubout", "-outform", "DER"],
+    )
+}
+
+/// What the browser's `subtle.sign` gives for `bytes`.
+fn sign(dir: &Path, bytes: &[u8]) -> Vec<u8> {
+    std::fs::write(dir.join("to-sign.der"), bytes).unwrap();
+    openssl(dir, &["dgst", "-sha256", "-sign", "key.pem", "to-sign.der"])
+}
+
+#[test]
+fn a_request_built_around_the_keys_signature_verifies_in_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let public_key = key(dir.path());
+    let info = signing::request_info(&public_key).unwrap();
+    let pem = signing::request_pem(&info, &sign(dir.path(), &info)).unwrap();
+    std::fs::write(dir.path().join("request.pem"), &pem).unwrap();
+    let out = Command::new("openssl")
+        .current_dir(dir.path())
+        .args(["req", "-in", "request.pem", "-verify", "-noout", "-pubkey"])
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && said.contains("verify OK"), "{said}");
+    let public_pem = openssl(dir.path(), &["pkey", "-in", "key.pem", "-pubout"]);
+    assert!(
+        said.contains(String::from_utf8(public_pem).unwrap().trim()),
+        "{said}"
+    );
+
+    // Another key's signature: refused.
+    let other = tempfile::tempdir().unwrap();
+    key(other.path());
+    let forged = signing::request_pem(&info, &sign(other.path(), &info)).unwrap();
+    std::fs::write(dir.path().join("forged.pem"), forged).unwrap();
+    let refused = Command::new("openssl")
+        .current_dir(dir.path())
+        .args(["req", "-in", "forged.pem", "-verify", "-noout"])
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success()
+            || !String::from_utf8_lossy(&refused.stderr).contains("verify OK")
+    );
+}
+
+/// A CA and, for `key.pem`, a certificate for an alias address signed by it (PEM files
+/// `ca.pem`, `cert.pem`), as the portal's answers CA issues it.
+fn certificate(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=Antwort-CA",
+            "-days",
+            "2",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=email:antwort-x@antwort.example\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=emailProtection\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "req", "-new", "-key", "key.pem", "-subj", "/", "-out", "leaf.csr",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "7",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "cert.pem",
+        ],
+    );
+}
+
+fn parse(dir: &Path, name: &str) -> smime::Certificate {
+    let pem = std::fs::read(dir.join(name)).unwrap();
+    let (_, der) = der::pem::decode_vec(&pem).unwrap();
+    der::Decode::from_der(&der).unwrap()
+}
+
+#[test]
+fn a_message_signed_in_two_steps_verifies_in_openssl_and_a_changed_one_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    key(dir.path());
+    certificate(dir.path());
+    let entity =
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nGuten Tag, bitte antworten Sie mir.\r\n";
+    let digest: [u8; 32] = sha2::Sha256::digest(entity).into();
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let attributes = signing::signed_attributes(&digest, at).unwrap();
+    let signature = signing::detached_signature(
+        &digest,
+        at,
+        &sign(dir.path(), &attributes),
+        &parse(dir.path(), "cert.pem"),
+        &[parse(dir.path(), "ca.pem")],
+    )
+    .unwrap();
+    let signed = signing::multipart_signed(
+        b"From: <antwort-x@antwort.example>\r\nReply-To: <antwort-x@antwort.example>\r\n",
+        entity,
+        &signature,
+        "----signed-b0undary",
+    );
+    std::fs::write(dir.path().join("signed.eml"), &signed).unwrap();
+    let content = openssl(
+        dir.path(),
+        &[
+            "cms",
+            "-verify",
+            "-in",
+            "signed.eml",
+            "-CAfile",
+            "ca.pem",
+            "-purpose",
+            "smimesign",
+        ],
+    );
+    assert_eq!(content, entity);
+    // The certificates came with the signature: openssl can write them out.
+    let carried = openssl(
+        dir.path(),
+        &[
+            "cms",
+            "-verify",
+            "-in",
+            "signed.eml",
+            "-noverify",
+            "-certsout",
+            "carried.pem",
+            "-out",
+            "/dev/null",
+        ],
+    );
+    drop(carried);
+    let carried =
+        String::from_utf8(std::fs::read(dir.path().join("carried.pem")).unwrap()).unwrap();
+    assert_eq!(carried.matches("BEGIN CERTIFICATE").count(), 2);
+
+    let changed = String::from_utf8(signed)
+        .unwrap()
+        .replace("bitte antworten", "bitte schweigen");
+    std::fs::write(dir.path().join("changed.eml"), changed).unwrap();
+    let refused = Command::new("openssl")
+        .current_dir(dir.path())
+        .args(["cms", "-verify", "-in", "changed.eml", "-CAfile", "ca.pem"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("verification failure"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
