@@ -169,6 +169,27 @@ impl Citizen {
         path
     }
 
+    /// What `smime::open` (the answer page's code) decrypts of a received mail with the
+    /// conversation's key and certificate.
+    fn open(&self, mail: &[u8]) -> Result<Vec<u8>, smime::open::OpenError> {
+        let text = String::from_utf8_lossy(mail);
+        let body: String = text
+            .split_once("\r\n\r\n")
+            .unwrap()
+            .1
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let cms = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body).unwrap();
+        let key_pem = std::fs::read_to_string(self.path("key.pem")).unwrap();
+        let key =
+            <rsa::RsaPrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_pem(&key_pem).unwrap();
+        let cert_pem = std::fs::read(self.path("cert.pem")).unwrap();
+        let certificate: smime::Certificate =
+            der::Decode::from_der(&der::pem::decode_vec(&cert_pem).unwrap().1).unwrap();
+        smime::open::decrypt(&cms, &certificate, &key)
+    }
+
     /// `statement` signed with the conversation's key as the browser signs its requests
     /// (RSASSA-PKCS1-v1_5, SHA-256), base64.
     fn sign(&self, statement: &str) -> String {
@@ -1058,7 +1079,9 @@ impl Opened {
             .collect();
         let decrypted = new.first().map(|file| {
             assert_eq!(std::fs::read(file).unwrap(), mail, "kept as received");
-            openssl(
+            // The answer page's decryption (smime::open) reads it as openssl does.
+            let by_app = self.citizen.open(&mail);
+            let by_openssl = openssl(
                 self.citizen.dir.path(),
                 &[
                     "cms",
@@ -1068,7 +1091,13 @@ impl Opened {
                     "-inkey",
                     "key.pem",
                 ],
-            )
+            );
+            assert_eq!(
+                by_app,
+                Ok(by_openssl.clone()),
+                "smime::open and openssl differ"
+            );
+            by_openssl
         });
         (done, decrypted)
     }

@@ -4,7 +4,8 @@
 //! a message of any size is judged from its first bytes.
 //!
 //! Unlike `inspect` (which takes only our own app's strict DER), this reads whatever BER
-//! encodes the same structure: definite or indefinite lengths, long-form lengths.
+//! encodes the same structure: definite or indefinite lengths, long-form lengths; and
+//! [`to_der`] writes such a message as DER for the strict decoders (the answer page's).
 
 use x509_cert::Certificate;
 
@@ -292,6 +293,70 @@ fn children<'a>(tlv: &Tlv<'a>) -> Result<Vec<Tlv<'a>>, BerError> {
         rest = after;
     }
     Ok(out)
+}
+
+/// The same structure in DER, so that the strict decoders can read a message a mail program
+/// wrote in BER: definite, shortest lengths; a constructed string (an OCTET STRING, or an
+/// IMPLICIT-tagged one, such as `encryptedContent`, whose pieces are all OCTET STRINGs)
+/// joined into one primitive; the elements of a SET in DER's order.
+pub fn to_der(ber: &[u8]) -> Result<Vec<u8>, BerError> {
+    let (tlv, rest) = whole(ber, 0)?;
+    if !rest.is_empty() {
+        return Err(BerError::Malformed);
+    }
+    let mut out = Vec::with_capacity(ber.len());
+    normalise(&tlv, &mut out, 0)?;
+    Ok(out)
+}
+
+const OCTET_STRING: u8 = 0x04;
+
+fn normalise(tlv: &Tlv, out: &mut Vec<u8>, depth: usize) -> Result<(), BerError> {
+    if depth > MAX_DEPTH {
+        return Err(BerError::Malformed);
+    }
+    let header = tlv.header;
+    if !header.constructed {
+        write_header(out, header.tag, tlv.content.len());
+        out.extend_from_slice(tlv.content);
+        return Ok(());
+    }
+    let parts = children(tlv)?;
+    let string_pieces = !parts.is_empty()
+        && parts.iter().all(|p| p.header.tag & !0x20 == OCTET_STRING)
+        && (header.tag == OCTET_STRING | 0x20 || header.tag & 0xc0 == 0x80);
+    if string_pieces {
+        let bytes = octets(tlv)?;
+        write_header(out, header.tag & !0x20, bytes.len());
+        out.extend_from_slice(&bytes);
+        return Ok(());
+    }
+    let mut encoded = Vec::with_capacity(parts.len());
+    for part in &parts {
+        let mut one = Vec::new();
+        normalise(part, &mut one, depth + 1)?;
+        encoded.push(one);
+    }
+    if header.tag == SET {
+        encoded.sort();
+    }
+    write_header(out, header.tag, encoded.iter().map(Vec::len).sum());
+    for one in encoded {
+        out.extend_from_slice(&one);
+    }
+    Ok(())
+}
+
+fn write_header(out: &mut Vec<u8>, tag: u8, len: usize) {
+    out.push(tag);
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
 }
 
 #[cfg(test)]

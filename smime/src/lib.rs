@@ -13,6 +13,7 @@ pub mod files;
 pub mod inspect;
 pub mod mime;
 pub mod names;
+pub mod open;
 pub mod revocation;
 pub mod signing;
 pub mod sniff;
