@@ -376,6 +376,31 @@ mod tests {
         deep.extend_from_slice(&[0xa0, 0x80, 0x30, 0x80, 0x02, 0x01, 0x00]);
         deep.extend(std::iter::repeat_n([0x31, 0x80], 1000).flatten());
         assert_eq!(received(&deep), Err(BerError::Malformed));
+        for garbage in [
+            &[][..],
+            &[0x30, 0x80],
+            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff],
+            &deep,
+        ] {
+            assert_eq!(to_der(garbage), Err(BerError::Malformed));
+        }
+    }
+
+    #[test]
+    fn indefinite_lengths_and_pieces_become_der() {
+        // SEQUENCE (indefinite) { [0] constructed { OCTET STRING "ab", OCTET STRING "c" },
+        // SET { INTEGER 2, INTEGER 1 } }
+        let ber = [
+            0x30, 0x80, 0xa0, 0x80, 0x04, 0x02, b'a', b'b', 0x04, 0x01, b'c', 0x00, 0x00, 0x31,
+            0x06, 0x02, 0x01, 0x02, 0x02, 0x01, 0x01, 0x00, 0x00,
+        ];
+        assert_eq!(
+            to_der(&ber).unwrap(),
+            [
+                0x30, 0x0d, 0x80, 0x03, b'a', b'b', b'c', 0x31, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01,
+                0x02
+            ]
+        );
     }
 
     #[test]
