@@ -117,21 +117,13 @@ fn conversation_view(lang: Lang, found: &wire::Status) -> Option<impl IntoView +
     })
 }
 
+/// When it came and when it goes; who sent it and whether it was read the answer page says
+/// (issue 17), to keep this page, part of the form's download, small.
 fn answer_lines(lang: Lang, answer: &wire::AnswerArrived) -> Vec<String> {
-    let origin = if answer.verified {
-        "status_answer_origin_verified"
-    } else {
-        "status_answer_origin_unverified"
-    };
-    let mut lines = vec![
+    vec![
         timed(lang, "status_answer_arrived", &answer.received_at),
-        text(lang, origin),
-    ];
-    if let Some(opened) = &answer.opened_at {
-        lines.push(timed(lang, "status_answer_opened", opened));
-    }
-    lines.push(timed(lang, "status_answer_kept_until", &answer.kept_until));
-    lines
+        timed(lang, "status_answer_kept_until", &answer.kept_until),
+    ]
 }
 
 fn timed(lang: Lang, key: &str, rfc3339: &str) -> String {

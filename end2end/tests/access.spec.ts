@@ -1,7 +1,6 @@
 import { test, expect, Page } from '@playwright/test';
-import AxeBuilder from '@axe-core/playwright';
 import * as path from 'node:path';
-import { corpus, freshStart, mailFor, messageIdOf, readyToSend, report } from './support';
+import { corpus, freshStart, mailFor, messageIdOf, noViolations, readyToSend, report } from './support';
 
 // WCAG 2.1 AA on every page in both languages, checked by axe-core; the same pages at 320 CSS
 // px (reflow: nothing scrolls sideways, axe again) and at 200 % zoom (a 1280 px window at
@@ -11,13 +10,6 @@ import { corpus, freshStart, mailFor, messageIdOf, readyToSend, report } from '.
 
 test.beforeEach(async ({ page }) => freshStart(page));
 
-const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'];
-
-async function noViolations(page: Page, what: string) {
-  const result = await new AxeBuilder({ page }).withTags(TAGS).analyze();
-  const found = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
-  expect(found, `axe on ${what}`).toEqual([]);
-}
 
 async function noSidewaysScrolling(page: Page, what: string) {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

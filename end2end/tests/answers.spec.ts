@@ -1,10 +1,9 @@
-import { test, expect, Page } from '@playwright/test';
-import AxeBuilder from '@axe-core/playwright';
+import { test, expect } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freshStart } from './support';
+import { freshStart, noViolations } from './support';
 import { answer, openConversation } from './conversation';
 
 // Answers, as far as the portal's side goes: the status page of a message that opened a
@@ -14,13 +13,6 @@ import { answer, openConversation } from './conversation';
 
 test.beforeEach(async ({ page }) => freshStart(page));
 
-const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'];
-
-async function noViolations(page: Page, what: string) {
-  const result = await new AxeBuilder({ page }).withTags(TAGS).analyze();
-  const found = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
-  expect(found, `axe on ${what}`).toEqual([]);
-}
 
 test('the status page shows that answers arrived and when they go, in both languages', async ({ page }) => {
   const conversation = await openConversation();
@@ -39,8 +31,6 @@ test('the status page shows that answers arrived and when they go, in both langu
   const first = answers.first();
   await expect(first).toContainText(`Eine verschlüsselte Antwort ist am ${shown(status.answers[0].received_at)} eingegangen.`);
   await expect(first).toContainText(`Sie wird am ${shown(status.answers[0].kept_until)} gelöscht.`);
-  // Handed over by the test, not by the authority's mail server: neither DKIM nor SPF vouches.
-  await expect(first).toContainText('Der Absender ist nicht bestätigt');
   await expect(page.getByText('Noch keine Antwort.')).toHaveCount(0);
   await noViolations(page, 'status with answers (de)');
   await page.getByRole('button', { name: 'Switch to English' }).click();

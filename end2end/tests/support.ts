@@ -1,4 +1,5 @@
 import { expect, Page } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -309,4 +310,13 @@ export async function report(to: string, mail: Buffer, from = ''): Promise<void>
   const stuffed = Buffer.from(mail.toString('latin1').replace(/^\./gm, '..'), 'latin1');
   await step(Buffer.concat([stuffed, Buffer.from('.\r\n')]), '250');
   socket.end('QUIT\r\n');
+}
+
+const WCAG_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'];
+
+/** WCAG 2.1 AA (and axe's best practices) on the page as it is: no violations. */
+export async function noViolations(page: Page, what: string) {
+  const result = await new AxeBuilder({ page }).withTags(WCAG_TAGS).analyze();
+  const found = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+  expect(found, `axe on ${what}`).toEqual([]);
 }

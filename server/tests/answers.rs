@@ -1106,7 +1106,7 @@ impl Opened {
         self.citizen.path(name).to_string_lossy().into_owned()
     }
 
-    /// `answer.txt` as `openssl cms -encrypt` encrypts it to `certificate` by default
+    /// `answer.txt` as `openssl cms -encrypt -aes256` encrypts it to `certificate`
     /// (AES-256-CBC, RSA PKCS#1 v1.5), DER.
     fn encrypted_answer(&self, certificate: &str) -> Vec<u8> {
         openssl(
@@ -1114,6 +1114,7 @@ impl Opened {
             &[
                 "cms",
                 "-encrypt",
+                "-aes256",
                 "-binary",
                 "-in",
                 "answer.txt",

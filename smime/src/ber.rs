@@ -299,6 +299,7 @@ fn children<'a>(tlv: &Tlv<'a>) -> Result<Vec<Tlv<'a>>, BerError> {
 /// wrote in BER: definite, shortest lengths; a constructed string (an OCTET STRING, or an
 /// IMPLICIT-tagged one, such as `encryptedContent`, whose pieces are all OCTET STRINGs)
 /// joined into one primitive; the elements of a SET in DER's order.
+#[cfg(feature = "answers")]
 pub fn to_der(ber: &[u8]) -> Result<Vec<u8>, BerError> {
     let (tlv, rest) = whole(ber, 0)?;
     if !rest.is_empty() {
@@ -309,8 +310,10 @@ pub fn to_der(ber: &[u8]) -> Result<Vec<u8>, BerError> {
     Ok(out)
 }
 
+#[cfg(feature = "answers")]
 const OCTET_STRING: u8 = 0x04;
 
+#[cfg(feature = "answers")]
 fn normalise(tlv: &Tlv, out: &mut Vec<u8>, depth: usize) -> Result<(), BerError> {
     if depth > MAX_DEPTH {
         return Err(BerError::Malformed);
@@ -347,6 +350,7 @@ fn normalise(tlv: &Tlv, out: &mut Vec<u8>, depth: usize) -> Result<(), BerError>
     Ok(())
 }
 
+#[cfg(feature = "answers")]
 fn write_header(out: &mut Vec<u8>, tag: u8, len: usize) {
     out.push(tag);
     if len < 0x80 {
@@ -387,6 +391,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "answers")]
     fn indefinite_lengths_and_pieces_become_der() {
         // SEQUENCE (indefinite) { [0] constructed { OCTET STRING "ab", OCTET STRING "c" },
         // SET { INTEGER 2, INTEGER 1 } }

@@ -13,8 +13,10 @@ pub mod files;
 pub mod inspect;
 pub mod mime;
 pub mod names;
+#[cfg(feature = "answers")]
 pub mod open;
 pub mod revocation;
+#[cfg(feature = "answers")]
 pub mod signing;
 pub mod sniff;
 #[cfg(feature = "test-support")]

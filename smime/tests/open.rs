@@ -1,4 +1,4 @@
-#![cfg(not(target_arch = "wasm32"))]
+#![cfg(all(not(target_arch = "wasm32"), feature = "answers"))]
 //! Opening answers as openssl encrypts them, beyond what the portal's answers tests send
 //! (which open answers from openssl, gpgsm and NSS): two recipients, AES-192, RSA-OAEP with
 //! SHA-1 (Outlook's), and the refusals: another certificate, another key, a changed GCM
@@ -13,17 +13,7 @@ const ENTITY: &[u8] =
     b"Content-Type: text/plain; charset=utf-8\r\n\r\nIhr Antrag ist bewilligt.\r\n";
 
 fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    testkit::run(Command::new("openssl").current_dir(dir).args(args))
 }
 
 /// A key `<name>.key` and a certificate `<name>.pem` for it; both parsed.

@@ -1,4 +1,4 @@
-#![cfg(not(target_arch = "wasm32"))]
+#![cfg(all(not(target_arch = "wasm32"), feature = "answers"))]
 //! The citizen's signatures, built here around signatures that openssl makes (as WebCrypto
 //! will in the browser: RSASSA-PKCS1-v1_5, SHA-256): openssl accepts the certificate
 //! request, and verifies the message's S/MIME signature against the CA that issued the
@@ -11,17 +11,7 @@ use sha2::Digest;
 use smime::signing;
 
 fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    testkit::run(Command::new("openssl").current_dir(dir).args(args))
 }
 
 /// An RSA key as the browser makes one; its public key (DER).

@@ -271,14 +271,20 @@ impl Relay {
         })
     }
 
-    /// Where a message is, by the status token from its receipt.
-    pub async fn status(&self, token: &str) -> Result<Status, RelayError> {
-        let submission = self
-            .queue
+    async fn submission_by_status_token(
+        &self,
+        token: &str,
+    ) -> Result<crate::store::submissions::Submission, RelayError> {
+        self.queue
             .store
             .submission_by_status_token(&submission::token_hash(token))
             .await?
-            .ok_or(RelayError::StatusNotFound)?;
+            .ok_or(RelayError::StatusNotFound)
+    }
+
+    /// Where a message is, by the status token from its receipt.
+    pub async fn status(&self, token: &str) -> Result<Status, RelayError> {
+        let submission = self.submission_by_status_token(token).await?;
         let time = smime::mime::rfc3339;
         let conversation = self
             .queue
@@ -347,12 +353,7 @@ impl Relay {
     /// conversation it answers.
     pub async fn answer_mail(&self, token: &str, id: &str) -> Result<Vec<u8>, RelayError> {
         let answers = self.answers.as_ref().ok_or(AnswersError::NotOffered)?;
-        let submission = self
-            .queue
-            .store
-            .submission_by_status_token(&submission::token_hash(token))
-            .await?
-            .ok_or(RelayError::StatusNotFound)?;
+        let submission = self.submission_by_status_token(token).await?;
         let theirs = self.queue.store.answers_to(&submission.receipt).await?;
         if !theirs.iter().any(|answer| answer.id == id) {
             return Err(AnswersError::AnswerNotFound.into());
