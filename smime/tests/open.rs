@@ -5,16 +5,13 @@
 //! message (refused before any plaintext).
 
 use std::path::Path;
-use std::process::Command;
+
+use testkit::openssl;
 
 use smime::open::{OpenError, decrypt};
 
 const ENTITY: &[u8] =
     b"Content-Type: text/plain; charset=utf-8\r\n\r\nIhr Antrag ist bewilligt.\r\n";
-
-fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    testkit::run(Command::new("openssl").current_dir(dir).args(args))
-}
 
 /// A key `<name>.key` and a certificate `<name>.pem` for it; both parsed.
 fn holder(dir: &Path, name: &str) -> (smime::Certificate, rsa::RsaPrivateKey) {

@@ -7,12 +7,10 @@
 use std::path::Path;
 use std::process::Command;
 
+use testkit::openssl;
+
 use sha2::Digest;
 use smime::signing;
-
-fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    testkit::run(Command::new("openssl").current_dir(dir).args(args))
-}
 
 /// An RSA key as the browser makes one; its public key (DER).
 fn key(dir: &Path) -> Vec<u8> {
