@@ -222,17 +222,13 @@ fn answer_mail(alias: &str, certificate: &smime::Certificate, bytes: usize) -> S
     let recipient = Recipient::from_certificate(certificate).unwrap();
     let content: Vec<u8> = (0..bytes).map(|i| (i * 7 % 251) as u8).collect();
     let der = encrypt(&[recipient], Algorithms::default(), &content, &mut OsRng).unwrap();
-    let body = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(76)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
+    let mut body = Vec::new();
+    smime::mime::base64_lines(&mut body, &der);
     format!(
         "From: <poststelle@vg-talheim.example>\r\nTo: <{alias}>\r\nMessage-ID: <{{n}}@vg-talheim.example>\r\n\
          MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n\
-         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n.\r\n",
-        lines.join("\r\n")
+         Content-Transfer-Encoding: base64\r\n\r\n{}.\r\n",
+        String::from_utf8(body).expect("base64 is ASCII")
     )
 }
 

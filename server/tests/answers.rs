@@ -172,21 +172,14 @@ impl Citizen {
     /// What `smime::open` (the answer page's code) decrypts of a received mail with the
     /// conversation's key and certificate.
     fn open(&self, mail: &[u8]) -> Result<Vec<u8>, smime::open::OpenError> {
-        let text = String::from_utf8_lossy(mail);
-        let body: String = text
-            .split_once("\r\n\r\n")
-            .unwrap()
-            .1
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        let cms = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body).unwrap();
+        let cms = base64_body(&String::from_utf8_lossy(mail));
         let key_pem = std::fs::read_to_string(self.path("key.pem")).unwrap();
         let key =
             <rsa::RsaPrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_pem(&key_pem).unwrap();
         let cert_pem = std::fs::read(self.path("cert.pem")).unwrap();
-        let certificate: smime::Certificate =
-            der::Decode::from_der(&der::pem::decode_vec(&cert_pem).unwrap().1).unwrap();
+        let certificate = smime::certificate::parse_certificates(&cert_pem)
+            .unwrap()
+            .remove(0);
         smime::open::decrypt(&cms, &certificate, &key)
     }
 
@@ -211,8 +204,10 @@ impl Citizen {
         let ca = issued["ca_certificate"].as_str().unwrap();
         self.write("cert.pem", certificate.as_bytes());
         self.write("ca.pem", ca.as_bytes());
-        let parse = |pem: &str| -> smime::Certificate {
-            der::Decode::from_der(&der::pem::decode_vec(pem.as_bytes()).unwrap().1).unwrap()
+        let parse = |pem: &str| {
+            smime::certificate::parse_certificates(pem.as_bytes())
+                .unwrap()
+                .remove(0)
         };
         let entity =
             b"Content-Type: text/plain; charset=utf-8\r\n\r\nGuten Tag, bitte antworten Sie mir.\r\n";
@@ -434,18 +429,22 @@ fn split_signed(citizen: &Citizen, inner: &[u8]) {
         .or(content.strip_prefix('\n'))
         .unwrap();
     let content = content.strip_suffix('\r').unwrap_or(content);
-    let signature_part = parts.next().unwrap().replace("\r\n", "\n");
-    let base64_text: String = signature_part
+    let signature = base64_body(parts.next().unwrap());
+    citizen.write("content.eml", content.as_bytes());
+    citizen.write("signature.der", &signature);
+}
+
+/// The base64 body of a MIME part (its headers, a blank line, the lines), decoded.
+fn base64_body(part: &str) -> Vec<u8> {
+    let part = part.replace("\r\n", "\n");
+    let text: String = part
         .split_once("\n\n")
         .unwrap()
         .1
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    let signature =
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, base64_text).unwrap();
-    citizen.write("content.eml", content.as_bytes());
-    citizen.write("signature.der", &signature);
+    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text).unwrap()
 }
 
 /// gpgsm (KMail's) verifies the signature with the answers CA as its trusted root.
@@ -998,20 +997,15 @@ JVBERi0xLjQKJcOkw7zDtsOfCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9nPj4KZW5kb2JqCiUlRU9GCg==
 
 /// A mail to `alias` whose body is `der` (a CMS message) as application/pkcs7-mime.
 fn smime_mail(alias: &str, der: &[u8], message_id: &str) -> Vec<u8> {
-    let body = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(76)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
+    let mut mail = format!(
         "From: <{TRADE_MAILBOX}>\r\nTo: <{alias}>\r\nSubject: Re: Anfrage\r\n\
          Message-ID: <{message_id}>\r\nMIME-Version: 1.0\r\n\
          Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n\
-         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
-        lines.join("\r\n")
+         Content-Transfer-Encoding: base64\r\n\r\n"
     )
-    .into_bytes()
+    .into_bytes();
+    smime::mime::base64_lines(&mut mail, der);
+    mail
 }
 
 /// Hands `data` to the listener for `recipient`; the RCPT reply and the DATA reply.

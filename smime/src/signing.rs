@@ -169,8 +169,6 @@ pub fn multipart_signed(
     signature: &[u8],
     boundary: &str,
 ) -> Vec<u8> {
-    use base64::Engine;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(signature);
     let mut out = headers.to_vec();
     out.extend_from_slice(
         format!(
@@ -190,10 +188,7 @@ pub fn multipart_signed(
         )
         .as_bytes(),
     );
-    for line in encoded.as_bytes().chunks(76) {
-        out.extend_from_slice(line);
-        out.extend_from_slice(b"\r\n");
-    }
+    crate::mime::base64_lines(&mut out, signature);
     out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     out
 }

@@ -36,7 +36,9 @@ fn holder(dir: &Path, name: &str) -> (smime::Certificate, rsa::RsaPrivateKey) {
         ],
     );
     let pem = std::fs::read(dir.join(&cert)).unwrap();
-    let certificate = der::Decode::from_der(&der::pem::decode_vec(&pem).unwrap().1).unwrap();
+    let certificate = smime::certificate::parse_certificates(&pem)
+        .unwrap()
+        .remove(0);
     let key_pem = std::fs::read_to_string(dir.join(&key)).unwrap();
     let key =
         <rsa::RsaPrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_pem(&key_pem).unwrap();

@@ -136,8 +136,9 @@ fn certificate(dir: &Path) {
 
 fn parse(dir: &Path, name: &str) -> smime::Certificate {
     let pem = std::fs::read(dir.join(name)).unwrap();
-    let (_, der) = der::pem::decode_vec(&pem).unwrap();
-    der::Decode::from_der(&der).unwrap()
+    smime::certificate::parse_certificates(&pem)
+        .unwrap()
+        .remove(0)
 }
 
 #[test]

@@ -19,6 +19,8 @@ use crate::directory::import::is_embed_origin;
 pub struct Frontend {
     pub(super) dist_dir: PathBuf,
     index_html: String,
+    /// The app's stylesheet link, for the pages the server writes itself.
+    stylesheet: String,
     /// The policy without its `frame-ancestors`, which depends on the page (see `framing`).
     csp: String,
 }
@@ -43,17 +45,14 @@ impl Frontend {
         Ok(Frontend {
             dist_dir: dist_dir.to_owned(),
             csp: content_security_policy(&inline_script_hashes(&index_html)),
+            stylesheet: stylesheet_link(&index_html).to_owned(),
             index_html,
         })
     }
 
-    /// The app's stylesheet, as its index.html links it (Trunk names it by its hash), for
-    /// the pages the server writes itself.
+    /// The app's stylesheet link, for the pages the server writes itself.
     pub fn stylesheet_link(&self) -> &str {
-        let html = &self.index_html;
-        html.find("<link rel=\"stylesheet\"")
-            .and_then(|start| Some(&html[start..start + html[start..].find('>')? + 1]))
-            .unwrap_or_default()
+        &self.stylesheet
     }
 
     /// Puts the demo banner at the top of every page, in the static HTML, so that it shows
@@ -64,6 +63,14 @@ impl Frontend {
             .replacen("<body>", &format!("<body>{DEMO_BANNER}"), 1);
         self
     }
+}
+
+/// The app's stylesheet, as its index.html links it (Trunk names it by its hash).
+fn stylesheet_link(index_html: &str) -> &str {
+    index_html
+        .find("<link rel=\"stylesheet\"")
+        .and_then(|start| Some(&index_html[start..start + index_html[start..].find('>')? + 1]))
+        .unwrap_or_default()
 }
 
 // A landmark of its own (complementary), so that screen readers list it and nothing on the

@@ -217,9 +217,14 @@ impl Relay {
         }
     }
 
+    /// Answers, where the portal takes them at all (`answers_not_offered` otherwise).
+    fn answers_on(&self) -> Result<&Answers, RelayError> {
+        Ok(self.answers.as_deref().ok_or(AnswersError::NotOffered)?)
+    }
+
     /// The answers CA, for the authorities that trust it.
     pub fn answers_info(&self) -> Result<AnswersInfo, RelayError> {
-        let answers = self.answers.as_ref().ok_or(AnswersError::NotOffered)?;
+        let answers = self.answers_on()?;
         Ok(AnswersInfo {
             domain: answers.config.domain.clone(),
             ca_certificate_url: format!("{}{}", self.queue.public_url, crate::answers::CA_PATH),
@@ -352,7 +357,7 @@ impl Relay {
     /// An answer's mail, still encrypted, by the status token of the message whose
     /// conversation it answers.
     pub async fn answer_mail(&self, token: &str, id: &str) -> Result<Vec<u8>, RelayError> {
-        let answers = self.answers.as_ref().ok_or(AnswersError::NotOffered)?;
+        let answers = self.answers_on()?;
         let submission = self.submission_by_status_token(token).await?;
         let theirs = self.queue.store.answers_to(&submission.receipt).await?;
         if !theirs.iter().any(|answer| answer.id == id) {
@@ -368,7 +373,7 @@ impl Relay {
         id: &str,
         request: &SignedRequest,
     ) -> Result<(), RelayError> {
-        let answers = self.answers.as_ref().ok_or(AnswersError::NotOffered)?;
+        let answers = self.answers_on()?;
         Ok(answers
             .opened(alias, id, &request.signature, unix_now())
             .await?)
@@ -380,7 +385,7 @@ impl Relay {
         alias: &str,
         request: &SignedRequest,
     ) -> Result<(), RelayError> {
-        let answers = self.answers.as_ref().ok_or(AnswersError::NotOffered)?;
+        let answers = self.answers_on()?;
         Ok(answers.close(alias, &request.signature, unix_now()).await?)
     }
 }
