@@ -1,6 +1,7 @@
-"""Checks the app's resource files: every language has the same keys, every key the code
-names literally (text(lang, "key"), format(lang, "key", ...)) exists, and every error code of
-the API has its words. Prints what is wrong."""
+"""Checks the resource files of the app and of the conversation module: every language has
+the same keys, every key the code names literally (text(lang, "key"), format(lang, "key",
+...)) exists, and every error code of the API has its words in the app. Prints what is
+wrong."""
 import json
 import pathlib
 import re
@@ -25,6 +26,17 @@ if not codes:
 for code in codes:
     if f"error_{code}" not in all_keys:
         problems.append(f"the error code {code} has no words (error_{code})")
+# The conversation module's own words (conversation/i18n, conversation/src).
+words = {p.stem: json.loads(p.read_text()) for p in sorted((root / "conversation/i18n").glob("*.json"))}
+module_keys = set().union(*(set(t) for t in words.values()))
+for code, table in words.items():
+    for key in sorted(module_keys - set(table)):
+        problems.append(f"conversation/i18n/{code}.json lacks {key}")
+module_used = set()
+for source in (root / "conversation/src").rglob("*.rs"):
+    module_used |= set(re.findall(r'\b(?:text|format|timed)\(\s*[\w.()]+\s*,\s*"([a-z0-9_]+)"', source.read_text()))
+for key in sorted(module_used - module_keys):
+    problems.append(f"the conversation module names {key}, which no resource file has")
 for problem in problems:
     print(problem)
 print(f"{len(languages)} languages, {len(all_keys)} keys, {len(used)} named in the code, "

@@ -76,6 +76,7 @@ pub async fn upload<T: DeserializeOwned>(
     body: &web_sys::Blob,
     token: Option<&str>,
     confirmation: bool,
+    conversation: Option<&str>,
     progress: impl Fn(f64, f64) + 'static,
 ) -> Result<T, Refusal> {
     use wasm_bindgen::closure::Closure;
@@ -93,6 +94,11 @@ pub async fn upload<T: DeserializeOwned>(
     if confirmation {
         request
             .set_request_header(wire::CONFIRMATION_HEADER, "1")
+            .map_err(|_| unreachable())?;
+    }
+    if let Some(alias) = conversation {
+        request
+            .set_request_header(wire::CONVERSATION_HEADER, alias)
             .map_err(|_| unreachable())?;
     }
     let on_progress =

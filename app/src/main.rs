@@ -3,6 +3,7 @@ use leptos::prelude::*;
 mod api;
 mod app;
 mod browser;
+mod conversation;
 mod display;
 mod i18n;
 mod routes;

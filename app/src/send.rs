@@ -8,6 +8,7 @@ use smime::certificate::{CheckContext, check_encryption_certificate, parse_certi
 use wire::{Accepted, FormPage, Token};
 
 use crate::api::{self, Refusal};
+use crate::conversation::Conversation;
 
 /// An attachment that passed the checks; its bytes stay in JavaScript.
 #[derive(Clone)]
@@ -29,6 +30,9 @@ pub struct Typed {
     pub message: String,
     /// Ask the authority's mail program for a confirmation of receipt.
     pub confirmation: bool,
+    /// Open a conversation: the message is signed with a key made here, and the authority
+    /// answers it encrypted (only with a verified address).
+    pub answers: bool,
 }
 
 /// Where sending is; the fraction done of a step (0 to 1).
@@ -63,13 +67,31 @@ pub async fn send(
     let delivery = page.delivery.as_ref().ok_or(Problem::Certificate)?;
     let anchors_pem = anchors(&delivery.trust_anchors).await?;
     let verified = token.is_some();
-    let upload = encrypt(page, typed, verified, &anchors_pem, now, progress.clone()).await?;
+    let conversation = match token {
+        Some(token) if typed.answers => Some(
+            crate::conversation::certificate(&page.slug, &token.token, now)
+                .await
+                .map_err(|_| Problem::Encryption)?,
+        ),
+        _ => None,
+    };
+    let upload = encrypt(
+        page,
+        typed,
+        verified,
+        conversation.as_ref(),
+        &anchors_pem,
+        now,
+        progress.clone(),
+    )
+    .await?;
     progress(Progress::Uploading(0.0));
     let accepted = api::upload::<Accepted>(
         &format!("/api/submissions/{}", page.slug),
         &upload,
         token.map(|t| t.token.as_str()),
         typed.confirmation,
+        conversation.as_ref().map(|c| c.alias.as_str()),
         move |sent, total| {
             if total > 0.0 {
                 progress(Progress::Uploading(sent / total));
@@ -80,7 +102,10 @@ pub async fn send(
     .map_err(Problem::Refused)?;
     // Made again from the same input, once the upload is in: the same bytes (the browser
     // test proves it), and no copy held while encrypting.
-    Ok((accepted, entity_copy(page, typed, verified, now)?))
+    Ok((
+        accepted,
+        entity_copy(page, typed, verified, conversation.as_ref(), now)?,
+    ))
 }
 
 thread_local! {
@@ -110,11 +135,13 @@ async fn anchors(url: &str) -> Result<String, Problem> {
 }
 
 /// Checks the form's certificates against `anchors_pem` at `now` and encrypts the message
-/// to all of them; no network. `verified` says whether the address was confirmed.
+/// to all of them, signed first for a `conversation`; no network but the signature's
+/// module. `verified` says whether the address was confirmed.
 pub async fn encrypt(
     page: &FormPage,
     typed: &Typed,
     verified: bool,
+    conversation: Option<&Conversation>,
     anchors_pem: &str,
     now: u64,
     progress: impl Fn(Progress),
@@ -174,11 +201,24 @@ pub async fn encrypt(
         .unwrap_or_default();
     progress(Progress::Encrypting(0.0));
     let attachments = attachments(typed);
-    let mut entity = smime::mime::Entity::new(&message(page, typed, verified, now, &attachments));
+    let message = message(page, typed, verified, conversation, now, &attachments);
+    let signer;
+    let mut entity;
+    let content = match conversation {
+        Some(conversation) => {
+            signer = crate::conversation::signer(conversation.alias.clone(), now);
+            entity = smime::mime::Entity::signed(&message, conversation.signature_length);
+            smime::webcrypto::Content::Signed(&mut entity, &*signer)
+        }
+        None => {
+            entity = smime::mime::Entity::new(&message);
+            smime::webcrypto::Content::Entity(&mut entity)
+        }
+    };
     smime::webcrypto::encrypt_to_blob(
         &recipients,
         algorithms,
-        smime::webcrypto::Content::Entity(&mut entity),
+        content,
         PIECE_BYTES,
         &mut rand_core::OsRng,
         |done, total| progress(Progress::Encrypting(done as f64 / total.max(1) as f64)),
@@ -201,15 +241,18 @@ fn attachments(typed: &Typed) -> Vec<smime::mime::Attachment<'_>> {
         .collect()
 }
 
-/// The citizen's copy of the entity for what was typed, as a Blob made a piece at a time.
+/// The citizen's copy of the entity for what was typed, as a Blob made a piece at a time
+/// (of a signed message: the part that was signed).
 fn entity_copy(
     page: &FormPage,
     typed: &Typed,
     verified: bool,
+    conversation: Option<&Conversation>,
     now: u64,
 ) -> Result<web_sys::Blob, Problem> {
     let attachments = attachments(typed);
-    let mut entity = smime::mime::Entity::new(&message(page, typed, verified, now, &attachments));
+    let message = message(page, typed, verified, conversation, now, &attachments);
+    let mut entity = smime::mime::Entity::new(&message);
     smime::webcrypto::entity_blob(&mut entity, "message/rfc822").map_err(|_| Problem::Encryption)
 }
 
@@ -223,6 +266,7 @@ fn message<'a>(
     page: &'a FormPage,
     typed: &'a Typed,
     verified: bool,
+    conversation: Option<&'a Conversation>,
     now: u64,
     attachments: &'a [smime::mime::Attachment<'a>],
 ) -> smime::mime::Message<'a> {
@@ -233,6 +277,7 @@ fn message<'a>(
         sender_name: &typed.name,
         sender_email: &typed.email,
         email_verified: verified,
+        answer_address: conversation.map(|c| c.alias.as_str()),
         sender_phone: typed.phone.as_deref(),
         subject: &typed.subject,
         reference: typed.reference.as_deref(),
@@ -324,6 +369,7 @@ mod tests {
             reference: Some("AZ 12/2026".into()),
             message: "Sehr geehrte Damen und Herren, anbei der Grundriss.".into(),
             confirmation: false,
+            answers: false,
         }
     }
 
@@ -356,7 +402,7 @@ mod tests {
     async fn uploads_only_ciphertext_that_decrypts_to_what_was_typed() {
         let steps = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
         let seen = steps.clone();
-        let encrypted = encrypt(&page(MAILBOX), &typed(), true, CERT, NOW, move |p| {
+        let encrypted = encrypt(&page(MAILBOX), &typed(), true, None, CERT, NOW, move |p| {
             seen.borrow_mut().push(p)
         })
         .await
@@ -369,7 +415,7 @@ mod tests {
         let plain = smime::testing::decrypt_cbc(&der, KEY);
         // The citizen's copy, made again once the upload is in, is what was encrypted.
         let typed = typed();
-        let copy = entity_copy(&page(MAILBOX), &typed, true, NOW).unwrap();
+        let copy = entity_copy(&page(MAILBOX), &typed, true, None, NOW).unwrap();
         assert!(plain == bytes_of(&copy).await, "the copy differs");
         // Made piece by piece from bytes left in JavaScript, the entity is byte for byte
         // the one `smime::mime::compose` makes in one buffer.
@@ -380,7 +426,7 @@ mod tests {
             &png,
         )];
         let page = page(MAILBOX);
-        let whole = smime::mime::compose(&message(&page, &typed, true, NOW, &attachments));
+        let whole = smime::mime::compose(&message(&page, &typed, true, None, NOW, &attachments));
         assert!(plain == whole, "the pieces differ from the whole");
         let parts = decoded_parts(&plain);
         let text = String::from_utf8_lossy(&parts[0]);
@@ -419,7 +465,7 @@ mod tests {
         for (page, anchors, now, case) in cases {
             let encrypting = std::rc::Rc::new(std::cell::Cell::new(false));
             let seen = encrypting.clone();
-            let result = encrypt(&page, &typed(), true, anchors, now, move |p| {
+            let result = encrypt(&page, &typed(), true, None, anchors, now, move |p| {
                 seen.set(seen.get() || matches!(p, Progress::Encrypting(_)))
             })
             .await;

@@ -1,5 +1,6 @@
 //! The status page of a message: where it is (queued, handed over, never "read"), what
-//! came back after hand-over, and the answers its conversation received.
+//! came back after hand-over, and (shown by the conversation module) the answers its
+//! conversation received.
 
 use leptos::prelude::*;
 use wire::DeliveryState;
@@ -14,10 +15,14 @@ use crate::routes::set_title;
 pub fn Status(token: String) -> impl IntoView {
     let lang = use_lang();
     Effect::new(move |_| set_title(&text(lang.get(), "status_heading")));
-    let status = LocalResource::new(move || {
+    let status = LocalResource::new({
         let token = token.clone();
-        async move { api::get::<wire::Status>(&format!("/api/status/{token}")).await }
+        move || {
+            let token = token.clone();
+            async move { api::get::<wire::Status>(&format!("/api/status/{token}")).await }
+        }
     });
+    let answers = answers_mount(token, status, lang);
     view! {
         <h1>{move || text(lang.get(), "status_heading")}</h1>
         <div role="status">
@@ -30,7 +35,6 @@ pub fn Status(token: String) -> impl IntoView {
                     let requested = (found.confirmation_requested
                         && matches!(found.state, DeliveryState::Queued | DeliveryState::Delivered | DeliveryState::Delayed))
                         .then(|| view! { <p class="note">{text(lang.get(), "status_confirmation_requested")}</p> });
-                    let conversation = conversation_view(lang.get(), &found);
                     view! {
                         <p>
                             {text(lang.get(), "receipt_number")} ": "
@@ -39,13 +43,38 @@ pub fn Status(token: String) -> impl IntoView {
                         <p class="state">{state}</p>
                         {report}
                         {requested}
-                        {conversation}
                     }
                         .into_any()
                 }
             }}
         </div>
+        {answers}
     }
+}
+
+/// Where the answers go: the conversation module (`crate::conversation`) shows them, loaded
+/// only for a message that opened a conversation, as it weighs more than the whole form.
+fn answers_mount(
+    token: String,
+    status: LocalResource<Result<wire::Status, api::Failure>>,
+    lang: RwSignal<Lang>,
+) -> impl IntoView {
+    let mount = NodeRef::<leptos::html::Div>::new();
+    let mounted = StoredValue::new(false);
+    Effect::new(move |_| {
+        let code = lang.get().code();
+        let conversation = matches!(status.get(), Some(Ok(found)) if found.conversation.is_some());
+        let Some(element) = mount.get() else { return };
+        if !conversation {
+        } else if mounted.get_value() {
+            crate::conversation::set_language(code);
+        } else {
+            mounted.set_value(true);
+            let element = wasm_bindgen::JsCast::unchecked_into(element);
+            crate::conversation::mount_answers(element, &token, code);
+        }
+    });
+    view! { <div class="answers-mount" node_ref=mount></div> }
 }
 
 /// `2026-12-02T10:00:00Z` → `2026-12-02 10:00:00`.
@@ -86,53 +115,4 @@ fn report_view(lang: Lang, report: wire::Report) -> impl IntoView {
         <p class="report">{text(lang, trust)}</p>
         {words.map(|w| view! { <p class="report-words">{w}</p> })}
     }
-}
-
-/// The conversation this message opened: the answers that arrived (still encrypted, each
-/// with the date it is deleted), when it ends, or that the citizen closed it. Plain lines
-/// of text, so that it adds little to the app's download.
-fn conversation_view(lang: Lang, found: &wire::Status) -> Option<impl IntoView + use<>> {
-    let conversation = found.conversation.as_ref()?;
-    let mut lines = vec![match &conversation.closed_at {
-        Some(closed) => timed(lang, "status_conversation_closed", closed),
-        None => timed(lang, "status_conversation_ends", &conversation.ends_at),
-    }];
-    if found.answers.is_empty() && conversation.closed_at.is_none() {
-        lines.push(text(lang, "status_no_answer_yet"));
-    }
-    let answers = found
-        .answers
-        .iter()
-        .map(|answer| {
-            let lines = answer_lines(lang, answer);
-            view! { <li class="answer">{paragraphs(lines)}</li> }
-        })
-        .collect_view();
-    Some(view! {
-        <section class="answers" aria-labelledby="answers-heading">
-            <h2 id="answers-heading">{text(lang, "status_answers_heading")}</h2>
-            {paragraphs(lines)}
-            <ul class="answer-list">{answers}</ul>
-        </section>
-    })
-}
-
-/// When it came and when it goes; who sent it and whether it was read the answer page says
-/// (issue 17), to keep this page, part of the form's download, small.
-fn answer_lines(lang: Lang, answer: &wire::AnswerArrived) -> Vec<String> {
-    vec![
-        timed(lang, "status_answer_arrived", &answer.received_at),
-        timed(lang, "status_answer_kept_until", &answer.kept_until),
-    ]
-}
-
-fn timed(lang: Lang, key: &str, rfc3339: &str) -> String {
-    format(lang, key, &[("time", &shown_time(rfc3339))])
-}
-
-fn paragraphs(lines: Vec<String>) -> impl IntoView {
-    lines
-        .into_iter()
-        .map(|line| view! { <p>{line}</p> })
-        .collect_view()
 }

@@ -1,10 +1,85 @@
-import { test, expect } from './harness';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { test, expect, confirmAddress } from './harness';
 import { answer, openConversation } from '../tests/conversation';
+import { PDF, dataDir, decryptWhole, isSigned, mailFor, report, signedContent } from '../tests/support';
 
-// The status page of a message that opened a conversation, in every engine: the answers
-// that arrived and when each goes, in German and in English. The conversation is opened and
-// answered through the real API and listener (tests/conversation.ts; the app's own side of
-// answers is issue 17).
+// Answers in every engine: the citizen's browser makes the conversation's key, signs the
+// message with the certificate the portal issued for it, and reads the authority's
+// encrypted answer. The authority is played by OpenSSL: it decrypts with the demo key,
+// verifies the signature against the portal's answers CA, and encrypts its answer to the
+// certificate that came with the signature, as a mail program's Reply does.
+
+const FORM = '/kontakt/landratsamt-musterhausen/gewerbeamt';
+const MAILBOX = 'gewerbeamt@lra-musterhausen.example';
+
+/** The authority's answer with a PDF attached, encrypted to `signer` (PEM), as a mail to
+ * `alias`. */
+function encryptedAnswer(dir: string, signer: string, alias: string, text: string): Buffer {
+  fs.writeFileSync(path.join(dir, 'signer.pem'), signer);
+  const boundary = 'answer-boundary-42';
+  const pdf = PDF.toString('base64').replace(/.{76}/g, '$&\r\n');
+  fs.writeFileSync(
+    path.join(dir, 'answer.eml'),
+    `Content-Type: multipart/mixed; boundary="${boundary}"\r\n\r\n--${boundary}\r\n` +
+      `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${text}\r\n--${boundary}\r\n` +
+      'Content-Type: application/pdf; name="Bescheid.pdf"\r\nContent-Disposition: attachment; filename="Bescheid.pdf"\r\n' +
+      `Content-Transfer-Encoding: base64\r\n\r\n${pdf}\r\n--${boundary}--\r\n`,
+  );
+  const der = execFileSync('openssl', ['cms', '-encrypt', '-binary', '-aes-256-cbc', '-in', 'answer.eml', '-outform', 'DER', 'signer.pem'], { cwd: dir });
+  const body = der.toString('base64').replace(/.{76}/g, '$&\r\n');
+  return Buffer.from(
+    `From: <${MAILBOX}>\r\nTo: <${alias}>\r\nSubject: Re: Gewerbeanmeldung\r\n` +
+      `Date: Thu, 03 Dec 2026 09:30:00 +0000\r\nMessage-ID: <${Date.now()}.${Math.random()}@lra-musterhausen.example>\r\n` +
+      'MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n' +
+      `Content-Transfer-Encoding: base64\r\n\r\n${body}\r\n`,
+  );
+}
+
+test('the citizen sends signed, the authority answers encrypted to the signature, the citizen reads it here', async ({ tab, baseURL }) => {
+  const address = `answers-${Date.now()}@example.org`;
+  await tab.goto(FORM);
+  await tab.fill({ label: 'Ihr Name' }, 'Jürgen Müller');
+  await confirmAddress(tab, address);
+  await tab.fill({ label: 'Betreff' }, 'Gewerbeanmeldung');
+  await tab.fill({ label: 'Ihre Nachricht' }, 'Bitte antworten Sie mir verschlüsselt.');
+  await tab.click({ role: 'button', name: 'Verschlüsselt senden' });
+  await tab.see({ role: 'heading', name: 'Ihre Nachricht ist eingegangen' }, 60_000);
+  const receipt = (await tab.see('.receipt-number')).text;
+
+  // The authority: the message is signed by a certificate of the portal's answers CA for
+  // an alias, which is the inner From and Reply-To.
+  const whole = decryptWhole(await mailFor(receipt, MAILBOX));
+  expect(isSigned(whole)).toBe(true);
+  const dir = fs.mkdtempSync(path.join(dataDir, 'authority-'));
+  const info = await (await fetch(`${baseURL}/api/answers`)).json();
+  const ca = path.join(dir, 'ca.pem');
+  fs.writeFileSync(ca, await (await fetch(`${baseURL}${new URL(info.ca_certificate_url).pathname}`)).text());
+  const { content, signer } = signedContent(whole, ca);
+  const alias = /\r\nReply-To: <(antwort-[a-z2-7]+@[^>]+)>\r\n/.exec(content.toString('latin1'))?.[1];
+  expect(alias).toBeTruthy();
+  expect(content.toString('latin1')).toContain(`From: <${alias}>`);
+  await report(alias!, encryptedAnswer(dir, signer, alias!, 'Sehr geehrter Herr Müller, anbei der Bescheid.'), MAILBOX);
+
+  // The citizen: the status page, the answer decrypted here, its attachment byte for byte.
+  await tab.click({ role: 'link', name: 'Stand der Zustellung' });
+  await tab.see({ role: 'heading', name: 'Antworten' }, 20_000);
+  await tab.click({ role: 'button', name: 'Antwort lesen' });
+  await tab.see({ text: 'Sehr geehrter Herr Müller, anbei der Bescheid.' }, 20_000);
+  await tab.see({ text: /^Absender nicht geprüft/ });
+  const file = await tab.download({ role: 'link', name: /^Bescheid\.pdf \(\d+ Bytes\)$/ });
+  expect(file.name).toBe('Bescheid.pdf');
+  expect(file.bytes.equals(PDF)).toBe(true);
+});
+
+test('in a browser without the conversation\'s key the answer page says so and what to do', async ({ tab }) => {
+  const conversation = await openConversation();
+  await answer(conversation, 'Sehr geehrter Herr Müller, anbei unsere Antwort.');
+  await tab.goto(conversation.statusUrl);
+  await tab.click({ role: 'button', name: 'Antwort lesen' });
+  await tab.see({ text: /^Auf diesem Gerät ist kein Schlüssel für dieses Gespräch\./ });
+});
 
 test('the status page lists the answers that arrived and when they go', async ({ tab }) => {
   const conversation = await openConversation();

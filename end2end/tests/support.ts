@@ -106,11 +106,35 @@ export async function mailFor(receipt: string, to: string): Promise<Delivered> {
   );
 }
 
-/** Decrypts a delivered mail with the demo key: the MIME entity, as the authority reads it. */
+/** Decrypts a delivered mail with the demo key: the MIME entity, as the authority reads it
+ * (of a message that opened a conversation: the part the citizen's key signed). */
 export function decrypt(mail: Delivered): Buffer {
+  const entity = decryptWhole(mail);
+  return isSigned(entity) ? signedContent(entity).content : entity;
+}
+
+/** The decrypted mail as it is, signed or not. */
+export function decryptWhole(mail: Delivered): Buffer {
   return execFileSync('openssl', [
     'cms', '-decrypt', '-in', mail.file, '-inkey', path.join(dataDir, 'demo', 'demo-mailboxes.key.pem'),
   ], { maxBuffer: 256 * 1024 * 1024 });
+}
+
+export function isSigned(entity: Buffer): boolean {
+  return /^Content-Type: multipart\/signed/im.test(entity.subarray(0, 2000).toString('latin1'));
+}
+
+/** Verifies a signed entity's signature with OpenSSL, against the portal's answers CA
+ * when `ca` names its PEM file (the chain is checked then too); its signed content and the
+ * signer's certificate (PEM), as a mail program keeps it for the Reply. */
+export function signedContent(entity: Buffer, ca?: string): { content: Buffer; signer: string } {
+  const dir = fs.mkdtempSync(path.join(dataDir, 'signed-'));
+  fs.writeFileSync(path.join(dir, 'signed.eml'), entity);
+  const trust = ca ? ['-CAfile', ca, '-purpose', 'smimesign'] : ['-noverify'];
+  const content = execFileSync('openssl', [
+    'cms', '-verify', '-in', 'signed.eml', ...trust, '-signer', 'signer.pem',
+  ], { cwd: dir, maxBuffer: 256 * 1024 * 1024, stdio: ['pipe', 'pipe', 'pipe'] });
+  return { content, signer: fs.readFileSync(path.join(dir, 'signer.pem'), 'utf8') };
 }
 
 export interface Parsed {

@@ -39,6 +39,7 @@ fn compose_entity(attachment: &[u8]) -> Vec<u8> {
         sender_name: "B",
         sender_email: "b@example.org",
         email_verified: true,
+        answer_address: None,
         sender_phone: None,
         subject: "Bench",
         reference: None,

@@ -25,6 +25,10 @@ pub struct Message<'a> {
     pub sender_email: &'a str,
     /// Whether the portal confirmed the address with a code.
     pub email_verified: bool,
+    /// The conversation's alias, where the authority's Reply goes encrypted (the message is
+    /// then signed with the alias's certificate, see [`Entity::signed`]): the entity's From
+    /// and Reply-To.
+    pub answer_address: Option<&'a str>,
     pub sender_phone: Option<&'a str>,
     pub subject: &'a str,
     /// An Aktenzeichen, case number or similar.
@@ -167,12 +171,26 @@ pub struct Entity<'a> {
     /// Attachment bytes read for the lines being encoded, and their base64.
     input: Vec<u8>,
     encoded: Vec<u8>,
+    /// For a signed entity ([`Entity::signed`]): the digest of the signed part so far.
+    signed: Option<SignedPart>,
+}
+
+struct SignedPart {
+    /// The segments the signature covers.
+    segments: std::ops::Range<usize>,
+    digest: Sha256,
 }
 
 enum Segment<'a> {
     Bytes(Vec<u8>),
     /// The body as base64 in 76-character lines with CRLF.
     Base64(Body<'a>),
+    /// The signature's base64 lines, of a length fixed in advance; empty until
+    /// [`Entity::set_signature`], and reading stops before it until then.
+    Signature {
+        der_len: usize,
+        lines: Option<Vec<u8>>,
+    },
 }
 
 impl Segment<'_> {
@@ -180,8 +198,22 @@ impl Segment<'_> {
         match self {
             Segment::Bytes(bytes) => bytes.len() as u64,
             Segment::Base64(source) => base64_len_u64(source.size()),
+            Segment::Signature { der_len, .. } => base64_len_u64(*der_len as u64),
         }
     }
+}
+
+/// The boundary of `multipart/signed` around the entity; neither base64 nor the entity's
+/// own lines can hold it.
+const SIGNED_BOUNDARY: &str = "=_postsiegel_signed_boundary_=";
+
+/// Why a signature does not go into a signed entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the signed part has not been read to its end yet, or is signed already")]
+    NotReady,
+    #[error("the signature is {actual} bytes, not the {expected} announced")]
+    Length { expected: usize, actual: usize },
 }
 
 /// Bytes of a base64 line with its CRLF.
@@ -199,6 +231,10 @@ impl<'a> Entity<'a> {
         header(&mut head, "Date", &rfc5322_date(message.submitted_at));
         // Protected headers (Thunderbird shows the encrypted subject instead of the neutral one).
         header(&mut head, "Subject", &encoded_words(message.subject));
+        if let Some(alias) = message.answer_address {
+            header(&mut head, "From", &format!("<{alias}>"));
+            header(&mut head, "Reply-To", &format!("<{alias}>"));
+        }
         header(
             &mut head,
             "Content-Type",
@@ -227,6 +263,10 @@ impl<'a> Entity<'a> {
         }
         head.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
         segments.push(Segment::Bytes(head));
+        Entity::of(segments, None)
+    }
+
+    fn of(segments: Vec<Segment<'a>>, signed: Option<SignedPart>) -> Entity<'a> {
         Entity {
             len: segments.iter().map(Segment::len).sum(),
             segments,
@@ -234,7 +274,86 @@ impl<'a> Entity<'a> {
             done: 0,
             input: Vec::new(),
             encoded: Vec::new(),
+            signed,
         }
+    }
+
+    /// The entity of `message` signed (RFC 8551 `multipart/signed`) with a detached CMS
+    /// signature of `signature_len` bytes (DER): its length is known before its first byte,
+    /// as CMS needs. Read it to where [`Self::signed_digest`] gives the SHA-256 of the
+    /// signed part, sign that, [`Self::set_signature`], and read on: one pass over the
+    /// attachments. The outer headers repeat the inner Date, Subject, From and Reply-To, as
+    /// mail programs look for them there.
+    pub fn signed(message: &Message<'a>, signature_len: usize) -> Entity<'a> {
+        let inner = Entity::new(message);
+        let mut head = Vec::with_capacity(512);
+        header(&mut head, "MIME-Version", "1.0");
+        header(&mut head, "Date", &rfc5322_date(message.submitted_at));
+        header(&mut head, "Subject", &encoded_words(message.subject));
+        if let Some(alias) = message.answer_address {
+            header(&mut head, "From", &format!("<{alias}>"));
+            header(&mut head, "Reply-To", &format!("<{alias}>"));
+        }
+        multipart_signed_head(&mut head, SIGNED_BOUNDARY);
+        let mut segments = vec![Segment::Bytes(head)];
+        let signed_segments = 1..1 + inner.segments.len();
+        segments.extend(inner.segments);
+        let mut signature_head = Vec::new();
+        signature_part_head(&mut signature_head, SIGNED_BOUNDARY);
+        segments.push(Segment::Bytes(signature_head));
+        segments.push(Segment::Signature {
+            der_len: signature_len,
+            lines: None,
+        });
+        segments.push(Segment::Bytes(
+            format!("--{SIGNED_BOUNDARY}--\r\n").into_bytes(),
+        ));
+        Entity::of(
+            segments,
+            Some(SignedPart {
+                segments: signed_segments,
+                digest: Sha256::new(),
+            }),
+        )
+    }
+
+    /// The SHA-256 of the signed part, once it has been read to its end and until the
+    /// signature is set; `None` for an entity that is not signed.
+    pub fn signed_digest(&self) -> Option<[u8; 32]> {
+        self.due_signature()?;
+        Some(self.signed.as_ref()?.digest.clone().finalize().into())
+    }
+
+    /// The signature's segment, if everything before it has been read and it is not set.
+    fn due_signature(&self) -> Option<usize> {
+        self.signed.as_ref()?;
+        let exhausted = self.done == self.segments.get(self.current)?.len();
+        let at = self.current + usize::from(exhausted);
+        matches!(
+            self.segments.get(at)?,
+            Segment::Signature { lines: None, .. }
+        )
+        .then_some(at)
+    }
+
+    /// Puts the detached signature (DER, as announced to [`Self::signed`]) in its place.
+    pub fn set_signature(&mut self, der: &[u8]) -> Result<(), SignatureError> {
+        let at = self.due_signature().ok_or(SignatureError::NotReady)?;
+        self.current = at;
+        self.done = 0;
+        let Segment::Signature { der_len, lines } = &mut self.segments[at] else {
+            return Err(SignatureError::NotReady);
+        };
+        if der.len() != *der_len {
+            return Err(SignatureError::Length {
+                expected: *der_len,
+                actual: der.len(),
+            });
+        }
+        let mut out = Vec::with_capacity(base64_len(der.len()));
+        base64_lines(&mut out, der);
+        *lines = Some(out);
+        Ok(())
     }
 
     /// The entity's length in bytes.
@@ -247,7 +366,7 @@ impl<'a> Entity<'a> {
     }
 
     /// Writes the entity's next bytes into `out` and says how many: all of `out`, unless
-    /// the entity ends first.
+    /// the entity ends first (or, signed, its signature is due: see [`Self::signed`]).
     pub fn read(&mut self, out: &mut [u8]) -> usize {
         let mut written = 0;
         while written < out.len() && self.current < self.segments.len() {
@@ -266,7 +385,22 @@ impl<'a> Entity<'a> {
                     n
                 }
                 Segment::Base64(body) => self.base64(body, room),
+                Segment::Signature { lines: None, .. } => break,
+                Segment::Signature {
+                    lines: Some(ref lines),
+                    ..
+                } => {
+                    let rest = &lines[self.done as usize..];
+                    let n = rest.len().min(room.len());
+                    room[..n].copy_from_slice(&rest[..n]);
+                    n
+                }
             };
+            if let Some(signed) = &mut self.signed
+                && signed.segments.contains(&self.current)
+            {
+                signed.digest.update(&out[written..written + n]);
+            }
             written += n;
             self.done += n as u64;
         }
@@ -342,6 +476,30 @@ fn part_header(out: &mut Vec<u8>, media_type: &str, disposition: &str, file_name
     }
     header(out, "Content-Transfer-Encoding", "base64");
     out.extend_from_slice(b"\r\n");
+}
+
+/// The `multipart/signed` header and preamble up to the signed part's first line.
+pub fn multipart_signed_head(out: &mut Vec<u8>, boundary: &str) {
+    out.extend_from_slice(
+        format!(
+            "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n \
+             micalg=sha-256; boundary=\"{boundary}\"\r\n\r\n\
+             This is a signed message (S/MIME).\r\n--{boundary}\r\n"
+        )
+        .as_bytes(),
+    );
+}
+
+/// After the signed part: the boundary and the signature part's headers, up to its base64.
+pub fn signature_part_head(out: &mut Vec<u8>, boundary: &str) {
+    out.extend_from_slice(
+        format!(
+            "\r\n--{boundary}\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\
+             Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n"
+        )
+        .as_bytes(),
+    );
 }
 
 fn header(out: &mut Vec<u8>, name: &str, value: &str) {
@@ -567,7 +725,10 @@ fn readable_text(message: &Message) -> String {
             "Ungeprüft heißt: vom Absender selbst eingegeben, von niemandem überprüft ({}).",
             unchecked.join(", ")
         ),
-        "Achtung: Eine Antwort per gewöhnlicher E-Mail an diese Adresse würde unverschlüsselt übertragen.".to_owned(),
+        match message.answer_address {
+            Some(_) => "Antworten: Mit „Antworten“ in Ihrem Mailprogramm geht Ihre Antwort verschlüsselt an den Absender, über das Portal (dafür ist diese Nachricht signiert). Eine E-Mail an die Adresse oben wäre unverschlüsselt.".to_owned(),
+            None => "Achtung: Eine Antwort per gewöhnlicher E-Mail an diese Adresse würde unverschlüsselt übertragen.".to_owned(),
+        },
         "------------------------------------------".to_owned(),
         String::new(),
         String::new(),

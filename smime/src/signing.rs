@@ -163,6 +163,7 @@ pub fn detached_signature(
 /// lines) and its detached `signature`: what then gets encrypted. `headers` (CRLF lines:
 /// From, To, Subject, …) go before its Content-Type, outside what is signed, as mail
 /// programs write them. `boundary` must not occur in the entity (a random one does not).
+/// The browser makes the same in one pass with [`crate::mime::Entity::signed`].
 pub fn multipart_signed(
     headers: &[u8],
     entity: &[u8],
@@ -170,24 +171,10 @@ pub fn multipart_signed(
     boundary: &str,
 ) -> Vec<u8> {
     let mut out = headers.to_vec();
-    out.extend_from_slice(
-        format!(
-            "MIME-Version: 1.0\r\n\
-             Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; \
-             micalg=sha-256; boundary=\"{boundary}\"\r\n\r\n\
-             This is a signed message (S/MIME).\r\n--{boundary}\r\n"
-        )
-        .as_bytes(),
-    );
+    out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    crate::mime::multipart_signed_head(&mut out, boundary);
     out.extend_from_slice(entity);
-    out.extend_from_slice(
-        format!(
-            "\r\n--{boundary}\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n\
-             Content-Transfer-Encoding: base64\r\n\
-             Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n"
-        )
-        .as_bytes(),
-    );
+    crate::mime::signature_part_head(&mut out, boundary);
     crate::mime::base64_lines(&mut out, signature);
     out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     out

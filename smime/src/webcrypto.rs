@@ -318,14 +318,22 @@ pub enum Content<'a, 'e> {
     /// A MIME entity, made piece by piece in a buffer in wasm memory (while WebCrypto
     /// encrypts the piece before, where it runs on a thread of its own).
     Entity(&'a mut Entity<'e>),
+    /// A signed entity ([`Entity::signed`]) and what signs it: given the digest of the
+    /// signed part once that has been made, it gives the detached signature (DER).
+    Signed(&'a mut Entity<'e>, &'a Signer),
 }
+
+/// Makes the detached signature of a signed entity from its digest (in the browser: the
+/// citizen's WebCrypto key, asynchronously).
+pub type Signer =
+    dyn Fn([u8; 32]) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<u8>, WebCryptoError>>>>;
 
 impl Content<'_, '_> {
     pub fn len(&self) -> usize {
         match self {
             Content::Wasm(bytes) => bytes.len(),
             Content::Js(array) => array.length() as usize,
-            Content::Entity(entity) => entity.len() as usize,
+            Content::Entity(entity) | Content::Signed(entity, _) => entity.len() as usize,
         }
     }
 
@@ -334,15 +342,32 @@ impl Content<'_, '_> {
     }
 
     /// Makes the piece of `len` bytes from `offset` (fewer at the end) ready for
-    /// [`Self::view`]; says how long it is.
-    fn make(&mut self, offset: usize, len: usize, buffer: &mut Vec<u8>) -> usize {
+    /// [`Self::view`]; says how long it is. A signed entity is signed on the way, where
+    /// its signature is due.
+    async fn make(
+        &mut self,
+        offset: usize,
+        len: usize,
+        buffer: &mut Vec<u8>,
+    ) -> Result<usize, EncryptError> {
         let len = len.min(self.len() - offset);
-        if let Content::Entity(entity) = self {
+        if let Content::Entity(entity) | Content::Signed(entity, _) = self {
             buffer.resize(len, 0);
-            let written = entity.read(buffer);
-            debug_assert_eq!(written, len);
+            let mut written = entity.read(buffer);
+            if written < len
+                && let Content::Signed(entity, signer) = self
+            {
+                let digest = entity.signed_digest().ok_or(WebCryptoError::Piece)?;
+                entity
+                    .set_signature(&signer(digest).await?)
+                    .map_err(|_| WebCryptoError::Piece)?;
+                written += entity.read(&mut buffer[written..]);
+            }
+            if written != len {
+                return Err(WebCryptoError::Piece.into());
+            }
         }
-        len
+        Ok(len)
     }
 
     /// The piece [`Self::make`] made, as a JS array to hand to WebCrypto at once.
@@ -353,7 +378,7 @@ impl Content<'_, '_> {
         match self {
             Content::Wasm(bytes) => unsafe { Uint8Array::view(&bytes[offset..offset + len]) },
             Content::Js(array) => array.subarray(offset as u32, (offset + len) as u32),
-            Content::Entity(_) => unsafe { Uint8Array::view(&buffer[..len]) },
+            Content::Entity(_) | Content::Signed(..) => unsafe { Uint8Array::view(&buffer[..len]) },
         }
     }
 }
@@ -390,11 +415,14 @@ pub async fn encrypt_to_blob(
     let piece_len = (piece_len / 16).max(1) * 16;
     let mut buffer = Vec::new();
     let mut offset = 0;
-    let mut len = content.make(offset, piece_len, &mut buffer);
+    let mut len = content.make(offset, piece_len, &mut buffer).await?;
     loop {
         let last = offset + len == total;
         let started = cipher.begin(&content.view(offset, len, &buffer), last)?;
-        let next = (!last).then(|| content.make(offset + len, piece_len, &mut buffer));
+        let next = match last {
+            true => None,
+            false => Some(content.make(offset + len, piece_len, &mut buffer).await?),
+        };
         let encrypted = cipher.end(started).await?;
         ciphertext.set(&encrypted, offset as u32);
         offset += len;

@@ -219,3 +219,102 @@ fn a_message_signed_in_two_steps_verifies_in_openssl_and_a_changed_one_does_not(
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+/// The form's way: the entity signed in one pass, read in small pieces up to its signature,
+/// signed, then read on; openssl verifies it and gets back exactly the unsigned entity,
+/// whose From and Reply-To are the alias.
+#[test]
+fn an_entity_signed_in_one_pass_verifies_in_openssl_and_carries_the_alias() {
+    let dir = tempfile::tempdir().unwrap();
+    key(dir.path());
+    certificate(dir.path());
+    let (signer, ca) = (parse(dir.path(), "cert.pem"), parse(dir.path(), "ca.pem"));
+    let at = 1_796_000_000;
+    let attachment_bytes = vec![0x5a; 300_001];
+    let attachments = [smime::mime::Attachment::new(
+        "Grundriss Büro.pdf",
+        "application/pdf",
+        &attachment_bytes,
+    )];
+    let message = smime::mime::Message {
+        form: "landratsamt-musterhausen",
+        unit: Some("gewerbeamt"),
+        recipient: "Gewerbeamt",
+        sender_name: "Jürgen Müller",
+        sender_email: "j.mueller@example.org",
+        email_verified: true,
+        answer_address: Some("antwort-abc@antwort.example"),
+        sender_phone: None,
+        subject: "Gewerbeanmeldung",
+        reference: None,
+        text: "Bitte antworten Sie mir verschlüsselt.",
+        submitted_at: at,
+        attachments: &attachments,
+    };
+    // The signature's length is fixed before signing: the same structure around a blank
+    // signature of the key's size.
+    let blank =
+        signing::detached_signature(&[0; 32], at, &[0; 256], &signer, std::slice::from_ref(&ca))
+            .unwrap();
+    let mut entity = smime::mime::Entity::signed(&message, blank.len());
+    let total = entity.len() as usize;
+    let mut out = Vec::new();
+    let mut buffer = vec![0; 1000];
+    let mut signed_once = false;
+    while out.len() < total {
+        let n = entity.read(&mut buffer);
+        out.extend_from_slice(&buffer[..n]);
+        if n == 0 {
+            let digest = entity.signed_digest().expect("stopped at the signature");
+            let attributes = signing::signed_attributes(&digest, at).unwrap();
+            let signature = signing::detached_signature(
+                &digest,
+                at,
+                &sign(dir.path(), &attributes),
+                &signer,
+                std::slice::from_ref(&ca),
+            )
+            .unwrap();
+            assert_eq!(
+                entity.set_signature(&signature[1..]),
+                Err(smime::mime::SignatureError::Length {
+                    expected: blank.len(),
+                    actual: blank.len() - 1
+                })
+            );
+            entity.set_signature(&signature).unwrap();
+            signed_once = true;
+        }
+    }
+    assert!(signed_once);
+    assert_eq!(entity.read(&mut buffer), 0);
+    std::fs::write(dir.path().join("signed.eml"), &out).unwrap();
+    let content = openssl(
+        dir.path(),
+        &[
+            "cms",
+            "-verify",
+            "-in",
+            "signed.eml",
+            "-CAfile",
+            "ca.pem",
+            "-purpose",
+            "smimesign",
+        ],
+    );
+    assert_eq!(content, smime::mime::compose(&message));
+    let text = String::from_utf8_lossy(&out);
+    let outer = &text[..text.find("\r\n\r\n").unwrap()];
+    assert!(
+        outer.contains(
+            "From: <antwort-abc@antwort.example>\r\nReply-To: <antwort-abc@antwort.example>"
+        ),
+        "{outer}"
+    );
+    assert!(outer.contains("multipart/signed"), "{outer}");
+    let inner = String::from_utf8_lossy(&content);
+    assert!(
+        inner.contains("\r\nFrom: <antwort-abc@antwort.example>\r\n"),
+        "{inner}"
+    );
+}

@@ -23,6 +23,7 @@ pub fn mime_entity(attachment: &[u8]) -> js_sys::Uint8Array {
         sender_name: "Erika Mustermann",
         sender_email: "erika@example.org",
         email_verified: true,
+        answer_address: None,
         sender_phone: None,
         subject: "Bauantrag",
         reference: None,

@@ -136,6 +136,12 @@ pub fn Write(page: FormPage) -> impl IntoView {
     // Fail closed: without WebCrypto in a secure context nothing can be encrypted here.
     let secure = web_sys::window().is_some_and(|w| w.is_secure_context())
         && smime::webcrypto::subtle().is_ok();
+    // Answers need the key where the notification's link opens: an embedded form's storage
+    // belongs to the framing site, so a framed form sends without them.
+    let answers = secure && page.answers && !crate::display::use_display().embedded;
+    if answers {
+        crate::conversation::prepare();
+    }
     if secure {
         send::fetch_anchors_ahead(&page);
     }
@@ -172,6 +178,7 @@ pub fn Write(page: FormPage) -> impl IntoView {
             reference: fields.reference.optional(),
             message: fields.message.value.get_untracked(),
             confirmation: confirmations && confirmation.get_untracked(),
+            answers,
         };
         location.hold(true);
         sending.running.set(true);

@@ -1,0 +1,130 @@
+//! An answer: the mail the portal received, fetched with the status token, decrypted with
+//! the conversation's kept key and taken apart into its text and attachments. Then the
+//! portal is told, signed with the same key, that it was opened (it is deleted 30 days on).
+
+use base64::Engine;
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+use rsa::pkcs8::DecodePrivateKey;
+
+use crate::key::{self, KeyError};
+use crate::portal::fetch;
+
+/// Why an answer cannot be shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreadable {
+    /// No key for this conversation in this browser (another device, cleared storage).
+    NoKey,
+    /// The portal could not be reached or no longer has the answer.
+    Unreachable,
+    /// It does not decrypt with the key (not encrypted to it, damaged, changed).
+    Undecryptable,
+}
+
+/// An answer as the citizen reads it.
+#[derive(Clone)]
+pub struct Answer {
+    /// The Date its sender's mail program wrote, if any.
+    pub date: Option<String>,
+    pub text: String,
+    /// Without the S/MIME signature part, if it came signed: the signature is not
+    /// verified here yet, so every answer shows as "sender not verified".
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Clone)]
+pub struct Attachment {
+    pub name: String,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Fetches, decrypts and reads answer `id` of the message with status `token`, whose
+/// conversation is `alias`; then says that it was opened.
+pub async fn open(token: &str, alias: &str, id: &str) -> Result<Answer, Unreadable> {
+    let kept = match key::kept(alias).await {
+        Ok(kept) => kept,
+        Err(KeyError::Missing) => return Err(Unreadable::NoKey),
+        Err(_) => return Err(Unreadable::NoKey),
+    };
+    let mail = fetch(&format!("/api/status/{token}/answers/{id}"), None, &[])
+        .await
+        .map_err(|_| Unreadable::Unreachable)?;
+    let private_key =
+        rsa::RsaPrivateKey::from_pkcs8_der(&kept.pkcs8).map_err(|_| Unreadable::Undecryptable)?;
+    let cms = encrypted_body(&mail).ok_or(Unreadable::Undecryptable)?;
+    let entity = smime::open::decrypt(&cms, &kept.certificate, &private_key)
+        .map_err(|_| Unreadable::Undecryptable)?;
+    let answer = read(&mail, &entity).ok_or(Unreadable::Undecryptable)?;
+    // Best effort: the answer is shown either way; unrecorded, it is kept until its
+    // first date.
+    let statement = wire::opened_statement(alias, id);
+    if let Ok(signature) = key::sign_kept(&kept.pkcs8, statement.as_bytes()).await {
+        let body = serde_json::to_string(&wire::SignedRequest {
+            signature: base64::engine::general_purpose::STANDARD.encode(signature),
+        })
+        .expect("plain data serialises");
+        let _ = fetch(
+            &format!("/api/conversations/{alias}/answers/{id}/opened"),
+            Some(("POST", &body)),
+            &[],
+        )
+        .await;
+    }
+    Ok(answer)
+}
+
+/// The CMS message of an S/MIME mail: its `application/pkcs7-mime` body (or the
+/// `x-` form older clients write), base64 decoded.
+fn encrypted_body(mail: &[u8]) -> Option<Vec<u8>> {
+    let message = MessageParser::default().parse(mail)?;
+    message.parts.iter().find_map(|part| {
+        let content_type = part.content_type()?;
+        let subtype = content_type.subtype()?;
+        let smime = content_type.ctype().eq_ignore_ascii_case("application")
+            && (subtype.eq_ignore_ascii_case("pkcs7-mime")
+                || subtype.eq_ignore_ascii_case("x-pkcs7-mime"));
+        match (&part.body, smime) {
+            (PartType::Binary(bytes) | PartType::InlineBinary(bytes), true) => Some(bytes.to_vec()),
+            _ => None,
+        }
+    })
+}
+
+/// The decrypted entity's text and attachments; the date from the outer mail.
+fn read(mail: &[u8], entity: &[u8]) -> Option<Answer> {
+    let outer = MessageParser::default().parse(mail)?;
+    let inner = MessageParser::default().parse(entity)?;
+    let is_signature = |media_type: &str| {
+        media_type.eq_ignore_ascii_case("application/pkcs7-signature")
+            || media_type.eq_ignore_ascii_case("application/x-pkcs7-signature")
+    };
+    let mut attachments = Vec::new();
+    for part in inner.attachments() {
+        let media_type = part
+            .content_type()
+            .map(|t| match t.subtype() {
+                Some(sub) => format!("{}/{sub}", t.ctype()),
+                None => t.ctype().to_owned(),
+            })
+            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        if is_signature(&media_type) {
+            continue;
+        }
+        attachments.push(Attachment {
+            name: part
+                .attachment_name()
+                .map(smime::mime::clean_file_name)
+                .unwrap_or_else(|| "anhang".to_owned()),
+            media_type,
+            bytes: part.contents().to_vec(),
+        });
+    }
+    Some(Answer {
+        date: outer.date().or(inner.date()).map(|d| d.to_rfc3339()),
+        text: inner
+            .body_text(0)
+            .map(|t| t.into_owned())
+            .unwrap_or_default(),
+        attachments,
+    })
+}

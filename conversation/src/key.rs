@@ -1,0 +1,212 @@
+//! The conversation's key and certificate: made when the form opens (RSA-3072 by WebCrypto,
+//! see `keys.js`), certified by the portal's answers CA when the citizen sends (a PKCS#10
+//! request, the proof of possession), kept in IndexedDB under the alias, and used to sign
+//! the message so that the authority's Reply is encrypted to it.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use js_sys::{Promise, Uint8Array};
+use smime::Certificate;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+/// RSA-3072: the key is made while the citizen types, so its time is never waited for
+/// (measured in the benchmark); 2048 would be the fallback if it were.
+const KEY_BITS: u32 = 3072;
+/// An RSA signature is exactly the modulus long.
+const SIGNATURE_BYTES: usize = KEY_BITS as usize / 8;
+
+// Imported as it lies next to the module's JS (index.html copies it there), not as a
+// wasm-bindgen snippet: Trunk would preload snippets on every page of the form.
+#[wasm_bindgen(raw_module = "./keys.js")]
+extern "C" {
+    fn generate(bits: u32) -> Promise;
+    #[wasm_bindgen(js_name = publicKey)]
+    fn public_key(pair: &JsValue) -> Promise;
+    #[wasm_bindgen(js_name = sign)]
+    fn sign_with(key: &JsValue, bytes: &Uint8Array) -> Promise;
+    #[wasm_bindgen(js_name = signingKey)]
+    fn signing_key(pkcs8: &Uint8Array) -> Promise;
+    fn keep(alias: &str, pair: &JsValue, certificate: &str, ca_certificate: &str) -> Promise;
+    fn load(alias: &str) -> Promise;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("WebCrypto or IndexedDB failed: {0}")]
+    Browser(String),
+    #[error("the portal refused the certificate request ({0})")]
+    Refused(String),
+    #[error("no key for this conversation in this browser")]
+    Missing,
+    #[error(transparent)]
+    Signing(#[from] smime::signing::SigningError),
+    #[error("the portal's certificate does not read")]
+    Certificate,
+}
+
+fn browser(error: JsValue) -> KeyError {
+    KeyError::Browser(
+        js_sys::Reflect::get(&error, &"message".into())
+            .ok()
+            .and_then(|m| m.as_string())
+            .or_else(|| error.as_string())
+            .unwrap_or_else(|| "unknown".to_owned()),
+    )
+}
+
+/// A conversation's key as this page holds it: for signing, and its certificates.
+struct Held {
+    signing_key: JsValue,
+    certificate: Certificate,
+    ca_certificate: Certificate,
+}
+
+thread_local! {
+    /// The key being made for the next conversation (a WebCrypto CryptoKeyPair, once the
+    /// promise settles).
+    static PREPARED: RefCell<Option<Promise>> = const { RefCell::new(None) };
+    static HELD: RefCell<HashMap<String, std::rc::Rc<Held>>> = RefCell::new(HashMap::new());
+}
+
+pub fn prepare() {
+    PREPARED.with_borrow_mut(|prepared| {
+        if prepared.is_none() {
+            *prepared = Some(generate(KEY_BITS));
+        }
+    });
+}
+
+pub struct Issued {
+    pub alias: String,
+    pub signature_length: usize,
+}
+
+/// The certificate for the prepared key; the key is then this conversation's (the next
+/// message gets a new one).
+pub async fn certificate(form: &str, token: &str, signing_time: u64) -> Result<Issued, KeyError> {
+    prepare();
+    let pending = PREPARED.with_borrow(|p| p.clone()).expect("prepared above");
+    let pair = JsFuture::from(pending).await.map_err(browser)?;
+    let private_key = js_sys::Reflect::get(&pair, &"privateKey".into()).map_err(browser)?;
+    let spki = Uint8Array::new(&JsFuture::from(public_key(&pair)).await.map_err(browser)?);
+    let info = smime::signing::request_info(&spki.to_vec())?;
+    let signature = sign(&private_key, &info).await?;
+    let csr = smime::signing::request_pem(&info, &signature)?;
+    let issued = request(form, token, &csr).await?;
+    JsFuture::from(keep(
+        &issued.alias,
+        &pair,
+        &issued.certificate,
+        &issued.ca_certificate,
+    ))
+    .await
+    .map_err(browser)?;
+    PREPARED.with_borrow_mut(|p| *p = None);
+    let held = Held {
+        signing_key: private_key,
+        certificate: parse(&issued.certificate)?,
+        ca_certificate: parse(&issued.ca_certificate)?,
+    };
+    // The same structure around a blank signature: the signature's length, fixed before
+    // the message is made (RSA signatures are the modulus long, the time is UTCTime).
+    let blank = smime::signing::detached_signature(
+        &[0; 32],
+        signing_time,
+        &[0; SIGNATURE_BYTES],
+        &held.certificate,
+        std::slice::from_ref(&held.ca_certificate),
+    )?;
+    HELD.with_borrow_mut(|all| all.insert(issued.alias.clone(), std::rc::Rc::new(held)));
+    Ok(Issued {
+        alias: issued.alias,
+        signature_length: blank.len(),
+    })
+}
+
+/// The message's detached signature: RSASSA-PKCS1-v1_5 over its signed attributes.
+pub async fn signature(
+    alias: &str,
+    digest: &[u8; 32],
+    signing_time: u64,
+) -> Result<Vec<u8>, KeyError> {
+    let held = HELD
+        .with_borrow(|all| all.get(alias).cloned())
+        .ok_or(KeyError::Missing)?;
+    let attributes = smime::signing::signed_attributes(digest, signing_time)?;
+    let signature = sign(&held.signing_key, &attributes).await?;
+    Ok(smime::signing::detached_signature(
+        digest,
+        signing_time,
+        &signature,
+        &held.certificate,
+        std::slice::from_ref(&held.ca_certificate),
+    )?)
+}
+
+/// The key of conversation `alias` as kept in this browser: its PKCS#8 and certificate.
+pub struct Kept {
+    pub pkcs8: Vec<u8>,
+    pub certificate: Certificate,
+}
+
+pub async fn kept(alias: &str) -> Result<Kept, KeyError> {
+    let record = JsFuture::from(load(alias)).await.map_err(browser)?;
+    if record.is_null() || record.is_undefined() {
+        return Err(KeyError::Missing);
+    }
+    let pkcs8 = Uint8Array::new(&js_sys::Reflect::get(&record, &"pkcs8".into()).map_err(browser)?);
+    let certificate = js_sys::Reflect::get(&record, &"certificate".into())
+        .map_err(browser)?
+        .as_string()
+        .ok_or(KeyError::Certificate)?;
+    let kept = Kept {
+        pkcs8: pkcs8.to_vec(),
+        certificate: parse(&certificate)?,
+    };
+    pkcs8.fill(0, 0, pkcs8.length());
+    Ok(kept)
+}
+
+/// Signs `bytes` with a kept key (PKCS#8), imported for signing only.
+pub async fn sign_kept(pkcs8: &[u8], bytes: &[u8]) -> Result<Vec<u8>, KeyError> {
+    let key = JsFuture::from(signing_key(&Uint8Array::from(pkcs8)))
+        .await
+        .map_err(browser)?;
+    sign(&key, bytes).await
+}
+
+async fn sign(key: &JsValue, bytes: &[u8]) -> Result<Vec<u8>, KeyError> {
+    let signed = JsFuture::from(sign_with(key, &Uint8Array::from(bytes)))
+        .await
+        .map_err(browser)?;
+    Ok(Uint8Array::new(&signed).to_vec())
+}
+
+fn parse(pem: &str) -> Result<Certificate, KeyError> {
+    smime::certificate::parse_certificates(pem.as_bytes())
+        .ok()
+        .and_then(|mut all| (!all.is_empty()).then(|| all.remove(0)))
+        .ok_or(KeyError::Certificate)
+}
+
+async fn request(
+    form: &str,
+    token: &str,
+    csr: &str,
+) -> Result<wire::ConversationCertificate, KeyError> {
+    let body = serde_json::to_string(&wire::CertificateRequest {
+        form: form.to_owned(),
+        csr: csr.to_owned(),
+    })
+    .expect("plain data serialises");
+    let response = crate::portal::fetch(
+        "/api/answers/certificate",
+        Some(("POST", &body)),
+        &[(wire::TOKEN_HEADER, token)],
+    )
+    .await
+    .map_err(KeyError::Refused)?;
+    serde_json::from_slice(&response).map_err(|_| KeyError::Refused("unreadable".to_owned()))
+}

@@ -1,0 +1,79 @@
+//! Postsiegel's conversation module: what the citizen's browser does for answers, in a
+//! WebAssembly module of its own that the form loads only when it offers answers and the
+//! status page only when a message opened a conversation, so that the form's first
+//! download stays small. The form's module calls the functions exported here (through
+//! `app/src/conversation.rs`); nothing here talks to the form's module otherwise.
+//!
+//! - `key`: the conversation's key (WebCrypto, kept in IndexedDB), its certificate from the
+//!   portal, and the message's S/MIME signature.
+//! - `answer`: an answer fetched, decrypted and taken apart.
+//! - `view`: the answers on the status page and the reader.
+//! - `portal`: requests to the portal.
+
+mod answer;
+mod i18n;
+mod key;
+mod portal;
+mod view;
+
+use js_sys::{Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+fn main() {}
+
+/// Starts making the key, so that it is ready when the citizen sends.
+#[wasm_bindgen]
+pub fn prepare() {
+    key::prepare();
+}
+
+/// Asks the portal for a conversation's certificate for the prepared key (the form `form`,
+/// the verification `token`) and keeps key and certificate; resolves to
+/// `{ alias, signature_length }`, the length (DER) of the signature that
+/// [`signature`] will give for a message signed at `signing_time` (Unix seconds).
+#[wasm_bindgen]
+pub fn certificate(form: String, token: String, signing_time: f64) -> Promise {
+    future_to_promise(async move {
+        let issued = key::certificate(&form, &token, signing_time as u64)
+            .await
+            .map_err(|e| JsValue::from_str(&e.to_string()))?;
+        let out = js_sys::Object::new();
+        js_sys::Reflect::set(&out, &"alias".into(), &issued.alias.into())?;
+        js_sys::Reflect::set(
+            &out,
+            &"signature_length".into(),
+            &(issued.signature_length as f64).into(),
+        )?;
+        Ok(out.into())
+    })
+}
+
+/// The detached signature (DER) of a message for conversation `alias` whose signed part
+/// has the SHA-256 `digest`, signed at `signing_time`.
+#[wasm_bindgen]
+pub fn signature(alias: String, digest: Uint8Array, signing_time: f64) -> Promise {
+    future_to_promise(async move {
+        let mut sha256 = [0u8; 32];
+        if digest.length() != 32 {
+            return Err(JsValue::from_str("a SHA-256 digest is 32 bytes"));
+        }
+        digest.copy_to(&mut sha256);
+        let der = key::signature(&alias, &sha256, signing_time as u64)
+            .await
+            .map_err(|e| JsValue::from_str(&e.to_string()))?;
+        Ok(Uint8Array::from(&der[..]).into())
+    })
+}
+
+/// Shows the answers of the message with status `token` in `element` ("de" or "en").
+#[wasm_bindgen]
+pub fn mount_answers(element: web_sys::HtmlElement, token: String, lang: String) {
+    view::mount(element, token, i18n::Lang::of(&lang));
+}
+
+/// The page's language changed.
+#[wasm_bindgen]
+pub fn set_language(lang: String) {
+    view::set_language(i18n::Lang::of(&lang));
+}

@@ -1,0 +1,205 @@
+//! The answers on a message's status page: when each arrived and when it goes, and, on
+//! request, the answer itself decrypted here with its text and its attachments as
+//! downloads. Mounted by the form's module into an element of its status page.
+
+use std::cell::Cell;
+
+use leptos::prelude::*;
+use wire::AnswerArrived;
+
+use crate::answer::{self, Answer, Unreadable};
+use crate::i18n::{Lang, format, text};
+
+thread_local! {
+    static LANG: Cell<Option<RwSignal<Lang>>> = const { Cell::new(None) };
+}
+
+fn language(initial: Lang) -> RwSignal<Lang> {
+    LANG.with(|cell| {
+        let signal = cell.get().unwrap_or_else(|| RwSignal::new(initial));
+        cell.set(Some(signal));
+        signal
+    })
+}
+
+pub fn set_language(lang: Lang) {
+    language(lang).set(lang);
+}
+
+pub fn mount(element: web_sys::HtmlElement, token: String, lang: Lang) {
+    let lang = language(lang);
+    lang.set(lang.get_untracked());
+    leptos::mount::mount_to(element, move || view! { <Answers token lang/> }).forget();
+}
+
+/// `2026-12-02T10:00:00Z` → `2026-12-02 10:00:00`.
+fn shown_time(rfc3339: &str) -> String {
+    let time = rfc3339.replace('T', " ");
+    let time = time.trim_end_matches('Z');
+    // mail-parser writes offsets (`+00:00`); the portal's times are UTC with `Z`.
+    time.strip_suffix("+00:00").unwrap_or(time).to_owned()
+}
+
+fn timed(lang: Lang, key: &str, rfc3339: &str) -> String {
+    format(lang, key, &[("time", &shown_time(rfc3339))])
+}
+
+#[component]
+fn Answers(token: String, lang: RwSignal<Lang>) -> impl IntoView {
+    let status = LocalResource::new({
+        let token = token.clone();
+        move || {
+            let token = token.clone();
+            async move {
+                let body = crate::portal::fetch(&format!("/api/status/{token}"), None, &[]).await?;
+                serde_json::from_slice::<wire::Status>(&body).map_err(|e| e.to_string())
+            }
+        }
+    });
+    view! {
+        <section class="answers" aria-labelledby="answers-heading">
+            <h2 id="answers-heading">{move || text(lang.get(), "answers_heading")}</h2>
+            {move || match status.get() {
+                None => view! { <p>{text(lang.get(), "answers_loading")}</p> }.into_any(),
+                Some(Err(_)) => view! { <p>{text(lang.get(), "answers_unknown")}</p> }.into_any(),
+                Some(Ok(found)) => view! { <Conversation token=token.clone() found lang/> }.into_any(),
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn Conversation(token: String, found: wire::Status, lang: RwSignal<Lang>) -> impl IntoView {
+    let conversation = found.conversation.clone();
+    let closed = conversation.as_ref().and_then(|c| c.closed_at.clone());
+    let ends = conversation
+        .as_ref()
+        .map(|c| c.ends_at.clone())
+        .unwrap_or_default();
+    let alias = conversation.map(|c| c.alias).unwrap_or_default();
+    let none_yet = found.answers.is_empty() && closed.is_none();
+    let answers = found
+        .answers
+        .into_iter()
+        .map(|arrived| {
+            view! { <AnswerItem token=token.clone() alias=alias.clone() arrived lang/> }
+        })
+        .collect_view();
+    view! {
+        <p>
+            {move || match &closed {
+                Some(at) => timed(lang.get(), "conversation_closed", at),
+                None => timed(lang.get(), "conversation_ends", &ends),
+            }}
+        </p>
+        {none_yet.then(|| view! { <p>{move || text(lang.get(), "no_answer_yet")}</p> })}
+        <p class="note">{move || text(lang.get(), "key_where")}</p>
+        <ul class="answer-list">{answers}</ul>
+    }
+}
+
+#[derive(Clone)]
+enum Reading {
+    Closed,
+    Busy,
+    Shown(Answer),
+    Failed(Unreadable),
+}
+
+#[component]
+fn AnswerItem(
+    token: String,
+    alias: String,
+    arrived: AnswerArrived,
+    lang: RwSignal<Lang>,
+) -> impl IntoView {
+    let reading = RwSignal::new(Reading::Closed);
+    let id = arrived.id.clone();
+    let read = move |_| {
+        reading.set(Reading::Busy);
+        let (token, alias, id) = (token.clone(), alias.clone(), id.clone());
+        leptos::task::spawn_local(async move {
+            reading.set(match answer::open(&token, &alias, &id).await {
+                Ok(answer) => Reading::Shown(answer),
+                Err(why) => Reading::Failed(why),
+            });
+        });
+    };
+    let opened = arrived.opened_at.clone();
+    view! {
+        <li class="answer">
+            <p>{move || timed(lang.get(), "answer_arrived", &arrived.received_at)}</p>
+            <p>{move || timed(lang.get(), "answer_kept_until", &arrived.kept_until)}</p>
+            {opened.map(|at| view! { <p>{move || timed(lang.get(), "answer_opened", &at)}</p> })}
+            <button
+                type="button"
+                on:click=read
+                disabled=move || matches!(reading.get(), Reading::Busy | Reading::Shown(_))
+            >
+                {move || text(lang.get(), "answer_read")}
+            </button>
+            <div class="answer-reader" aria-live="polite">
+                {move || match reading.get() {
+                    Reading::Closed => ().into_any(),
+                    Reading::Busy => view! { <p>{text(lang.get(), "answer_reading")}</p> }.into_any(),
+                    Reading::Failed(why) => view! {
+                        <p class="error" role="alert">{text(lang.get(), unreadable_key(why))}</p>
+                    }
+                    .into_any(),
+                    Reading::Shown(answer) => view! { <Shown answer lang/> }.into_any(),
+                }}
+            </div>
+        </li>
+    }
+}
+
+fn unreadable_key(why: Unreadable) -> &'static str {
+    match why {
+        Unreadable::NoKey => "answer_no_key",
+        Unreadable::Unreachable => "answer_unreachable",
+        Unreadable::Undecryptable => "answer_undecryptable",
+    }
+}
+
+#[component]
+fn Shown(answer: Answer, lang: RwSignal<Lang>) -> impl IntoView {
+    let date = answer.date.clone().unwrap_or_default();
+    let files = answer
+        .attachments
+        .iter()
+        .map(|file| {
+            let href = download_url(&file.bytes, &file.media_type);
+            let (name, size) = (file.name.clone(), file.bytes.len().to_string());
+            let label = name.clone();
+            view! {
+                <li>
+                    <a href=href download=name>
+                        {move || format(lang.get(), "answer_attachment_size", &[("name", &label), ("size", &size)])}
+                    </a>
+                </li>
+            }
+        })
+        .collect_view();
+    let no_files = answer.attachments.is_empty();
+    view! {
+        <article class="answer-shown" aria-labelledby="answer-shown-heading">
+            <h3 id="answer-shown-heading">{move || timed(lang.get(), "answer_heading", &date)}</h3>
+            <p class="answer-sender">{move || text(lang.get(), "answer_sender_unverified")}</p>
+            <div class="answer-text">{answer.text.clone()}</div>
+            <h4>{move || text(lang.get(), "answer_attachments")}</h4>
+            {no_files.then(|| view! { <p>{move || text(lang.get(), "answer_no_attachments")}</p> })}
+            <ul class="answer-files">{files}</ul>
+        </article>
+    }
+}
+
+/// An object URL for a download of `bytes`, as the file's checked media type.
+fn download_url(bytes: &[u8], media_type: &str) -> String {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(media_type);
+    web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
+        .ok()
+        .and_then(|blob| web_sys::Url::create_object_url_with_blob(&blob).ok())
+        .unwrap_or_default()
+}
