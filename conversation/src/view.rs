@@ -126,6 +126,7 @@ fn AnswerItem(
         });
     };
     let opened = arrived.opened_at.clone();
+    let received_at = arrived.received_at.clone();
     view! {
         <li class="answer">
             <p>{move || timed(lang.get(), "answer_arrived", &arrived.received_at)}</p>
@@ -146,7 +147,9 @@ fn AnswerItem(
                         <p class="error" role="alert">{text(lang.get(), unreadable_key(why))}</p>
                     }
                     .into_any(),
-                    Reading::Shown(answer) => view! { <Shown answer lang/> }.into_any(),
+                    Reading::Shown(answer) => {
+                        view! { <Shown answer received_at=received_at.clone() lang/> }.into_any()
+                    }
                 }}
             </div>
         </li>
@@ -161,9 +164,10 @@ fn unreadable_key(why: Unreadable) -> &'static str {
     }
 }
 
+/// The answer, dated as its sender's mail program dated it, or else as the portal received it.
 #[component]
-fn Shown(answer: Answer, lang: RwSignal<Lang>) -> impl IntoView {
-    let date = answer.date.clone().unwrap_or_default();
+fn Shown(answer: Answer, received_at: String, lang: RwSignal<Lang>) -> impl IntoView {
+    let date = answer.date.clone().unwrap_or(received_at);
     let files = answer
         .attachments
         .iter()

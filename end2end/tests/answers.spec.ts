@@ -39,6 +39,35 @@ test('the status page shows that answers arrived and when they go, in both langu
   await noViolations(page, 'status with answers (en)');
 });
 
+test('an answer decrypted in the browser reads in both languages, axe finds nothing on it, and the portal learns it was opened', async ({ page }) => {
+  const conversation = await openConversation();
+  await answer(conversation, 'Sehr geehrter Herr Müller, anbei unsere Antwort.');
+  await page.goto(conversation.statusUrl);
+  await expect(page.getByRole('button', { name: 'Antwort lesen' })).toBeVisible();
+  // The key kept as the citizen's browser keeps it (here the one openssl made), through the
+  // conversation module's own store.
+  const pem = (name: string) => fs.readFileSync(path.join(conversation.dir, name), 'utf8');
+  const pkcs8 = pem('key.pem').replace(/-----[^-]+-----|\s/g, '');
+  const args = JSON.stringify({ alias: conversation.alias, pkcs8, certificate: pem('cert.pem'), ca: pem('ca.pem') });
+  await page.evaluate(`(async () => {
+    const { alias, pkcs8, certificate, ca } = ${args};
+    const keys = await import('/conversation/keys.js');
+    const der = Uint8Array.from(atob(pkcs8), (c) => c.charCodeAt(0));
+    const privateKey = await crypto.subtle.importKey('pkcs8', der, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, true, ['sign']);
+    await keys.keep(alias, { privateKey }, certificate, ca);
+  })()`);
+  await page.getByRole('button', { name: 'Antwort lesen' }).click();
+  await expect(page.getByText('Sehr geehrter Herr Müller, anbei unsere Antwort.')).toBeVisible();
+  await expect(page.getByText(/^Absender nicht geprüft/)).toBeVisible();
+  await expect(page.getByRole('heading', { name: /^Antwort vom \d{4}-\d\d-\d\d/ })).toBeVisible();
+  await noViolations(page, 'an answer read (de)');
+  await page.getByRole('button', { name: 'Switch to English' }).click();
+  await expect(page.getByText(/^Sender not verified/)).toBeVisible();
+  await noViolations(page, 'an answer read (en)');
+  const status = await (await page.request.get(`/api${conversation.statusUrl}`)).json();
+  expect(status.answers[0].opened_at).toBeTruthy();
+});
+
 /** As the page shows a time. */
 function shown(rfc3339: string) {
   return rfc3339.replace('T', ' ').replace(/Z$/, '');

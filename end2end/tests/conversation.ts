@@ -75,7 +75,7 @@ export async function openConversation(): Promise<Conversation> {
  * certificate, handed to the portal's listener from the authority's mailbox. */
 export async function answer(conversation: Conversation, text: string) {
   fs.writeFileSync(path.join(conversation.dir, 'answer.txt'), `Content-Type: text/plain; charset=utf-8\r\n\r\n${text}\r\n`);
-  const der = openssl(conversation.dir, ['cms', '-encrypt', '-binary', '-in', 'answer.txt', '-outform', 'DER', 'cert.pem']);
+  const der = openssl(conversation.dir, ['cms', '-encrypt', '-binary', '-aes-256-cbc', '-in', 'answer.txt', '-outform', 'DER', 'cert.pem']);
   const body = der.toString('base64').replace(/.{76}/g, '$&\r\n');
   const mail = Buffer.from(
     `From: <${MAILBOX}>\r\nTo: <${conversation.alias}>\r\nSubject: Re: Anfrage\r\n` +
