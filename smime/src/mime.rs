@@ -227,14 +227,8 @@ impl<'a> Entity<'a> {
         let record =
             serde_json::to_vec_pretty(&form_record(message)).expect("plain data serialises");
         let mut head = Vec::with_capacity(2048 + base64_len(text.len() + record.len()));
-        header(&mut head, "MIME-Version", "1.0");
-        header(&mut head, "Date", &rfc5322_date(message.submitted_at));
         // Protected headers (Thunderbird shows the encrypted subject instead of the neutral one).
-        header(&mut head, "Subject", &encoded_words(message.subject));
-        if let Some(alias) = message.answer_address {
-            header(&mut head, "From", &format!("<{alias}>"));
-            header(&mut head, "Reply-To", &format!("<{alias}>"));
-        }
+        message_headers(&mut head, message);
         header(
             &mut head,
             "Content-Type",
@@ -287,13 +281,7 @@ impl<'a> Entity<'a> {
     pub fn signed(message: &Message<'a>, signature_len: usize) -> Entity<'a> {
         let inner = Entity::new(message);
         let mut head = Vec::with_capacity(512);
-        header(&mut head, "MIME-Version", "1.0");
-        header(&mut head, "Date", &rfc5322_date(message.submitted_at));
-        header(&mut head, "Subject", &encoded_words(message.subject));
-        if let Some(alias) = message.answer_address {
-            header(&mut head, "From", &format!("<{alias}>"));
-            header(&mut head, "Reply-To", &format!("<{alias}>"));
-        }
+        message_headers(&mut head, message);
         multipart_signed_head(&mut head, SIGNED_BOUNDARY);
         let mut segments = vec![Segment::Bytes(head)];
         let signed_segments = 1..1 + inner.segments.len();
@@ -476,6 +464,17 @@ fn part_header(out: &mut Vec<u8>, media_type: &str, disposition: &str, file_name
     }
     header(out, "Content-Transfer-Encoding", "base64");
     out.extend_from_slice(b"\r\n");
+}
+
+/// MIME-Version, Date, Subject, and for a conversation From and Reply-To (the alias).
+fn message_headers(out: &mut Vec<u8>, message: &Message) {
+    header(out, "MIME-Version", "1.0");
+    header(out, "Date", &rfc5322_date(message.submitted_at));
+    header(out, "Subject", &encoded_words(message.subject));
+    if let Some(alias) = message.answer_address {
+        header(out, "From", &format!("<{alias}>"));
+        header(out, "Reply-To", &format!("<{alias}>"));
+    }
 }
 
 /// The `multipart/signed` header and preamble up to the signed part's first line.

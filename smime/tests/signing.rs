@@ -134,6 +134,25 @@ fn certificate(dir: &Path) {
     );
 }
 
+/// What openssl verifies in `signed` (as `signed.eml` in `dir`) against `ca.pem`: the
+/// signed content.
+fn verified(dir: &Path, signed: &[u8]) -> Vec<u8> {
+    std::fs::write(dir.join("signed.eml"), signed).unwrap();
+    openssl(
+        dir,
+        &[
+            "cms",
+            "-verify",
+            "-in",
+            "signed.eml",
+            "-CAfile",
+            "ca.pem",
+            "-purpose",
+            "smimesign",
+        ],
+    )
+}
+
 fn parse(dir: &Path, name: &str) -> smime::Certificate {
     let pem = std::fs::read(dir.join(name)).unwrap();
     smime::certificate::parse_certificates(&pem)
@@ -168,20 +187,7 @@ fn a_message_signed_in_two_steps_verifies_in_openssl_and_a_changed_one_does_not(
         &signature,
         "----signed-b0undary",
     );
-    std::fs::write(dir.path().join("signed.eml"), &signed).unwrap();
-    let content = openssl(
-        dir.path(),
-        &[
-            "cms",
-            "-verify",
-            "-in",
-            "signed.eml",
-            "-CAfile",
-            "ca.pem",
-            "-purpose",
-            "smimesign",
-        ],
-    );
+    let content = verified(dir.path(), &signed);
     assert_eq!(content, entity);
     // The certificates came with the signature: openssl can write them out.
     let carried = openssl(
@@ -288,20 +294,7 @@ fn an_entity_signed_in_one_pass_verifies_in_openssl_and_carries_the_alias() {
     }
     assert!(signed_once);
     assert_eq!(entity.read(&mut buffer), 0);
-    std::fs::write(dir.path().join("signed.eml"), &out).unwrap();
-    let content = openssl(
-        dir.path(),
-        &[
-            "cms",
-            "-verify",
-            "-in",
-            "signed.eml",
-            "-CAfile",
-            "ca.pem",
-            "-purpose",
-            "smimesign",
-        ],
-    );
+    let content = verified(dir.path(), &out);
     assert_eq!(content, smime::mime::compose(&message));
     let text = String::from_utf8_lossy(&out);
     let outer = &text[..text.find("\r\n\r\n").unwrap()];
