@@ -103,11 +103,11 @@ pub struct FormPage {
     /// The largest upload (DER bytes of the encrypted message) whose finished mail still
     /// fits the mailbox's limit. The app's size budget and the relay's limit use only this.
     pub max_upload_bytes: Option<u64>,
-    /// What an authority puts on its site.
     /// The authority can answer encrypted (the portal takes answers and the form verifies
     /// addresses): the browser may ask for a conversation's certificate.
     #[serde(default)]
     pub answers: bool,
+    /// What an authority puts on its site.
     pub embed: Embed,
     /// What the privacy notice must say of the portal itself.
     pub privacy: Privacy,
