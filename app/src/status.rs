@@ -64,9 +64,10 @@ fn answers_mount(
     Effect::new(move |_| {
         let code = lang.get().code();
         let conversation = matches!(status.get(), Some(Ok(found)) if found.conversation.is_some());
-        let Some(element) = mount.get() else { return };
-        if !conversation {
-        } else if mounted.get_value() {
+        let Some(element) = mount.get().filter(|_| conversation) else {
+            return;
+        };
+        if mounted.get_value() {
             crate::conversation::set_language(code);
         } else {
             mounted.set_value(true);

@@ -6,7 +6,7 @@ use base64::Engine;
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 use rsa::pkcs8::DecodePrivateKey;
 
-use crate::key::{self, KeyError};
+use crate::key;
 use crate::portal::fetch;
 
 /// Why an answer cannot be shown.
@@ -41,11 +41,8 @@ pub struct Attachment {
 /// Fetches, decrypts and reads answer `id` of the message with status `token`, whose
 /// conversation is `alias`; then says that it was opened.
 pub async fn open(token: &str, alias: &str, id: &str) -> Result<Answer, Unreadable> {
-    let kept = match key::kept(alias).await {
-        Ok(kept) => kept,
-        Err(KeyError::Missing) => return Err(Unreadable::NoKey),
-        Err(_) => return Err(Unreadable::NoKey),
-    };
+    // A store that cannot be read holds no key either, as far as the citizen can tell.
+    let kept = key::kept(alias).await.map_err(|_| Unreadable::NoKey)?;
     let mail = fetch(&format!("/api/status/{token}/answers/{id}"), None, &[])
         .await
         .map_err(|_| Unreadable::Unreachable)?;

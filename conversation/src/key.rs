@@ -11,8 +11,8 @@ use smime::Certificate;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-/// RSA-3072: the key is made while the citizen types, so its time is never waited for
-/// (measured in the benchmark); 2048 would be the fallback if it were.
+/// RSA-3072: the key is made while the citizen types, so its time is not waited for (not
+/// benchmarked yet; 2048 is the fallback should it be too slow somewhere).
 const KEY_BITS: u32 = 3072;
 /// An RSA signature is exactly the modulus long.
 const SIGNATURE_BYTES: usize = KEY_BITS as usize / 8;

@@ -14,21 +14,27 @@ thread_local! {
     static LANG: Cell<Option<RwSignal<Lang>>> = const { Cell::new(None) };
 }
 
-fn language(initial: Lang) -> RwSignal<Lang> {
-    LANG.with(|cell| {
-        let signal = cell.get().unwrap_or_else(|| RwSignal::new(initial));
-        cell.set(Some(signal));
-        signal
+/// The module's one language signal, set to `lang`.
+fn language(lang: Lang) -> RwSignal<Lang> {
+    LANG.with(|cell| match cell.get() {
+        Some(signal) => {
+            signal.set(lang);
+            signal
+        }
+        None => {
+            let signal = RwSignal::new(lang);
+            cell.set(Some(signal));
+            signal
+        }
     })
 }
 
 pub fn set_language(lang: Lang) {
-    language(lang).set(lang);
+    language(lang);
 }
 
 pub fn mount(element: web_sys::HtmlElement, token: String, lang: Lang) {
     let lang = language(lang);
-    lang.set(lang.get_untracked());
     leptos::mount::mount_to(element, move || view! { <Answers token lang/> }).forget();
 }
 

@@ -366,7 +366,11 @@ impl<'a> Entity<'a> {
             }
             let room = &mut out[written..];
             let n = match self.segments[self.current] {
-                Segment::Bytes(ref bytes) => {
+                Segment::Bytes(ref bytes)
+                | Segment::Signature {
+                    lines: Some(ref bytes),
+                    ..
+                } => {
                     let rest = &bytes[self.done as usize..];
                     let n = rest.len().min(room.len());
                     room[..n].copy_from_slice(&rest[..n]);
@@ -374,15 +378,6 @@ impl<'a> Entity<'a> {
                 }
                 Segment::Base64(body) => self.base64(body, room),
                 Segment::Signature { lines: None, .. } => break,
-                Segment::Signature {
-                    lines: Some(ref lines),
-                    ..
-                } => {
-                    let rest = &lines[self.done as usize..];
-                    let n = rest.len().min(room.len());
-                    room[..n].copy_from_slice(&rest[..n]);
-                    n
-                }
             };
             if let Some(signed) = &mut self.signed
                 && signed.segments.contains(&self.current)
