@@ -6,6 +6,8 @@
 //! in. That keeps it buildable for `wasm32-unknown-unknown` and native alike, and testable
 //! without a network.
 
+#[cfg(feature = "answers")]
+pub mod backup;
 pub mod ber;
 pub mod certificate;
 pub mod envelope;
