@@ -90,6 +90,13 @@ pub fn mount_answers(element: web_sys::HtmlElement, token: &str, lang: &str) {
     );
 }
 
+/// Offers the backup file of conversation `alias`'s key inside `element` (the receipt);
+/// `required` for an embedded form, whose stored key the status page never sees.
+pub fn mount_backup(element: web_sys::HtmlElement, alias: &str, required: bool, lang: &str) {
+    let args = Array::of4(&element, &alias.into(), &required.into(), &lang.into());
+    spawn_call("mount_backup", args);
+}
+
 /// Tells the module the page's language (once it shows answers).
 pub fn set_language(lang: &str) {
     spawn_call("set_language", Array::of1(&lang.into()));

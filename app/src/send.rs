@@ -54,15 +54,23 @@ pub enum Problem {
     Refused(Refusal),
 }
 
+/// A message the portal accepted.
+pub struct Sent {
+    pub accepted: Accepted,
+    /// The citizen's copy of the entity that was encrypted.
+    pub entity: web_sys::Blob,
+    /// The conversation it opened, if it asked for answers.
+    pub alias: Option<String>,
+}
+
 /// The whole way: the anchors fetched, the message checked and encrypted, uploaded.
-/// Answers the receipt and the citizen's copy of the entity that was encrypted.
 pub async fn send(
     page: &FormPage,
     typed: &Typed,
     token: Option<&Token>,
     now: u64,
     progress: impl Fn(Progress) + Clone + 'static,
-) -> Result<(Accepted, web_sys::Blob), Problem> {
+) -> Result<Sent, Problem> {
     progress(Progress::Checking);
     let delivery = page.delivery.as_ref().ok_or(Problem::Certificate)?;
     let anchors_pem = anchors(&delivery.trust_anchors).await?;
@@ -102,10 +110,12 @@ pub async fn send(
     .map_err(Problem::Refused)?;
     // Made again from the same input, once the upload is in: the same bytes (the browser
     // test proves it), and no copy held while encrypting.
-    Ok((
+    let entity = entity_copy(page, typed, verified, conversation.as_ref(), now)?;
+    Ok(Sent {
         accepted,
-        entity_copy(page, typed, verified, conversation.as_ref(), now)?,
-    ))
+        entity,
+        alias: conversation.map(|c| c.alias),
+    })
 }
 
 thread_local! {

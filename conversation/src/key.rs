@@ -28,7 +28,9 @@ extern "C" {
     fn sign_with(key: &JsValue, bytes: &Uint8Array) -> Promise;
     #[wasm_bindgen(js_name = signingKey)]
     fn signing_key(pkcs8: &Uint8Array) -> Promise;
-    fn keep(alias: &str, pair: &JsValue, certificate: &str, ca_certificate: &str) -> Promise;
+    #[wasm_bindgen(js_name = privateKey)]
+    fn export_private_key(pair: &JsValue) -> Promise;
+    fn keep(alias: &str, pkcs8: &Uint8Array, certificate: &str, ca_certificate: &str) -> Promise;
     fn load(alias: &str) -> Promise;
 }
 
@@ -44,6 +46,10 @@ pub enum KeyError {
     Signing(#[from] smime::signing::SigningError),
     #[error("the portal's certificate does not read")]
     Certificate,
+    #[error(transparent)]
+    Backup(#[from] smime::backup::BackupError),
+    #[error("the backup file is another conversation's key")]
+    OtherConversation,
 }
 
 fn browser(error: JsValue) -> KeyError {
@@ -95,9 +101,10 @@ pub async fn certificate(form: &str, token: &str, signing_time: u64) -> Result<I
     let signature = sign(&private_key, &info).await?;
     let csr = smime::signing::request_pem(&info, &signature)?;
     let issued = request(form, token, &csr).await?;
+    let pkcs8 = Uint8Array::new(&JsFuture::from(export_private_key(&pair)).await.map_err(browser)?);
     JsFuture::from(keep(
         &issued.alias,
-        &pair,
+        &pkcs8,
         &issued.certificate,
         &issued.ca_certificate,
     ))
@@ -145,10 +152,11 @@ pub async fn signature(
     )?)
 }
 
-/// The key of conversation `alias` as kept in this browser: its PKCS#8 and certificate.
+/// The key of conversation `alias` as kept in this browser: its PKCS#8 and certificates.
 pub struct Kept {
-    pub pkcs8: Vec<u8>,
+    pub pkcs8: zeroize::Zeroizing<Vec<u8>>,
     pub certificate: Certificate,
+    pub ca_certificate: Certificate,
 }
 
 pub async fn kept(alias: &str) -> Result<Kept, KeyError> {
@@ -157,16 +165,59 @@ pub async fn kept(alias: &str) -> Result<Kept, KeyError> {
         return Err(KeyError::Missing);
     }
     let pkcs8 = Uint8Array::new(&js_sys::Reflect::get(&record, &"pkcs8".into()).map_err(browser)?);
-    let certificate = js_sys::Reflect::get(&record, &"certificate".into())
-        .map_err(browser)?
-        .as_string()
-        .ok_or(KeyError::Certificate)?;
+    let pem = |field: &str| {
+        js_sys::Reflect::get(&record, &field.into())
+            .ok()
+            .and_then(|value| value.as_string())
+            .ok_or(KeyError::Certificate)
+    };
     let kept = Kept {
-        pkcs8: pkcs8.to_vec(),
-        certificate: parse(&certificate)?,
+        pkcs8: zeroize::Zeroizing::new(pkcs8.to_vec()),
+        certificate: parse(&pem("certificate")?)?,
+        ca_certificate: parse(&pem("caCertificate")?)?,
     };
     pkcs8.fill(0, 0, pkcs8.length());
     Ok(kept)
+}
+
+/// The backup file (PKCS#12, see `smime::backup`) of conversation `alias`'s kept key.
+pub async fn backup(alias: &str, passphrase: &str) -> Result<Vec<u8>, KeyError> {
+    let kept = kept(alias).await?;
+    Ok(smime::backup::seal(
+        &kept.pkcs8,
+        &kept.certificate,
+        std::slice::from_ref(&kept.ca_certificate),
+        &format!("Postsiegel {alias}"),
+        passphrase,
+        &mut rand_core::OsRng,
+    )?)
+}
+
+/// Keeps the key of a backup `file` for conversation `alias`, if it is that conversation's.
+pub async fn import(alias: &str, file: &[u8], passphrase: &str) -> Result<(), KeyError> {
+    let opened = smime::backup::open(file, passphrase)?;
+    let addresses = smime::certificate::mail_addresses(&opened.certificate);
+    if !addresses.iter().any(|a| a.eq_ignore_ascii_case(alias)) {
+        return Err(KeyError::OtherConversation);
+    }
+    let ca = opened.chain.first().ok_or(KeyError::Certificate)?;
+    let pkcs8 = Uint8Array::from(opened.pkcs8.as_slice());
+    JsFuture::from(keep(
+        alias,
+        &pkcs8,
+        &to_pem(&opened.certificate)?,
+        &to_pem(ca)?,
+    ))
+    .await
+    .map_err(browser)?;
+    Ok(())
+}
+
+fn to_pem(certificate: &Certificate) -> Result<String, KeyError> {
+    use smime::der::EncodePem;
+    certificate
+        .to_pem(smime::der::pem::LineEnding::LF)
+        .map_err(|_| KeyError::Certificate)
 }
 
 /// Signs `bytes` with a kept key (PKCS#8), imported for signing only.

@@ -53,9 +53,13 @@ async function transaction(mode, work) {
   }
 }
 
-/** Keeps the key of conversation `alias` with its certificates (PEM). */
-export async function keep(alias, pair, certificate, caCertificate) {
-  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', pair.privateKey));
+/** The private key of a fresh pair, PKCS#8, to be kept (and backed up). */
+export async function privateKey(pair) {
+  return new Uint8Array(await crypto.subtle.exportKey('pkcs8', pair.privateKey));
+}
+
+/** Keeps the key (PKCS#8, zeroed here once wrapped) of conversation `alias` with its certificates (PEM). */
+export async function keep(alias, pkcs8, certificate, caCertificate) {
   const wrapping = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const wrapped = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, wrapping, pkcs8);
@@ -67,10 +71,10 @@ export async function keep(alias, pair, certificate, caCertificate) {
   if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(() => {});
 }
 
-/** The key of conversation `alias` (PKCS#8) and its certificate (PEM), or null. */
+/** The key of conversation `alias` (PKCS#8) and its certificates (PEM), or null. */
 export async function load(alias) {
   const record = await transaction('readonly', (store) => store.get(alias));
   if (!record) return null;
   const pkcs8 = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: record.iv }, record.wrapping, record.wrapped);
-  return { pkcs8: new Uint8Array(pkcs8), certificate: record.certificate };
+  return { pkcs8: new Uint8Array(pkcs8), certificate: record.certificate, caCertificate: record.caCertificate };
 }

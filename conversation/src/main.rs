@@ -7,10 +7,12 @@
 //! - `key`: the conversation's key (WebCrypto, kept in IndexedDB), its certificate from the
 //!   portal, and the message's S/MIME signature.
 //! - `answer`: an answer fetched, decrypted and taken apart.
+//! - `backup`: the key's backup file, made on the receipt and taken in on another device.
 //! - `view`: the answers on the status page and the reader.
 //! - `portal`: requests to the portal.
 
 mod answer;
+mod backup;
 mod i18n;
 mod key;
 mod portal;
@@ -70,6 +72,13 @@ pub fn signature(alias: String, digest: Uint8Array, signing_time: f64) -> Promis
 #[wasm_bindgen]
 pub fn mount_answers(element: web_sys::HtmlElement, token: String, lang: String) {
     view::mount(element, token, i18n::Lang::of(&lang));
+}
+
+/// Offers the backup file of conversation `alias`'s key in `element` (on the receipt);
+/// `required` when the key cannot be found again without it (an embedded form).
+#[wasm_bindgen]
+pub fn mount_backup(element: web_sys::HtmlElement, alias: String, required: bool, lang: String) {
+    view::mount_backup(element, alias, required, i18n::Lang::of(&lang));
 }
 
 /// The page's language changed.

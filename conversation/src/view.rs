@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use wire::AnswerArrived;
 
 use crate::answer::{self, Answer, Unreadable};
+use crate::backup::{ImportBackup, SaveBackup};
 use crate::i18n::{Lang, format, text};
 
 thread_local! {
@@ -36,6 +37,12 @@ pub fn set_language(lang: Lang) {
 pub fn mount(element: web_sys::HtmlElement, token: String, lang: Lang) {
     let lang = language(lang);
     leptos::mount::mount_to(element, move || view! { <Answers token lang/> }).forget();
+}
+
+/// The receipt's offer of a backup file for conversation `alias`.
+pub fn mount_backup(element: web_sys::HtmlElement, alias: String, required: bool, lang: Lang) {
+    let lang = language(lang);
+    leptos::mount::mount_to(element, move || view! { <SaveBackup alias required lang/> }).forget();
 }
 
 /// `2026-12-02T10:00:00Z` → `2026-12-02 10:00:00`.
@@ -83,6 +90,7 @@ fn Conversation(token: String, found: wire::Status, lang: RwSignal<Lang>) -> imp
         .map(|c| c.ends_at.clone())
         .unwrap_or_default();
     let alias = conversation.map(|c| c.alias).unwrap_or_default();
+    let key_here = key_here(alias.clone(), lang);
     let none_yet = found.answers.is_empty() && closed.is_none();
     let answers = found
         .answers
@@ -100,6 +108,7 @@ fn Conversation(token: String, found: wire::Status, lang: RwSignal<Lang>) -> imp
         </p>
         {none_yet.then(|| view! { <p>{move || text(lang.get(), "no_answer_yet")}</p> })}
         <p class="note">{move || text(lang.get(), "key_where")}</p>
+        {key_here}
         <ul class="answer-list">{answers}</ul>
     }
 }
@@ -203,8 +212,30 @@ fn Shown(answer: Answer, received_at: String, lang: RwSignal<Lang>) -> impl Into
     }
 }
 
+/// On a device without the conversation's key, the way to take it in from its backup file.
+fn key_here(alias: String, lang: RwSignal<Lang>) -> impl IntoView {
+    let imported = RwSignal::new(false);
+    let present = LocalResource::new({
+        let alias = alias.clone();
+        move || {
+            let alias = alias.clone();
+            async move { crate::key::kept(&alias).await.is_ok() }
+        }
+    });
+    move || match (present.get(), imported.get()) {
+        (_, true) => {
+            view! { <p class="note" role="status">{text(lang.get(), "import_done")}</p> }.into_any()
+        }
+        (Some(false), false) => {
+            let done = Callback::new(move |()| imported.set(true));
+            view! { <ImportBackup alias=alias.clone() imported=done lang/> }.into_any()
+        }
+        _ => ().into_any(),
+    }
+}
+
 /// An object URL for a download of `bytes`, as the file's checked media type.
-fn download_url(bytes: &[u8], media_type: &str) -> String {
+pub(crate) fn download_url(bytes: &[u8], media_type: &str) -> String {
     let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(media_type);

@@ -39,23 +39,46 @@ test('the status page shows that answers arrived and when they go, in both langu
   await noViolations(page, 'status with answers (en)');
 });
 
-test('an answer decrypted in the browser reads in both languages, axe finds nothing on it, and the portal learns it was opened', async ({ page }) => {
+test('on a device without the key, the key taken in from a backup file OpenSSL made reads the answer; a wrong password and a wrong file say so; axe finds nothing', async ({ page }) => {
   const conversation = await openConversation();
   await answer(conversation, 'Sehr geehrter Herr Müller, anbei unsere Antwort.');
+  // The backup as another tool writes one: OpenSSL 3's defaults (PBES2 AES-256-CBC for key
+  // and certificates, HMAC-SHA256), of the key the portal certified for this conversation.
+  const p12 = path.join(conversation.dir, 'backup.p12');
+  execFileSync('openssl', ['pkcs12', '-export', '-in', 'cert.pem', '-inkey', 'key.pem', '-certfile', 'ca.pem',
+    '-out', p12, '-passout', 'pass:Grüne Wiese am Fluss'], { cwd: conversation.dir });
   await page.goto(conversation.statusUrl);
-  await expect(page.getByRole('button', { name: 'Antwort lesen' })).toBeVisible();
-  // The key kept as the citizen's browser keeps it (here the one openssl made), through the
-  // conversation module's own store.
-  const pem = (name: string) => fs.readFileSync(path.join(conversation.dir, name), 'utf8');
-  const pkcs8 = pem('key.pem').replace(/-----[^-]+-----|\s/g, '');
-  const args = JSON.stringify({ alias: conversation.alias, pkcs8, certificate: pem('cert.pem'), ca: pem('ca.pem') });
-  await page.evaluate(`(async () => {
-    const { alias, pkcs8, certificate, ca } = ${args};
-    const keys = await import('/conversation/keys.js');
-    const der = Uint8Array.from(atob(pkcs8), (c) => c.charCodeAt(0));
-    const privateKey = await crypto.subtle.importKey('pkcs8', der, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, true, ['sign']);
-    await keys.keep(alias, { privateKey }, certificate, ca);
-  })()`);
+  const section = page.locator('section.import');
+  await expect(section.getByRole('heading', { name: 'Schlüssel aus der Sicherungsdatei übernehmen' })).toBeVisible();
+  await noViolations(page, 'status without the key (de)');
+  await page.getByRole('button', { name: 'Antwort lesen' }).click();
+  await expect(page.getByText(/^Auf diesem Gerät ist kein Schlüssel für dieses Gespräch\. Haben Sie die Sicherungsdatei/)).toBeVisible();
+
+  const file = page.getByLabel('Sicherungsdatei (.p12)');
+  const password = page.getByLabel('Passwort der Sicherungsdatei');
+  const take = page.getByRole('button', { name: 'Schlüssel übernehmen' });
+  await take.click();
+  await expect(page.locator('#import-file-error')).toHaveText('Bitte wählen Sie die Sicherungsdatei aus.');
+  // Not a key file: the certificate alone.
+  await file.setInputFiles(path.join(conversation.dir, 'cert.pem'));
+  await take.click();
+  await expect(page.locator('#import-file-error')).toHaveText(/^Diese Datei ist keine Sicherungsdatei eines Schlüssels\./);
+  await file.setInputFiles(p12);
+  await password.fill('Grüne Wiese am Flus');
+  await take.click();
+  await expect(page.locator('#import-passphrase-error')).toHaveText(/^Das Passwort passt nicht zu dieser Datei\./);
+  await expect(password).toHaveAttribute('aria-invalid', 'true');
+  await expect(page.locator('#import-file-error')).toBeEmpty();
+  await noViolations(page, 'a wrong password (de)');
+  await page.getByRole('button', { name: 'Switch to English' }).click();
+  await expect(page.locator('#import-passphrase-error')).toHaveText(/^The password does not fit this file\./);
+  await noViolations(page, 'a wrong password (en)');
+  await page.getByRole('button', { name: 'Auf Deutsch umschalten' }).click();
+
+  await password.fill('Grüne Wiese am Fluss');
+  await take.click();
+  await expect(page.getByText('Der Schlüssel ist jetzt in diesem Browser gespeichert. Sie können die Antworten lesen.')).toBeVisible();
+  await expect(section).toHaveCount(0);
   await page.getByRole('button', { name: 'Antwort lesen' }).click();
   await expect(page.getByText('Sehr geehrter Herr Müller, anbei unsere Antwort.')).toBeVisible();
   await expect(page.getByText(/^Absender nicht geprüft/)).toBeVisible();
@@ -64,6 +87,9 @@ test('an answer decrypted in the browser reads in both languages, axe finds noth
   await page.getByRole('button', { name: 'Switch to English' }).click();
   await expect(page.getByText(/^Sender not verified/)).toBeVisible();
   await noViolations(page, 'an answer read (en)');
+  // Kept: the page opened again reads it without the file.
+  await page.reload();
+  await expect(page.locator('section.import')).toHaveCount(0);
   const status = await (await page.request.get(`/api${conversation.statusUrl}`)).json();
   expect(status.answers[0].opened_at).toBeTruthy();
 });

@@ -126,7 +126,7 @@ async fn send_all(
         result = send::send(&fresh, &typed, token.as_ref(), now(), progress).await;
         page.set_value(fresh);
     }
-    result.map(|(accepted, entity)| Sent::new(accepted, &entity))
+    result.map(Sent::new)
 }
 
 #[component]
@@ -136,9 +136,9 @@ pub fn Write(page: FormPage) -> impl IntoView {
     // Fail closed: without WebCrypto in a secure context nothing can be encrypted here.
     let secure = web_sys::window().is_some_and(|w| w.is_secure_context())
         && smime::webcrypto::subtle().is_ok();
-    // Answers need the key where the notification's link opens: an embedded form's storage
-    // belongs to the framing site, so a framed form sends without them.
-    let answers = secure && page.answers && !crate::display::use_display().embedded;
+    // An embedded form's storage belongs to the framing site, so the key made here is not
+    // where the notification's link opens: its receipt requires the backup file.
+    let answers = secure && page.answers;
     if answers {
         crate::conversation::prepare();
     }

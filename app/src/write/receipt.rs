@@ -14,14 +14,17 @@ use crate::send::Progress;
 pub struct Sent {
     pub accepted: Accepted,
     pub copy_url: String,
+    /// The conversation the message opened, whose key the receipt offers to back up.
+    pub alias: Option<String>,
 }
 
 impl Sent {
-    /// `entity`: the Blob of what was encrypted; its `blob:` URL lives as long as the page.
-    pub fn new(accepted: Accepted, entity: &web_sys::Blob) -> Sent {
+    /// The copy's `blob:` URL lives as long as the page.
+    pub fn new(sent: crate::send::Sent) -> Sent {
         Sent {
-            accepted,
-            copy_url: web_sys::Url::create_object_url_with_blob(entity).unwrap_or_default(),
+            accepted: sent.accepted,
+            copy_url: web_sys::Url::create_object_url_with_blob(&sent.entity).unwrap_or_default(),
+            alias: sent.alias,
         }
     }
 }
@@ -90,6 +93,25 @@ pub fn receipt_view(lang: RwSignal<Lang>, sent: Sent) -> impl IntoView {
                 </p>
                 <p class="hint">{move || text(lang.get(), "receipt_copy_hint")}</p>
             })}
+            {sent.alias.map(|alias| backup_mount(alias, embedded, lang))}
         </section>
     }
+}
+
+/// Where the conversation module offers the key's backup file.
+fn backup_mount(alias: String, embedded: bool, lang: RwSignal<Lang>) -> impl IntoView {
+    let mount = NodeRef::<leptos::html::Div>::new();
+    let mounted = StoredValue::new(false);
+    Effect::new(move |_| {
+        let code = lang.get().code();
+        let Some(element) = mount.get() else { return };
+        if mounted.get_value() {
+            crate::conversation::set_language(code);
+        } else {
+            mounted.set_value(true);
+            let element = wasm_bindgen::JsCast::unchecked_into(element);
+            crate::conversation::mount_backup(element, &alias, embedded, code);
+        }
+    });
+    view! { <div class="backup-mount" node_ref=mount></div> }
 }
