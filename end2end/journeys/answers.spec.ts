@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { test, expect, confirmAddress } from './harness';
+import { test, expect, confirmAddress, onDisk } from './harness';
+import type { Tab } from '../engines/engines.js';
 import { answer, openConversation } from '../tests/conversation';
-import { PDF, dataDir, decryptWhole, isSigned, mailFor, report, signedContent } from '../tests/support';
+import { PDF, authoritySite, dataDir, decryptWhole, isSigned, mailFor, report, signedContent } from '../tests/support';
 
 // Answers in every engine: the citizen's browser makes the conversation's key, signs the
 // message with the certificate the portal issued for it, and reads the authority's
@@ -37,19 +38,10 @@ function encryptedAnswer(dir: string, signer: string, alias: string, text: strin
   );
 }
 
-test('the citizen sends signed, the authority answers encrypted to the signature, the citizen reads it here', async ({ tab, baseURL }) => {
-  const address = `answers-${Date.now()}@example.org`;
-  await tab.goto(FORM);
-  await tab.fill({ label: 'Ihr Name' }, 'Jürgen Müller');
-  await confirmAddress(tab, address);
-  await tab.fill({ label: 'Betreff' }, 'Gewerbeanmeldung');
-  await tab.fill({ label: 'Ihre Nachricht' }, 'Bitte antworten Sie mir verschlüsselt.');
-  await tab.click({ role: 'button', name: 'Verschlüsselt senden' });
-  await tab.see({ role: 'heading', name: 'Ihre Nachricht ist eingegangen' }, 60_000);
-  const receipt = (await tab.see('.receipt-number')).text;
-
-  // The authority: the message is signed by a certificate of the portal's answers CA for
-  // an alias, which is the inner From and Reply-To.
+/** The authority, played by OpenSSL: finds message `receipt` in its mailbox, checks that it
+ * is signed by a certificate of the portal's answers CA for an alias that is the inner From
+ * and Reply-To, and answers `text` with a PDF, encrypted to that certificate. */
+async function authorityAnswers(baseURL: string, receipt: string, text: string) {
   const whole = decryptWhole(await mailFor(receipt, MAILBOX));
   expect(isSigned(whole)).toBe(true);
   const dir = fs.mkdtempSync(path.join(dataDir, 'authority-'));
@@ -60,7 +52,50 @@ test('the citizen sends signed, the authority answers encrypted to the signature
   const alias = /\r\nReply-To: <(antwort-[a-z2-7]+@[^>]+)>\r\n/.exec(content.toString('latin1'))?.[1];
   expect(alias).toBeTruthy();
   expect(content.toString('latin1')).toContain(`From: <${alias}>`);
-  await report(alias!, encryptedAnswer(dir, signer, alias!, 'Sehr geehrter Herr Müller, anbei der Bescheid.'), MAILBOX);
+  await report(alias!, encryptedAnswer(dir, signer, alias!, text), MAILBOX);
+}
+
+/** Fills the form (in `form`, a tab or a frame) and sends it with answers on. */
+async function sendWithAnswers(form: Tab, address: string) {
+  await form.fill({ label: 'Ihr Name' }, 'Jürgen Müller');
+  await confirmAddress(form, address);
+  await form.fill({ label: 'Betreff' }, 'Gewerbeanmeldung');
+  await form.fill({ label: 'Ihre Nachricht' }, 'Bitte antworten Sie mir verschlüsselt.');
+  await form.click({ role: 'button', name: 'Verschlüsselt senden' });
+  await form.see({ role: 'heading', name: 'Ihre Nachricht ist eingegangen' }, 60_000);
+  return (await form.see('.receipt-number')).text;
+}
+
+/** Makes the key's backup file on the receipt under `passphrase`, and saves it. */
+async function saveBackup(form: Tab, passphrase: string) {
+  await form.see({ role: 'heading', name: 'Schlüssel für Antworten sichern' }, 20_000);
+  await form.fill({ label: 'Passwort für die Sicherungsdatei' }, passphrase);
+  await form.fill({ label: 'Passwort wiederholen' }, `${passphrase}!`);
+  await form.click({ role: 'button', name: 'Sicherungsdatei erstellen' });
+  await form.see({ text: /^Die beiden Passwörter sind verschieden\./ });
+  await form.fill({ label: 'Passwort wiederholen' }, passphrase);
+  await form.click({ role: 'button', name: 'Sicherungsdatei erstellen' });
+  return form.download({ role: 'link', name: /^Sicherungsdatei speichern \(postsiegel-antwort-[a-z2-7]+\.p12\)$/ });
+}
+
+const PASSPHRASE = 'Grüne Wiese am Fluss';
+
+test('the citizen sends signed, saves the key\'s backup, the authority answers encrypted to the signature, the citizen reads it here', async ({ tab, baseURL }) => {
+  await tab.goto(FORM);
+  const receipt = await sendWithAnswers(tab, `answers-${Date.now()}@example.org`);
+  await tab.fill({ label: 'Passwort für die Sicherungsdatei' }, 'zu kurz');
+  await tab.click({ role: 'button', name: 'Sicherungsdatei erstellen' });
+  await tab.see({ text: 'Das Passwort ist zu kurz: Bitte mindestens 12 Zeichen.' });
+  const backup = await saveBackup(tab, PASSPHRASE);
+  // A standard PKCS#12 file: OpenSSL opens it with the passphrase, 600 000 rounds each.
+  const dir = fs.mkdtempSync(path.join(dataDir, 'backup-'));
+  fs.writeFileSync(path.join(dir, backup.name), backup.bytes);
+  const info = execFileSync('openssl', ['pkcs12', '-in', backup.name, '-passin', `pass:${PASSPHRASE}`, '-info', '-nokeys'], {
+    cwd: dir, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  expect(info.toString()).toMatch(/subject=.*\n[^]*BEGIN CERTIFICATE/);
+
+  await authorityAnswers(baseURL!, receipt, 'Sehr geehrter Herr Müller, anbei der Bescheid.');
 
   // The citizen: the status page, the answer decrypted here, its attachment byte for byte.
   await tab.click({ role: 'link', name: 'Stand der Zustellung' });
@@ -71,6 +106,35 @@ test('the citizen sends signed, the authority answers encrypted to the signature
   const file = await tab.download({ role: 'link', name: /^Bescheid\.pdf \(\d+ Bytes\)$/ });
   expect(file.name).toBe('Bescheid.pdf');
   expect(file.bytes.equals(PDF)).toBe(true);
+});
+
+test('a form embedded by another site keeps its key in the frame; the status page opened top-level takes it in from the backup and reads the answer', async ({ tab, baseURL }) => {
+  const port = new URL(baseURL!).port;
+  const site = await authoritySite(`http://localhost:${port}${FORM}?embed=1`);
+  try {
+    await tab.goto(`${site.origin}/`);
+    const form = await tab.frame('iframe');
+    const receipt = await sendWithAnswers(form, `framed-answers-${Date.now()}@example.org`);
+    await form.see({ text: /^Wichtig: Dieses Formular ist in die Website der Behörde eingebettet\./ });
+    const backup = await saveBackup(form, PASSPHRASE);
+    const status = await form.evaluate(() => (document.querySelector('.receipt a[href^="/status/"]') as HTMLAnchorElement).pathname);
+    await authorityAnswers(baseURL!, receipt, 'Sehr geehrter Herr Müller, Ihre Antwort aus dem Rahmen.');
+
+    // Top-level, the portal's own storage: no key there (the frame's was the framing site's).
+    await tab.goto(`${baseURL}${status}`);
+    await tab.see({ role: 'heading', name: 'Schlüssel aus der Sicherungsdatei übernehmen' }, 20_000);
+    await tab.setFiles({ label: 'Sicherungsdatei (.p12)' }, onDisk([{ name: backup.name, buffer: backup.bytes }]));
+    await tab.fill({ label: 'Passwort der Sicherungsdatei' }, 'Grüne Wiese am See');
+    await tab.click({ role: 'button', name: 'Schlüssel übernehmen' });
+    await tab.see({ text: /^Das Passwort passt nicht zu dieser Datei\./ }, 30_000);
+    await tab.fill({ label: 'Passwort der Sicherungsdatei' }, PASSPHRASE);
+    await tab.click({ role: 'button', name: 'Schlüssel übernehmen' });
+    await tab.see({ text: /^Der Schlüssel ist jetzt in diesem Browser gespeichert\./ }, 30_000);
+    await tab.click({ role: 'button', name: 'Antwort lesen' });
+    await tab.see({ text: 'Sehr geehrter Herr Müller, Ihre Antwort aus dem Rahmen.' }, 20_000);
+  } finally {
+    site.close();
+  }
 });
 
 test('in a browser without the conversation\'s key the answer page says so and what to do', async ({ tab }) => {
