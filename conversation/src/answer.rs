@@ -8,6 +8,7 @@ use rsa::pkcs8::DecodePrivateKey;
 
 use crate::key;
 use crate::portal::fetch;
+use crate::sender::{self, Sender};
 
 /// Why an answer cannot be shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,9 +27,9 @@ pub struct Answer {
     /// The Date its sender's mail program wrote, if any.
     pub date: Option<String>,
     pub text: String,
-    /// Without the S/MIME signature part, if it came signed: the signature is not
-    /// verified here yet, so every answer shows as "sender not verified".
     pub attachments: Vec<Attachment>,
+    /// The authority, if its signature verified (see `sender`).
+    pub sender: Sender,
 }
 
 #[derive(Clone)]
@@ -38,9 +39,14 @@ pub struct Attachment {
     pub bytes: Vec<u8>,
 }
 
-/// Fetches, decrypts and reads answer `id` of the message with status `token`, whose
-/// conversation is `alias`; then says that it was opened.
-pub async fn open(token: &str, alias: &str, id: &str) -> Result<Answer, Unreadable> {
+/// Fetches, decrypts and reads answer `id` of the message with status `token` in
+/// `conversation`, checks who signed it; then says that it was opened.
+pub async fn open(
+    token: &str,
+    conversation: &wire::ConversationState,
+    id: &str,
+) -> Result<Answer, Unreadable> {
+    let alias = conversation.alias.as_str();
     // A store that cannot be read holds no key either, as far as the citizen can tell.
     let kept = key::kept(alias).await.map_err(|_| Unreadable::NoKey)?;
     let mail = fetch(&format!("/api/status/{token}/answers/{id}"), None, &[])
@@ -51,7 +57,9 @@ pub async fn open(token: &str, alias: &str, id: &str) -> Result<Answer, Unreadab
     let cms = encrypted_body(&mail).ok_or(Unreadable::Undecryptable)?;
     let entity = smime::open::decrypt(&cms, &kept.certificate, &private_key)
         .map_err(|_| Unreadable::Undecryptable)?;
-    let answer = read(&mail, &entity).ok_or(Unreadable::Undecryptable)?;
+    let now = (js_sys::Date::now() / 1000.0) as u64;
+    let (content, sender) = sender::checked(&entity, &conversation.form, now).await;
+    let answer = read(&mail, &content, sender).ok_or(Unreadable::Undecryptable)?;
     // Best effort: the answer is shown either way; unrecorded, it is kept until its
     // first date.
     let statement = wire::opened_statement(alias, id);
@@ -88,7 +96,7 @@ fn encrypted_body(mail: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The decrypted entity's text and attachments; the date from the outer mail.
-fn read(mail: &[u8], entity: &[u8]) -> Option<Answer> {
+fn read(mail: &[u8], entity: &[u8], sender: Sender) -> Option<Answer> {
     let outer = MessageParser::default().parse(mail)?;
     let inner = MessageParser::default().parse(entity)?;
     let is_signature = |media_type: &str| {
@@ -123,5 +131,6 @@ fn read(mail: &[u8], entity: &[u8]) -> Option<Answer> {
             .map(|t| t.into_owned())
             .unwrap_or_default(),
         attachments,
+        sender,
     })
 }

@@ -61,10 +61,7 @@ pub fn SaveBackup(alias: String, required: bool, lang: RwSignal<Lang>) -> impl I
         let alias = alias.clone();
         leptos::task::spawn_local(async move {
             match key::backup(&alias, &chosen).await {
-                Ok(bytes) => file.set(Some(crate::view::download_url(
-                    &bytes,
-                    "application/pkcs12",
-                ))),
+                Ok(bytes) => file.set(Some(crate::download::url(&bytes, "application/pkcs12"))),
                 Err(KeyError::Backup(smime::backup::BackupError::Passphrase)) => {
                     error.set(Some("backup_passphrase_characters"))
                 }

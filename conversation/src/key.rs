@@ -101,7 +101,11 @@ pub async fn certificate(form: &str, token: &str, signing_time: u64) -> Result<I
     let signature = sign(&private_key, &info).await?;
     let csr = smime::signing::request_pem(&info, &signature)?;
     let issued = request(form, token, &csr).await?;
-    let pkcs8 = Uint8Array::new(&JsFuture::from(export_private_key(&pair)).await.map_err(browser)?);
+    let pkcs8 = Uint8Array::new(
+        &JsFuture::from(export_private_key(&pair))
+            .await
+            .map_err(browser)?,
+    );
     JsFuture::from(keep(
         &issued.alias,
         &pkcs8,

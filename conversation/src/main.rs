@@ -9,13 +9,16 @@
 //! - `answer`: an answer fetched, decrypted and taken apart.
 //! - `backup`: the key's backup file, made on the receipt and taken in on another device.
 //! - `view`: the answers on the status page and the reader.
+//! - `sender`: who signed an answer, checked against the form's mailbox and anchors.
 //! - `portal`: requests to the portal.
 
 mod answer;
 mod backup;
+mod download;
 mod i18n;
 mod key;
 mod portal;
+mod sender;
 mod view;
 
 use js_sys::{Promise, Uint8Array};

@@ -10,6 +10,7 @@ use wire::AnswerArrived;
 use crate::answer::{self, Answer, Unreadable};
 use crate::backup::{ImportBackup, SaveBackup};
 use crate::i18n::{Lang, format, text};
+use crate::sender::Sender;
 
 thread_local! {
     static LANG: Cell<Option<RwSignal<Lang>>> = const { Cell::new(None) };
@@ -83,20 +84,18 @@ fn Answers(token: String, lang: RwSignal<Lang>) -> impl IntoView {
 
 #[component]
 fn Conversation(token: String, found: wire::Status, lang: RwSignal<Lang>) -> impl IntoView {
-    let conversation = found.conversation.clone();
-    let closed = conversation.as_ref().and_then(|c| c.closed_at.clone());
-    let ends = conversation
-        .as_ref()
-        .map(|c| c.ends_at.clone())
-        .unwrap_or_default();
-    let alias = conversation.map(|c| c.alias).unwrap_or_default();
-    let key_here = key_here(alias.clone(), lang);
+    // Mounted only for a message that opened a conversation.
+    let Some(conversation) = found.conversation.clone() else {
+        return view! { <p>{move || text(lang.get(), "answers_unknown")}</p> }.into_any();
+    };
+    let (closed, ends) = (conversation.closed_at.clone(), conversation.ends_at.clone());
+    let key_here = key_here(conversation.alias.clone(), lang);
     let none_yet = found.answers.is_empty() && closed.is_none();
     let answers = found
         .answers
         .into_iter()
         .map(|arrived| {
-            view! { <AnswerItem token=token.clone() alias=alias.clone() arrived lang/> }
+            view! { <AnswerItem token=token.clone() conversation=conversation.clone() arrived lang/> }
         })
         .collect_view();
     view! {
@@ -111,6 +110,7 @@ fn Conversation(token: String, found: wire::Status, lang: RwSignal<Lang>) -> imp
         {key_here}
         <ul class="answer-list">{answers}</ul>
     }
+    .into_any()
 }
 
 #[derive(Clone)]
@@ -124,7 +124,7 @@ enum Reading {
 #[component]
 fn AnswerItem(
     token: String,
-    alias: String,
+    conversation: wire::ConversationState,
     arrived: AnswerArrived,
     lang: RwSignal<Lang>,
 ) -> impl IntoView {
@@ -132,9 +132,9 @@ fn AnswerItem(
     let id = arrived.id.clone();
     let read = move |_| {
         reading.set(Reading::Busy);
-        let (token, alias, id) = (token.clone(), alias.clone(), id.clone());
+        let (token, conversation, id) = (token.clone(), conversation.clone(), id.clone());
         leptos::task::spawn_local(async move {
-            reading.set(match answer::open(&token, &alias, &id).await {
+            reading.set(match answer::open(&token, &conversation, &id).await {
                 Ok(answer) => Reading::Shown(answer),
                 Err(why) => Reading::Failed(why),
             });
@@ -187,7 +187,7 @@ fn Shown(answer: Answer, received_at: String, lang: RwSignal<Lang>) -> impl Into
         .attachments
         .iter()
         .map(|file| {
-            let href = download_url(&file.bytes, &file.media_type);
+            let href = crate::download::url(&file.bytes, &file.media_type);
             let (name, size) = (file.name.clone(), file.bytes.len().to_string());
             let label = name.clone();
             view! {
@@ -203,7 +203,7 @@ fn Shown(answer: Answer, received_at: String, lang: RwSignal<Lang>) -> impl Into
     view! {
         <article class="answer-shown" aria-labelledby="answer-shown-heading">
             <h3 id="answer-shown-heading">{move || timed(lang.get(), "answer_heading", &date)}</h3>
-            <p class="answer-sender">{move || text(lang.get(), "answer_sender_unverified")}</p>
+            <p class="answer-sender">{move || sender_words(lang.get(), &answer.sender)}</p>
             <div class="answer-text">{answer.text.clone()}</div>
             <h4>{move || text(lang.get(), "answer_attachments")}</h4>
             {no_files.then(|| view! { <p>{move || text(lang.get(), "answer_no_attachments")}</p> })}
@@ -234,13 +234,11 @@ fn key_here(alias: String, lang: RwSignal<Lang>) -> impl IntoView {
     }
 }
 
-/// An object URL for a download of `bytes`, as the file's checked media type.
-pub(crate) fn download_url(bytes: &[u8], media_type: &str) -> String {
-    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type(media_type);
-    web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
-        .ok()
-        .and_then(|blob| web_sys::Url::create_object_url_with_blob(&blob).ok())
-        .unwrap_or_default()
+fn sender_words(lang: Lang, sender: &Sender) -> String {
+    match sender {
+        Sender::Authority(mailbox) => {
+            format(lang, "answer_sender_authority", &[("mailbox", mailbox)])
+        }
+        Sender::NotVerified => text(lang, "answer_sender_unverified"),
+    }
 }

@@ -16,8 +16,8 @@ const FORM = '/kontakt/landratsamt-musterhausen/gewerbeamt';
 const MAILBOX = 'gewerbeamt@lra-musterhausen.example';
 
 /** The authority's answer with a PDF attached, encrypted to `signer` (PEM), as a mail to
- * `alias`. */
-function encryptedAnswer(dir: string, signer: string, alias: string, text: string): Buffer {
+ * `alias`; `signed` by the mailbox's own certificate first, as its mail program signs. */
+function encryptedAnswer(dir: string, signer: string, alias: string, text: string, signed: boolean): Buffer {
   fs.writeFileSync(path.join(dir, 'signer.pem'), signer);
   const boundary = 'answer-boundary-42';
   const pdf = PDF.toString('base64').replace(/.{76}/g, '$&\r\n');
@@ -28,7 +28,14 @@ function encryptedAnswer(dir: string, signer: string, alias: string, text: strin
       'Content-Type: application/pdf; name="Bescheid.pdf"\r\nContent-Disposition: attachment; filename="Bescheid.pdf"\r\n' +
       `Content-Transfer-Encoding: base64\r\n\r\n${pdf}\r\n--${boundary}--\r\n`,
   );
-  const der = execFileSync('openssl', ['cms', '-encrypt', '-binary', '-aes-256-cbc', '-in', 'answer.eml', '-outform', 'DER', 'signer.pem'], { cwd: dir });
+  let entity = 'answer.eml';
+  if (signed) {
+    const demo = path.join(dataDir, 'demo');
+    execFileSync('openssl', ['cms', '-sign', '-in', 'answer.eml', '-out', 'signed.eml', '-md', 'sha256',
+      '-signer', path.join(demo, 'certificates', 'lra-gewerbeamt.pem'), '-inkey', path.join(demo, 'demo-mailboxes.key.pem')], { cwd: dir });
+    entity = 'signed.eml';
+  }
+  const der = execFileSync('openssl', ['cms', '-encrypt', '-binary', '-aes-256-cbc', '-in', entity, '-outform', 'DER', 'signer.pem'], { cwd: dir });
   const body = der.toString('base64').replace(/.{76}/g, '$&\r\n');
   return Buffer.from(
     `From: <${MAILBOX}>\r\nTo: <${alias}>\r\nSubject: Re: Gewerbeanmeldung\r\n` +
@@ -41,7 +48,7 @@ function encryptedAnswer(dir: string, signer: string, alias: string, text: strin
 /** The authority, played by OpenSSL: finds message `receipt` in its mailbox, checks that it
  * is signed by a certificate of the portal's answers CA for an alias that is the inner From
  * and Reply-To, and answers `text` with a PDF, encrypted to that certificate. */
-async function authorityAnswers(baseURL: string, receipt: string, text: string) {
+async function authorityAnswers(baseURL: string, receipt: string, text: string, signed: boolean) {
   const whole = decryptWhole(await mailFor(receipt, MAILBOX));
   expect(isSigned(whole)).toBe(true);
   const dir = fs.mkdtempSync(path.join(dataDir, 'authority-'));
@@ -52,7 +59,7 @@ async function authorityAnswers(baseURL: string, receipt: string, text: string) 
   const alias = /\r\nReply-To: <(antwort-[a-z2-7]+@[^>]+)>\r\n/.exec(content.toString('latin1'))?.[1];
   expect(alias).toBeTruthy();
   expect(content.toString('latin1')).toContain(`From: <${alias}>`);
-  await report(alias!, encryptedAnswer(dir, signer, alias!, text), MAILBOX);
+  await report(alias!, encryptedAnswer(dir, signer, alias!, text, signed), MAILBOX);
 }
 
 /** Fills the form (in `form`, a tab or a frame) and sends it with answers on. */
@@ -95,14 +102,15 @@ test('the citizen sends signed, saves the key\'s backup, the authority answers e
   });
   expect(info.toString()).toMatch(/subject=.*\n[^]*BEGIN CERTIFICATE/);
 
-  await authorityAnswers(baseURL!, receipt, 'Sehr geehrter Herr Müller, anbei der Bescheid.');
+  await authorityAnswers(baseURL!, receipt, 'Sehr geehrter Herr Müller, anbei der Bescheid.', true);
 
   // The citizen: the status page, the answer decrypted here, its attachment byte for byte.
   await tab.click({ role: 'link', name: 'Stand der Zustellung' });
   await tab.see({ role: 'heading', name: 'Antworten' }, 20_000);
   await tab.click({ role: 'button', name: 'Antwort lesen' });
   await tab.see({ text: 'Sehr geehrter Herr Müller, anbei der Bescheid.' }, 20_000);
-  await tab.see({ text: /^Absender nicht geprüft/ });
+  // Signed by the mailbox's certificate, which chains to the portal's anchors.
+  await tab.see({ text: /^Von der Behörde, geprüft: Die Antwort ist mit dem Zertifikat des Postfachs gewerbeamt@lra-musterhausen\.example unterschrieben/ });
   const file = await tab.download({ role: 'link', name: /^Bescheid\.pdf \(\d+ Bytes\)$/ });
   expect(file.name).toBe('Bescheid.pdf');
   expect(file.bytes.equals(PDF)).toBe(true);
@@ -118,7 +126,7 @@ test('a form embedded by another site keeps its key in the frame; the status pag
     await form.see({ text: /^Wichtig: Dieses Formular ist in die Website der Behörde eingebettet\./ });
     const backup = await saveBackup(form, PASSPHRASE);
     const status = await form.evaluate(() => (document.querySelector('.receipt a[href^="/status/"]') as HTMLAnchorElement).pathname);
-    await authorityAnswers(baseURL!, receipt, 'Sehr geehrter Herr Müller, Ihre Antwort aus dem Rahmen.');
+    await authorityAnswers(baseURL!, receipt, 'Sehr geehrter Herr Müller, Ihre Antwort aus dem Rahmen.', false);
 
     // Top-level, the portal's own storage: no key there (the frame's was the framing site's).
     await tab.goto(`${baseURL}${status}`);
@@ -132,6 +140,8 @@ test('a form embedded by another site keeps its key in the frame; the status pag
     await tab.see({ text: /^Der Schlüssel ist jetzt in diesem Browser gespeichert\./ }, 30_000);
     await tab.click({ role: 'button', name: 'Antwort lesen' });
     await tab.see({ text: 'Sehr geehrter Herr Müller, Ihre Antwort aus dem Rahmen.' }, 20_000);
+    // Unsigned: readable, but not shown as the authority's.
+    await tab.see({ text: /^Absender nicht geprüft/ });
   } finally {
     site.close();
   }

@@ -1,10 +1,10 @@
-import { test, expect } from '@playwright/test';
+import { test, expect, type Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freshStart, noViolations } from './support';
-import { answer, openConversation } from './conversation';
+import { dataDir, freshStart, noViolations } from './support';
+import { answer, openConversation, type Conversation } from './conversation';
 
 // Answers, as far as the portal's side goes: the status page of a message that opened a
 // conversation shows the answers that arrived (still encrypted) and when each goes, and
@@ -97,6 +97,56 @@ test('on a device without the key, the key taken in from a backup file OpenSSL m
 /** As the page shows a time. */
 function shown(rfc3339: string) {
   return rfc3339.replace('T', ' ').replace(/Z$/, '');
+}
+
+test('an answer signed by the mailbox\'s certificate shows as the authority\'s, opaque or detached; one signed by a certificate the anchors do not vouch for reads as not verified', async ({ page }) => {
+  const conversation = await openConversation();
+  const demo = path.join(dataDir, 'demo');
+  const authority = { cert: path.join(demo, 'certificates', 'lra-gewerbeamt.pem'), key: path.join(demo, 'demo-mailboxes.key.pem') };
+  await answer(conversation, 'Signiert, abgetrennt.', authority);
+  await answer(conversation, 'Signiert, eingeschlossen.', { ...authority, opaque: true });
+  // A certificate for the very mailbox, made by anyone: the anchors do not vouch for it.
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=Gewerbeamt',
+    '-addext', 'subjectAltName=email:gewerbeamt@lra-musterhausen.example', '-keyout', 'forged.key', '-out', 'forged.pem'],
+    { cwd: conversation.dir, stdio: 'ignore' });
+  await answer(conversation, 'Signiert von irgendwem.', { cert: 'forged.pem', key: 'forged.key' });
+  await keepKey(page, conversation);
+  const items = page.locator('.answer');
+  await expect(items).toHaveCount(3);
+  const expected = [
+    ['Signiert, abgetrennt.', /^Von der Behörde, geprüft/],
+    ['Signiert, eingeschlossen.', /^Von der Behörde, geprüft/],
+    ['Signiert von irgendwem.', /^Absender nicht geprüft/],
+  ] as const;
+  // They arrived within a second: read each, then find each by its text.
+  for (let index = 0; index < 3; index++) {
+    await items.nth(index).getByRole('button', { name: 'Antwort lesen' }).click();
+    await expect(items.nth(index).locator('.answer-text')).toBeVisible();
+  }
+  for (const [text, sender] of expected) {
+    const item = items.filter({ has: page.locator('.answer-text', { hasText: text }) });
+    await expect(item).toHaveCount(1);
+    await expect(item.locator('.answer-sender')).toHaveText(sender);
+    // No signature part among the attachments: the reader shows what was signed.
+    await expect(item.getByText('Keine Anhänge.')).toBeVisible();
+  }
+  await noViolations(page, 'answers from the authority and not verified (de)');
+});
+
+/** Keeps the conversation's key (the one openssl made) in the page's store, as the
+ * citizen's browser keeps it, and opens the status page. */
+async function keepKey(page: Page, conversation: Conversation) {
+  await page.goto(conversation.statusUrl);
+  const pem = (name: string) => fs.readFileSync(path.join(conversation.dir, name), 'utf8');
+  const pkcs8 = pem('key.pem').replace(/-----[^-]+-----|\s/g, '');
+  const args = JSON.stringify({ alias: conversation.alias, pkcs8, certificate: pem('cert.pem'), ca: pem('ca.pem') });
+  await page.evaluate(`(async () => {
+    const { alias, pkcs8, certificate, ca } = ${args};
+    const keys = await import('/conversation/keys.js');
+    const der = Uint8Array.from(atob(pkcs8), (c) => c.charCodeAt(0));
+    await keys.keep(alias, der, certificate, ca);
+  })()`);
+  await page.reload();
 }
 
 test('/antworten, written by the server without the app, gives the answers CA and the fingerprint openssl computes, in German and English', async ({ page }) => {

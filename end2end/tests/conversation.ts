@@ -73,9 +73,15 @@ export async function openConversation(): Promise<Conversation> {
 
 /** The authority's answer, as `openssl cms -encrypt` writes it to the citizen's
  * certificate, handed to the portal's listener from the authority's mailbox. */
-export async function answer(conversation: Conversation, text: string) {
+export async function answer(conversation: Conversation, text: string, signer?: { cert: string; key: string; opaque?: boolean }) {
   fs.writeFileSync(path.join(conversation.dir, 'answer.txt'), `Content-Type: text/plain; charset=utf-8\r\n\r\n${text}\r\n`);
-  const der = openssl(conversation.dir, ['cms', '-encrypt', '-binary', '-aes-256-cbc', '-in', 'answer.txt', '-outform', 'DER', 'cert.pem']);
+  let entity = 'answer.txt';
+  if (signer) {
+    const shape = signer.opaque ? ['-nodetach'] : [];
+    openssl(conversation.dir, ['cms', '-sign', '-in', 'answer.txt', '-out', 'signed.txt', '-md', 'sha256', ...shape, '-signer', signer.cert, '-inkey', signer.key]);
+    entity = 'signed.txt';
+  }
+  const der = openssl(conversation.dir, ['cms', '-encrypt', '-binary', '-aes-256-cbc', '-in', entity, '-outform', 'DER', 'cert.pem']);
   const body = der.toString('base64').replace(/.{76}/g, '$&\r\n');
   const mail = Buffer.from(
     `From: <${MAILBOX}>\r\nTo: <${conversation.alias}>\r\nSubject: Re: Anfrage\r\n` +

@@ -1455,6 +1455,8 @@ async fn the_citizen_fetches_an_answer_and_it_goes_30_days_after_first_opened() 
     let id = answer["id"].as_str().unwrap();
     let conversation = &status["conversation"];
     assert_eq!(conversation["alias"], opened.alias.as_str());
+    // The form, whose mailbox's certificate the browser checks an answer's signature with.
+    assert_eq!(conversation["form"], TRADE);
     assert_eq!(conversation["closed_at"], serde_json::Value::Null);
     // Unopened, it is kept until the conversation ends.
     assert_eq!(answer["opened_at"], serde_json::Value::Null);

@@ -277,6 +277,7 @@ pub enum Problem {
         not_after: u64,
     },
     NoKeyEncipherment,
+    NoDigitalSignature,
     NoEmailProtection,
     AddressMissing {
         mailbox: String,
@@ -312,6 +313,7 @@ impl Problem {
             Problem::NotYetValid { .. } => "certificate_not_yet_valid",
             Problem::Expired { .. } => "certificate_expired",
             Problem::NoKeyEncipherment => "certificate_no_key_encipherment",
+            Problem::NoDigitalSignature => "certificate_no_digital_signature",
             Problem::NoEmailProtection => "certificate_no_email_protection",
             Problem::AddressMissing { .. } => "certificate_address_missing",
             Problem::NotRsa => "certificate_not_rsa",
@@ -345,6 +347,10 @@ impl fmt::Display for Problem {
                     "the certificate is not meant for encryption (no keyEncipherment key usage)"
                 )
             }
+            Problem::NoDigitalSignature => write!(
+                f,
+                "the certificate is not meant for signing (no digitalSignature key usage)"
+            ),
             Problem::NoEmailProtection => write!(
                 f,
                 "the certificate is not meant for e-mail (its extended key usage lacks emailProtection)"
@@ -418,6 +424,23 @@ impl fmt::Display for Verdict {
 
 /// Checks `certificate` as an encryption certificate for `context.mailbox`.
 pub fn check_encryption_certificate(certificate: &Certificate, context: &CheckContext) -> Verdict {
+    check(certificate, context, Usage::Encryption)
+}
+
+/// Checks `certificate` as the signing certificate of mail from `context.mailbox` (an
+/// authority's signed answer): as for encryption, but for digitalSignature (or
+/// nonRepudiation, which some CAs issue alone for signing) instead of keyEncipherment.
+pub fn check_signing_certificate(certificate: &Certificate, context: &CheckContext) -> Verdict {
+    check(certificate, context, Usage::Signing)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Usage {
+    Encryption,
+    Signing,
+}
+
+fn check(certificate: &Certificate, context: &CheckContext, usage: Usage) -> Verdict {
     let mut problems = Vec::new();
     let tbs = &certificate.tbs_certificate;
 
@@ -431,10 +454,14 @@ pub fn check_encryption_certificate(certificate: &Certificate, context: &CheckCo
             not_after: not_after(certificate),
         });
     }
-    match tbs.get::<KeyUsage>() {
-        Ok(Some((_, usage))) if usage.key_encipherment() => {}
-        Ok(_) => problems.push(Problem::NoKeyEncipherment),
-        Err(e) => problems.push(Problem::Unreadable {
+    match (tbs.get::<KeyUsage>(), usage) {
+        (Ok(Some((_, key))), Usage::Encryption) if key.key_encipherment() => {}
+        (Ok(_), Usage::Encryption) => problems.push(Problem::NoKeyEncipherment),
+        (Ok(Some((_, key))), Usage::Signing)
+            if key.digital_signature() || key.non_repudiation() => {}
+        (Ok(None), Usage::Signing) => {}
+        (Ok(Some(_)), Usage::Signing) => problems.push(Problem::NoDigitalSignature),
+        (Err(e), _) => problems.push(Problem::Unreadable {
             detail: e.to_string(),
         }),
     }

@@ -19,6 +19,8 @@ pub mod names;
 pub mod open;
 pub mod revocation;
 #[cfg(feature = "answers")]
+pub mod signed;
+#[cfg(feature = "answers")]
 pub mod signing;
 pub mod sniff;
 #[cfg(feature = "test-support")]

@@ -93,6 +93,9 @@ pub struct Status {
 pub struct ConversationState {
     /// The alias the authority answers to (the signed requests name it).
     pub alias: String,
+    /// The form the message was sent with (`GET /api/forms/{form}`): whose mailbox signs
+    /// the authority's answers, against which anchors, and where the citizen writes again.
+    pub form: String,
     /// RFC 3339: when it ends, with whatever answers it still keeps.
     pub ends_at: String,
     /// RFC 3339: when the citizen closed it early, if they did.

@@ -313,6 +313,7 @@ impl Relay {
             .collect();
         let conversation = conversation.map(|c| ConversationState {
             alias: c.alias,
+            form: submission.form_slug.clone(),
             ends_at: time(ends_at),
             closed_at: c.revoked_at.map(time),
         });
