@@ -9,11 +9,13 @@
 //! - `answer`: an answer fetched, decrypted and taken apart.
 //! - `backup`: the key's backup file, made on the receipt and taken in on another device.
 //! - `view`: the answers on the status page and the reader.
+//! - `close`: closing the conversation early, signed with its key.
 //! - `sender`: who signed an answer, checked against the form's mailbox and anchors.
 //! - `portal`: requests to the portal.
 
 mod answer;
 mod backup;
+mod close;
 mod download;
 mod i18n;
 mod key;

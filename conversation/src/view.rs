@@ -9,6 +9,7 @@ use wire::AnswerArrived;
 
 use crate::answer::{self, Answer, Unreadable};
 use crate::backup::{ImportBackup, SaveBackup};
+use crate::close::CloseConversation;
 use crate::i18n::{Lang, format, text};
 use crate::sender::Sender;
 
@@ -76,14 +77,22 @@ fn Answers(token: String, lang: RwSignal<Lang>) -> impl IntoView {
             {move || match status.get() {
                 None => view! { <p>{text(lang.get(), "answers_loading")}</p> }.into_any(),
                 Some(Err(_)) => view! { <p>{text(lang.get(), "answers_unknown")}</p> }.into_any(),
-                Some(Ok(found)) => view! { <Conversation token=token.clone() found lang/> }.into_any(),
+                Some(Ok(found)) => {
+                    let refresh = Callback::new(move |()| status.refetch());
+                    view! { <Conversation token=token.clone() found refresh lang/> }.into_any()
+                }
             }}
         </section>
     }
 }
 
 #[component]
-fn Conversation(token: String, found: wire::Status, lang: RwSignal<Lang>) -> impl IntoView {
+fn Conversation(
+    token: String,
+    found: wire::Status,
+    refresh: Callback<()>,
+    lang: RwSignal<Lang>,
+) -> impl IntoView {
     // Mounted only for a message that opened a conversation.
     let Some(conversation) = found.conversation.clone() else {
         return view! { <p>{move || text(lang.get(), "answers_unknown")}</p> }.into_any();
@@ -91,6 +100,9 @@ fn Conversation(token: String, found: wire::Status, lang: RwSignal<Lang>) -> imp
     let (closed, ends) = (conversation.closed_at.clone(), conversation.ends_at.clone());
     let key_here = key_here(conversation.alias.clone(), lang);
     let none_yet = found.answers.is_empty() && closed.is_none();
+    let close = closed.is_none().then(|| {
+        view! { <CloseConversation alias=conversation.alias.clone() closed=refresh lang/> }
+    });
     let answers = found
         .answers
         .into_iter()
@@ -99,7 +111,7 @@ fn Conversation(token: String, found: wire::Status, lang: RwSignal<Lang>) -> imp
         })
         .collect_view();
     view! {
-        <p>
+        <p role="status">
             {move || match &closed {
                 Some(at) => timed(lang.get(), "conversation_closed", at),
                 None => timed(lang.get(), "conversation_ends", &ends),
@@ -109,6 +121,7 @@ fn Conversation(token: String, found: wire::Status, lang: RwSignal<Lang>) -> imp
         <p class="note">{move || text(lang.get(), "key_where")}</p>
         {key_here}
         <ul class="answer-list">{answers}</ul>
+        {close}
     }
     .into_any()
 }

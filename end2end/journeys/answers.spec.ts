@@ -114,6 +114,13 @@ test('the citizen sends signed, saves the key\'s backup, the authority answers e
   const file = await tab.download({ role: 'link', name: /^Bescheid\.pdf \(\d+ Bytes\)$/ });
   expect(file.name).toBe('Bescheid.pdf');
   expect(file.bytes.equals(PDF)).toBe(true);
+
+  // The citizen ends the conversation, signed with the key: the answers are gone at once.
+  await tab.click({ role: 'button', name: 'Gespräch beenden …' });
+  await tab.see({ text: /^Wenn Sie das Gespräch beenden, löscht das Portal alle Antworten/ });
+  await tab.click({ role: 'button', name: 'Ja, Gespräch jetzt beenden' });
+  await tab.see({ text: /^Sie haben dieses Gespräch am \d{4}-\d\d-\d\d \d\d:\d\d:\d\d beendet\./ }, 20_000);
+  expect(await tab.count({ role: 'button', name: 'Antwort lesen' })).toBe(0);
 });
 
 test('a form embedded by another site keeps its key in the frame; the status page opened top-level takes it in from the backup and reads the answer', async ({ tab, baseURL }) => {

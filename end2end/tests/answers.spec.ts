@@ -133,6 +133,36 @@ test('an answer signed by the mailbox\'s certificate shows as the authority\'s, 
   await noViolations(page, 'answers from the authority and not verified (de)');
 });
 
+test('closing the conversation asks first, needs the key, and then deletes its answers', async ({ page }) => {
+  const conversation = await openConversation();
+  await answer(conversation, 'Sehr geehrter Herr Müller, anbei unsere Antwort.');
+  // Without the key on this device: it says what to do, and nothing is closed.
+  await page.goto(conversation.statusUrl);
+  await page.getByRole('button', { name: 'Gespräch beenden …' }).click();
+  await page.getByRole('button', { name: 'Ja, Gespräch jetzt beenden' }).click();
+  await expect(page.locator('section.close [role="alert"]')).toHaveText(/^Auf diesem Gerät ist kein Schlüssel für dieses Gespräch\. Nur mit ihm/);
+  const open = await (await page.request.get(`/api${conversation.statusUrl}`)).json();
+  expect(open.conversation.closed_at).toBeNull();
+
+  await keepKey(page, conversation);
+  await page.getByRole('button', { name: 'Gespräch beenden …' }).click();
+  await expect(page.getByText(/^Wenn Sie das Gespräch beenden, löscht das Portal alle Antworten/)).toBeVisible();
+  await noViolations(page, 'closing, confirmation (de)');
+  await page.getByRole('button', { name: 'Abbrechen' }).click();
+  await expect(page.getByRole('button', { name: 'Ja, Gespräch jetzt beenden' })).toHaveCount(0);
+  await page.getByRole('button', { name: 'Gespräch beenden …' }).click();
+  await page.getByRole('button', { name: 'Ja, Gespräch jetzt beenden' }).click();
+  await expect(page.getByText(/^Sie haben dieses Gespräch am \d{4}-\d\d-\d\d \d\d:\d\d:\d\d beendet\./)).toBeVisible();
+  await expect(page.locator('.answer')).toHaveCount(0);
+  await expect(page.locator('section.close')).toHaveCount(0);
+  const closed = await (await page.request.get(`/api${conversation.statusUrl}`)).json();
+  expect(closed.conversation.closed_at).toBeTruthy();
+  expect(closed.answers).toEqual([]);
+  await page.getByRole('button', { name: 'Switch to English' }).click();
+  await expect(page.getByText(/^You ended this conversation on /)).toBeVisible();
+  await noViolations(page, 'a closed conversation (en)');
+});
+
 /** Keeps the conversation's key (the one openssl made) in the page's store, as the
  * citizen's browser keeps it, and opens the status page. */
 async function keepKey(page: Page, conversation: Conversation) {
