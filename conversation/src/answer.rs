@@ -35,8 +35,41 @@ pub struct Answer {
 #[derive(Clone)]
 pub struct Attachment {
     pub name: String,
+    /// By content, not by the sender's label (`application/octet-stream` if unknown).
     pub media_type: String,
     pub bytes: Vec<u8>,
+    /// What the citizen should know before opening it: the resource key of a warning.
+    pub caution: Option<&'static str>,
+}
+
+impl Attachment {
+    /// The form's file checks, as a courtesy: a program, macros or scripts are named
+    /// before the citizen opens what the authority (or whoever wrote) sent.
+    fn checked(name: String, bytes: Vec<u8>) -> Attachment {
+        use smime::files::FileRefusal;
+        let (media_type, caution) = match smime::files::identify(&bytes) {
+            Ok(kind) => (kind.media_type(), None),
+            Err(refusal) => (
+                "application/octet-stream",
+                match refusal {
+                    FileRefusal::Executable => Some("attachment_program"),
+                    FileRefusal::MacroEnabled => Some("attachment_macro"),
+                    FileRefusal::ActivePdf => Some("attachment_active_pdf"),
+                    FileRefusal::EncryptedPdf | FileRefusal::EncryptedOffice => {
+                        Some("attachment_protected")
+                    }
+                    FileRefusal::Unknown => Some("attachment_unknown"),
+                    _ => None,
+                },
+            ),
+        };
+        Attachment {
+            name,
+            media_type: media_type.to_owned(),
+            bytes,
+            caution,
+        }
+    }
 }
 
 /// Fetches, decrypts and reads answer `id` of the message with status `token` in
@@ -115,14 +148,11 @@ fn read(mail: &[u8], entity: &[u8], sender: Sender) -> Option<Answer> {
         if is_signature(&media_type) {
             continue;
         }
-        attachments.push(Attachment {
-            name: part
-                .attachment_name()
-                .map(smime::mime::clean_file_name)
-                .unwrap_or_else(|| "anhang".to_owned()),
-            media_type,
-            bytes: part.contents().to_vec(),
-        });
+        let name = part
+            .attachment_name()
+            .map(smime::mime::clean_file_name)
+            .unwrap_or_else(|| "anhang".to_owned());
+        attachments.push(Attachment::checked(name, part.contents().to_vec()));
     }
     Some(Answer {
         date: outer.date().or(inner.date()).map(|d| d.to_rfc3339()),

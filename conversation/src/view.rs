@@ -199,18 +199,8 @@ fn Shown(answer: Answer, received_at: String, lang: RwSignal<Lang>) -> impl Into
     let files = answer
         .attachments
         .iter()
-        .map(|file| {
-            let href = crate::download::url(&file.bytes, &file.media_type);
-            let (name, size) = (file.name.clone(), file.bytes.len().to_string());
-            let label = name.clone();
-            view! {
-                <li>
-                    <a href=href download=name>
-                        {move || format(lang.get(), "answer_attachment_size", &[("name", &label), ("size", &size)])}
-                    </a>
-                </li>
-            }
-        })
+        .enumerate()
+        .map(|(index, file)| attachment_item(index, file, lang))
         .collect_view();
     let no_files = answer.attachments.is_empty();
     view! {
@@ -244,6 +234,28 @@ fn key_here(alias: String, lang: RwSignal<Lang>) -> impl IntoView {
             view! { <ImportBackup alias=alias.clone() imported=done lang/> }.into_any()
         }
         _ => ().into_any(),
+    }
+}
+
+/// One attachment: its download, and a warning beside it if the file checks found one.
+fn attachment_item(
+    index: usize,
+    file: &crate::answer::Attachment,
+    lang: RwSignal<Lang>,
+) -> impl IntoView + use<> {
+    let href = crate::download::url(&file.bytes, &file.media_type);
+    let (name, size) = (file.name.clone(), file.bytes.len().to_string());
+    let label = name.clone();
+    let caution_id = format!("attachment-caution-{index}");
+    let caution = file.caution;
+    let media_type = file.media_type.clone();
+    view! {
+        <li>
+            <a href=href download=name type=media_type aria-describedby=caution.map(|_| caution_id.clone())>
+                {move || format(lang.get(), "answer_attachment_size", &[("name", &label), ("size", &size)])}
+            </a>
+            {caution.map(|key| view! { <p id=caution_id class="caution">{move || text(lang.get(), key)}</p> })}
+        </li>
     }
 }
 

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { dataDir, freshStart, noViolations } from './support';
+import { EXE, PDF, dataDir, freshStart, noViolations } from './support';
 import { answer, openConversation, type Conversation } from './conversation';
 
 // Answers, as far as the portal's side goes: the status page of a message that opened a
@@ -161,6 +161,25 @@ test('closing the conversation asks first, needs the key, and then deletes its a
   await page.getByRole('button', { name: 'Switch to English' }).click();
   await expect(page.getByText(/^You ended this conversation on /)).toBeVisible();
   await noViolations(page, 'a closed conversation (en)');
+});
+
+test('an answer\'s attachments are checked as the form checks files: a program labelled as PDF is named a program', async ({ page }) => {
+  const conversation = await openConversation();
+  // Both labelled application/pdf; one of them is a Windows program.
+  await answer(conversation, 'Anbei zwei Dateien.', undefined, [
+    { name: 'Bescheid.pdf', buffer: PDF },
+    { name: 'Formular.pdf', buffer: EXE },
+  ]);
+  await keepKey(page, conversation);
+  await page.getByRole('button', { name: 'Antwort lesen' }).click();
+  const program = page.getByRole('link', { name: /^Formular\.pdf \(\d+ Bytes\)$/ });
+  await expect(program).toHaveAccessibleDescription(/^Vorsicht: Diese Datei ist ein Programm, egal was ihr Name sagt\./);
+  const pdf = page.getByRole('link', { name: /^Bescheid\.pdf \(\d+ Bytes\)$/ });
+  await expect(pdf).toHaveAccessibleDescription('');
+  // Saved by its content's type, not the sender's label.
+  await expect(pdf).toHaveAttribute('type', 'application/pdf');
+  await expect(program).toHaveAttribute('type', 'application/octet-stream');
+  await noViolations(page, 'an answer with a program attached (de)');
 });
 
 /** Keeps the conversation's key (the one openssl made) in the page's store, as the

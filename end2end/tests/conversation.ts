@@ -73,8 +73,13 @@ export async function openConversation(): Promise<Conversation> {
 
 /** The authority's answer, as `openssl cms -encrypt` writes it to the citizen's
  * certificate, handed to the portal's listener from the authority's mailbox. */
-export async function answer(conversation: Conversation, text: string, signer?: { cert: string; key: string; opaque?: boolean }) {
-  fs.writeFileSync(path.join(conversation.dir, 'answer.txt'), `Content-Type: text/plain; charset=utf-8\r\n\r\n${text}\r\n`);
+export async function answer(
+  conversation: Conversation,
+  text: string,
+  signer?: { cert: string; key: string; opaque?: boolean },
+  attachments: { name: string; buffer: Buffer }[] = [],
+) {
+  fs.writeFileSync(path.join(conversation.dir, 'answer.txt'), answerEntity(text, attachments));
   let entity = 'answer.txt';
   if (signer) {
     const shape = signer.opaque ? ['-nodetach'] : [];
@@ -90,4 +95,17 @@ export async function answer(conversation: Conversation, text: string, signer?: 
       `Content-Transfer-Encoding: base64\r\n\r\n${body}\r\n`,
   );
   await report(conversation.alias, mail, MAILBOX);
+}
+
+/** The answer's MIME entity: the text, and each attachment base64 in a multipart/mixed. */
+function answerEntity(text: string, attachments: { name: string; buffer: Buffer }[]): string {
+  const plain = `Content-Type: text/plain; charset=utf-8\r\n\r\n${text}\r\n`;
+  if (attachments.length === 0) return plain;
+  const boundary = 'answer-parts-7';
+  const parts = attachments.map(
+    (file) =>
+      `--${boundary}\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename="${file.name}"\r\n` +
+      `Content-Transfer-Encoding: base64\r\n\r\n${file.buffer.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n`,
+  );
+  return `Content-Type: multipart/mixed; boundary="${boundary}"\r\n\r\n--${boundary}\r\n${plain}${parts.join('')}--${boundary}--\r\n`;
 }
