@@ -213,10 +213,13 @@ class Tab {
    * bytes, as the citizen finds them in their downloads. */
   async download(target) {
     const partial = /\.(crdownload|part|wkdownload|download)$/;
-    const before = new Set(fs.readdirSync(this.downloads));
+    // By name and time: Chromium (as driven here) and WebKit overwrite a file of the same
+    // name where Firefox numbers it.
+    const stamp = (file) => `${file} ${fs.statSync(path.join(this.downloads, file)).mtimeMs}`;
+    const before = new Set(fs.readdirSync(this.downloads).map(stamp));
     await this.click(target);
     const name = await this.until('the download', () =>
-      fs.readdirSync(this.downloads).find((file) => !before.has(file) && !partial.test(file)),
+      fs.readdirSync(this.downloads).find((file) => !partial.test(file) && !before.has(stamp(file))),
     );
     const file = path.join(this.downloads, name);
     // Done when it stops growing.

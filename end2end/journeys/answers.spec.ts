@@ -8,16 +8,53 @@ import { PDF, authoritySite, dataDir, decryptWhole, isSigned, mailFor, report, s
 
 // Answers in every engine: the citizen's browser makes the conversation's key, signs the
 // message with the certificate the portal issued for it, and reads the authority's
-// encrypted answer. The authority is played by OpenSSL: it decrypts with the demo key,
-// verifies the signature against the portal's answers CA, and encrypts its answer to the
-// certificate that came with the signature, as a mail program's Reply does.
+// encrypted answer. The authority decrypts with the demo key (OpenSSL), verifies the
+// signature against the portal's answers CA, and encrypts its answer to the certificate
+// that came with the signature, as a mail program's Reply does: OpenSSL, gpgsm, NSS.
 
 const FORM = '/kontakt/landratsamt-musterhausen/gewerbeamt';
 const MAILBOX = 'gewerbeamt@lra-musterhausen.example';
 
+/** How the authority answers: signed by its mailbox's certificate first, or not; and which
+ * mail program's S/MIME encrypts (OpenSSL; gpgsm as KMail; NSS's cmsutil as Thunderbird). */
+interface Way {
+  signed: boolean;
+  tool: 'openssl' | 'gpgsm' | 'nss';
+}
+
+/** `entity` in `dir` encrypted by `tool` to the certificate `signer.pem` (from the
+ * citizen's signature, for `alias`), whose CA `ca.pem` the authority trusts: DER. */
+function encrypt(tool: Way['tool'], dir: string, alias: string, entity: string): Buffer {
+  const run = (command: string, args: string[], env?: NodeJS.ProcessEnv) =>
+    execFileSync(command, args, { cwd: dir, env: env ? { ...process.env, ...env } : undefined, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (tool === 'openssl') {
+    return run('openssl', ['cms', '-encrypt', '-binary', '-aes-256-cbc', '-in', entity, '-outform', 'DER', 'signer.pem']);
+  }
+  if (tool === 'gpgsm') {
+    // gpg-agent's socket path must stay short: a home under /tmp.
+    const home = fs.mkdtempSync('/tmp/gnupg-');
+    const gpgsm = (args: string[]) => run('gpgsm', ['--batch', '--disable-dirmngr', ...args], { GNUPGHOME: home });
+    try {
+      gpgsm(['--import', 'ca.pem']);
+      const sha1 = run('openssl', ['x509', '-noout', '-fingerprint', '-sha1', '-in', 'ca.pem']).toString().trim().split('=')[1];
+      fs.writeFileSync(path.join(home, 'trustlist.txt'), `${sha1} S relax\n`);
+      gpgsm(['--import', 'signer.pem']);
+      return gpgsm(['--encrypt', '--recipient', alias, '--output', '-', entity]);
+    } finally {
+      run('gpgconf', ['--kill', 'all'], { GNUPGHOME: home });
+    }
+  }
+  const db = `sql:${fs.mkdtempSync(path.join(dir, 'nss-'))}`;
+  run('certutil', ['-N', '-d', db, '--empty-password']);
+  run('certutil', ['-A', '-d', db, '-n', 'answers-ca', '-t', ',C,', '-i', 'ca.pem']);
+  run('certutil', ['-A', '-d', db, '-n', 'citizen', '-t', ',,', '-i', 'signer.pem']);
+  run('cmsutil', ['-E', '-d', db, '-r', alias, '-i', entity, '-o', 'nss.p7m']);
+  return fs.readFileSync(path.join(dir, 'nss.p7m'));
+}
+
 /** The authority's answer with a PDF attached, encrypted to `signer` (PEM), as a mail to
- * `alias`; `signed` by the mailbox's own certificate first, as its mail program signs. */
-function encryptedAnswer(dir: string, signer: string, alias: string, text: string, signed: boolean): Buffer {
+ * `alias`. */
+function encryptedAnswer(dir: string, signer: string, alias: string, text: string, way: Way): Buffer {
   fs.writeFileSync(path.join(dir, 'signer.pem'), signer);
   const boundary = 'answer-boundary-42';
   const pdf = PDF.toString('base64').replace(/.{76}/g, '$&\r\n');
@@ -29,13 +66,13 @@ function encryptedAnswer(dir: string, signer: string, alias: string, text: strin
       `Content-Transfer-Encoding: base64\r\n\r\n${pdf}\r\n--${boundary}--\r\n`,
   );
   let entity = 'answer.eml';
-  if (signed) {
+  if (way.signed) {
     const demo = path.join(dataDir, 'demo');
     execFileSync('openssl', ['cms', '-sign', '-in', 'answer.eml', '-out', 'signed.eml', '-md', 'sha256',
       '-signer', path.join(demo, 'certificates', 'lra-gewerbeamt.pem'), '-inkey', path.join(demo, 'demo-mailboxes.key.pem')], { cwd: dir });
     entity = 'signed.eml';
   }
-  const der = execFileSync('openssl', ['cms', '-encrypt', '-binary', '-aes-256-cbc', '-in', entity, '-outform', 'DER', 'signer.pem'], { cwd: dir });
+  const der = encrypt(way.tool, dir, alias, entity);
   const body = der.toString('base64').replace(/.{76}/g, '$&\r\n');
   return Buffer.from(
     `From: <${MAILBOX}>\r\nTo: <${alias}>\r\nSubject: Re: Gewerbeanmeldung\r\n` +
@@ -45,10 +82,10 @@ function encryptedAnswer(dir: string, signer: string, alias: string, text: strin
   );
 }
 
-/** The authority, played by OpenSSL: finds message `receipt` in its mailbox, checks that it
+/** The authority: finds message `receipt` in its mailbox (OpenSSL decrypts), checks that it
  * is signed by a certificate of the portal's answers CA for an alias that is the inner From
- * and Reply-To, and answers `text` with a PDF, encrypted to that certificate. */
-async function authorityAnswers(baseURL: string, receipt: string, text: string, signed: boolean) {
+ * and Reply-To, and answers `text` with a PDF, encrypted to that certificate `way` says. */
+async function authorityAnswers(baseURL: string, receipt: string, text: string, way: Way) {
   const whole = decryptWhole(await mailFor(receipt, MAILBOX));
   expect(isSigned(whole)).toBe(true);
   const dir = fs.mkdtempSync(path.join(dataDir, 'authority-'));
@@ -59,7 +96,7 @@ async function authorityAnswers(baseURL: string, receipt: string, text: string, 
   const alias = /\r\nReply-To: <(antwort-[a-z2-7]+@[^>]+)>\r\n/.exec(content.toString('latin1'))?.[1];
   expect(alias).toBeTruthy();
   expect(content.toString('latin1')).toContain(`From: <${alias}>`);
-  await report(alias!, encryptedAnswer(dir, signer, alias!, text, signed), MAILBOX);
+  await report(alias!, encryptedAnswer(dir, signer, alias!, text, way), MAILBOX);
 }
 
 /** Fills the form (in `form`, a tab or a frame) and sends it with answers on. */
@@ -102,7 +139,7 @@ test('the citizen sends signed, saves the key\'s backup, the authority answers e
   });
   expect(info.toString()).toMatch(/subject=.*\n[^]*BEGIN CERTIFICATE/);
 
-  await authorityAnswers(baseURL!, receipt, 'Sehr geehrter Herr Müller, anbei der Bescheid.', true);
+  await authorityAnswers(baseURL!, receipt, 'Sehr geehrter Herr Müller, anbei der Bescheid.', { signed: true, tool: 'openssl' });
 
   // The citizen: the status page, the answer decrypted here, its attachment byte for byte.
   await tab.click({ role: 'link', name: 'Stand der Zustellung' });
@@ -133,7 +170,7 @@ test('a form embedded by another site keeps its key in the frame; the status pag
     await form.see({ text: /^Wichtig: Dieses Formular ist in die Website der Behörde eingebettet\./ });
     const backup = await saveBackup(form, PASSPHRASE);
     const status = await form.evaluate(() => (document.querySelector('.receipt a[href^="/status/"]') as HTMLAnchorElement).pathname);
-    await authorityAnswers(baseURL!, receipt, 'Sehr geehrter Herr Müller, Ihre Antwort aus dem Rahmen.', false);
+    await authorityAnswers(baseURL!, receipt, 'Sehr geehrter Herr Müller, Ihre Antwort aus dem Rahmen.', { signed: false, tool: 'openssl' });
 
     // Top-level, the portal's own storage: no key there (the frame's was the framing site's).
     await tab.goto(`${baseURL}${status}`);
@@ -151,6 +188,27 @@ test('a form embedded by another site keeps its key in the frame; the status pag
     await tab.see({ text: /^Absender nicht geprüft/ });
   } finally {
     site.close();
+  }
+});
+
+test('answers encrypted by gpgsm (KMail) and by NSS (Thunderbird) read here, their attachments byte for byte', async ({ tab, baseURL }) => {
+  await tab.goto(FORM);
+  const receipt = await sendWithAnswers(tab, `answers-tools-${Date.now()}@example.org`);
+  await authorityAnswers(baseURL!, receipt, 'Antwort aus gpgsm.', { signed: false, tool: 'gpgsm' });
+  await authorityAnswers(baseURL!, receipt, 'Antwort aus NSS.', { signed: false, tool: 'nss' });
+  await tab.click({ role: 'link', name: 'Stand der Zustellung' });
+  await tab.see({ role: 'heading', name: 'Antworten' }, 20_000);
+  // One after the other: the first reader opening moves the second button.
+  await tab.click({ css: '.answer:nth-child(1) button' });
+  await tab.see('.answer:nth-child(1) .answer-text', 20_000);
+  await tab.click({ css: '.answer:nth-child(2) button' });
+  await tab.see('.answer:nth-child(2) .answer-text', 20_000);
+  await tab.see({ text: 'Antwort aus gpgsm.' });
+  await tab.see({ text: 'Antwort aus NSS.' });
+  expect(await tab.count({ role: 'link', name: /^Bescheid\.pdf \(\d+ Bytes\)$/ })).toBe(2);
+  for (const nth of [1, 2]) {
+    const file = await tab.download({ css: `.answer:nth-child(${nth}) .answer-files a` });
+    expect(file.bytes.equals(PDF)).toBe(true);
   }
 });
 
