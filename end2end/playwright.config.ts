@@ -37,7 +37,7 @@ export const chromiumUse = {
 
 /** One project per engine for tests written against engines.js (the journeys, the pipeline
  * benchmark). */
-export function engineProjects(project: { testDir: string; testMatch?: string; timeout?: number }) {
+export function engineProjects(project: { testDir: string; testMatch?: string | RegExp; timeout?: number }) {
   return (Object.keys(ENGINES) as (keyof typeof ENGINES)[]).map((engine) => ({
     name: ENGINES[engine].title,
     ...project,

@@ -1,9 +1,10 @@
 import { defineConfig } from '@playwright/test';
 import base, { engineProjects } from './playwright.config';
 
-// The send pipeline benchmark (bench/pipeline.bench.ts) in each engine, against the same
-// portal and SMTP server as the end-to-end tests.
+// The browser benchmarks that run in each engine against the same portal and SMTP server as
+// the end-to-end tests: the send pipeline (bench/pipeline.bench.ts) and the conversation's
+// key (bench/keys.bench.ts).
 export default defineConfig({
   ...base,
-  projects: engineProjects({ testDir: './bench', testMatch: 'pipeline.bench.ts' }),
+  projects: engineProjects({ testDir: './bench', testMatch: /(pipeline|keys)\.bench\.ts$/ }),
 });

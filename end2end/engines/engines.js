@@ -133,6 +133,7 @@ const withFind = (inPage) => `(target) => (${inPage})(target, ${findInPage})`;
  * @property {(css: string) => Promise<void>} click
  * @property {(css: string, paths: string[]) => Promise<void>} upload
  * @property {(css: string) => Promise<Backend>} frame  the document of the frame `css` names
+ * @property {(rate: number | null) => Promise<void>} [throttle]  CPU throttling (Chromium)
  * @property {() => Promise<Buffer>} screenshot  the window as a PNG (for a failed test's report)
  */
 
@@ -197,6 +198,13 @@ class Tab {
 
   async setFiles(target, paths) {
     await this.backend.upload(await this.one(target), paths);
+  }
+
+  /** Slows the page's CPU by `rate` (4: a mid-range phone, as DevTools offers), where the
+   * engine can (Chromium); `rate` 1 ends it. */
+  async throttleCpu(rate) {
+    if (!this.backend.throttle) throw new Error(`${this.engine} cannot throttle the CPU`);
+    await this.backend.throttle(rate === 1 ? null : rate);
   }
 
   /** The window as a PNG. */
@@ -326,6 +334,8 @@ function puppeteerBackend(frame, page) {
       return puppeteerBackend(inner, page);
     },
     screenshot: async () => Buffer.from(await page.screenshot({ encoding: 'base64' }), 'base64'),
+    // CDP's CPU throttling, as DevTools applies it (Chromium only; Firefox's BiDi has none).
+    throttle: async (rate) => page.emulateCPUThrottling(rate),
   };
 }
 
