@@ -88,8 +88,9 @@ pub async fn open(
     let private_key =
         rsa::RsaPrivateKey::from_pkcs8_der(&kept.pkcs8).map_err(|_| Unreadable::Undecryptable)?;
     let cms = encrypted_body(&mail).ok_or(Unreadable::Undecryptable)?;
-    let entity = smime::open::decrypt(&cms, &kept.certificate, &private_key)
-        .map_err(|_| Unreadable::Undecryptable)?;
+    let entity = decrypt(&cms, &kept.certificate, &private_key)
+        .await
+        .ok_or(Unreadable::Undecryptable)?;
     let now = (js_sys::Date::now() / 1000.0) as u64;
     let (content, sender) = sender::checked(&entity, &conversation.form, now).await;
     let answer = read(&mail, &content, sender).ok_or(Unreadable::Undecryptable)?;
@@ -109,6 +110,28 @@ pub async fn open(
         .await;
     }
     Ok(answer)
+}
+
+/// WebCrypto's AES-CBC over this many bytes per call (all in flight at once).
+const DECRYPT_PIECE: usize = 4 << 20;
+
+/// The answer's MIME entity: the content key unwrapped in Rust (WebCrypto has no RSA
+/// PKCS#1 v1.5 decryption), AES-CBC's bulk by WebCrypto, AES-GCM in Rust (its tag first).
+async fn decrypt(
+    cms: &[u8],
+    certificate: &smime::Certificate,
+    key: &rsa::RsaPrivateKey,
+) -> Option<Vec<u8>> {
+    match smime::open::unwrap(cms, certificate, key).ok()? {
+        smime::open::Unwrapped::Cbc {
+            key,
+            iv,
+            ciphertext,
+        } => smime::webcrypto::decrypt_cbc(&key, &iv, &ciphertext, DECRYPT_PIECE)
+            .await
+            .ok(),
+        gcm => gcm.decrypt().ok(),
+    }
 }
 
 /// The CMS message of an S/MIME mail: its `application/pkcs7-mime` body (or the

@@ -7,7 +7,7 @@
 //! any plaintext is given out.
 //!
 //! All of it in Rust, so the same code opens answers natively and in the browser; the
-//! browser's bulk decryption through WebCrypto can come on top for speed.
+//! browser hands AES-CBC's bulk to WebCrypto (`unwrap`, then `webcrypto::decrypt_cbc`).
 
 use aes::cipher::{BlockDecryptMut, KeyIvInit, StreamCipher};
 use cms::content_info::{CmsVersion, ContentInfo};
@@ -109,13 +109,63 @@ pub fn decrypt(
     certificate: &Certificate,
     key: &RsaPrivateKey,
 ) -> Result<Vec<u8>, OpenError> {
+    unwrap(message, certificate, key)?.decrypt()
+}
+
+/// A message whose content key is unwrapped: what is left is the bulk decryption, which
+/// the browser hands to WebCrypto for AES-CBC (`webcrypto::decrypt_cbc`).
+pub enum Unwrapped {
+    Cbc {
+        key: zeroize::Zeroizing<Vec<u8>>,
+        iv: [u8; 16],
+        ciphertext: Vec<u8>,
+    },
+    /// AuthEnvelopedData with AES-GCM, decrypted in Rust (the tag first).
+    Gcm {
+        content: EncryptedContentInfo,
+        key: zeroize::Zeroizing<Vec<u8>>,
+        aad: Vec<u8>,
+        mac: Vec<u8>,
+    },
+}
+
+impl Unwrapped {
+    /// The plaintext, all in Rust.
+    pub fn decrypt(self) -> Result<Vec<u8>, OpenError> {
+        match self {
+            Unwrapped::Cbc {
+                key,
+                iv,
+                mut ciphertext,
+            } => {
+                let len = decrypt_cbc(&key, &iv, &mut ciphertext)?;
+                ciphertext.truncate(len);
+                Ok(ciphertext)
+            }
+            Unwrapped::Gcm {
+                content,
+                key,
+                aad,
+                mac,
+            } => decrypt_gcm(&content, &key, &aad, &mac),
+        }
+    }
+}
+
+/// `message`'s content key, unwrapped with `key` from the recipient that names
+/// `certificate`, with what the bulk decryption needs.
+pub fn unwrap(
+    message: &[u8],
+    certificate: &Certificate,
+    key: &RsaPrivateKey,
+) -> Result<Unwrapped, OpenError> {
     let der = ber::to_der(message).map_err(|_| OpenError::Malformed)?;
     let info = ContentInfo::from_der(&der).map_err(|_| OpenError::Malformed)?;
     let content = info.content.to_der().map_err(|_| OpenError::Malformed)?;
     if info.content_type == rfc5911::ID_ENVELOPED_DATA {
         let enveloped = EnvelopedData::from_der(&content).map_err(|_| OpenError::Malformed)?;
         let content_key = unwrap_key(&enveloped.recip_infos, certificate, key)?;
-        decrypt_cbc(&enveloped.encrypted_content, &content_key)
+        cbc_parts(enveloped.encrypted_content, content_key)
     } else if info.content_type == rfc5911::ID_CT_AUTH_ENVELOPED_DATA {
         let enveloped = AuthEnvelopedData::from_der(&content).map_err(|_| OpenError::Malformed)?;
         let content_key = unwrap_key(&enveloped.recip_infos, certificate, key)?;
@@ -124,12 +174,12 @@ pub fn decrypt(
             Some(attributes) => attributes.to_der().map_err(|_| OpenError::Malformed)?,
             None => Vec::new(),
         };
-        decrypt_gcm(
-            &enveloped.auth_encrypted_content,
-            &content_key,
-            &aad,
-            enveloped.mac.as_bytes(),
-        )
+        Ok(Unwrapped::Gcm {
+            content: enveloped.auth_encrypted_content,
+            key: content_key,
+            aad,
+            mac: enveloped.mac.as_bytes().to_vec(),
+        })
     } else {
         Err(OpenError::NotEncrypted)
     }
@@ -216,8 +266,11 @@ fn names(rid: &RecipientIdentifier, certificate: &Certificate) -> bool {
     id.names(certificate)
 }
 
-fn decrypt_cbc(content: &EncryptedContentInfo, key: &[u8]) -> Result<Vec<u8>, OpenError> {
-    use aes::cipher::block_padding::Pkcs7;
+/// The key, IV and ciphertext of an AES-CBC EnvelopedData, checked for their lengths.
+fn cbc_parts(
+    content: EncryptedContentInfo,
+    key: zeroize::Zeroizing<Vec<u8>>,
+) -> Result<Unwrapped, OpenError> {
     let algorithm = &content.content_enc_alg;
     let key_len = match algorithm.oid {
         oid if oid == rfc5911::ID_AES_128_CBC => 16,
@@ -225,36 +278,41 @@ fn decrypt_cbc(content: &EncryptedContentInfo, key: &[u8]) -> Result<Vec<u8>, Op
         oid if oid == rfc5911::ID_AES_256_CBC => 32,
         _ => return Err(OpenError::ContentEncryption),
     };
-    let iv = algorithm
+    let iv: [u8; 16] = algorithm
         .parameters
         .as_ref()
         .and_then(|p| p.decode_as::<OctetString>().ok())
-        .filter(|iv| iv.as_bytes().len() == 16)
+        .and_then(|iv| iv.as_bytes().try_into().ok())
         .ok_or(OpenError::Malformed)?;
     if key.len() != key_len {
         return Err(OpenError::Damaged);
     }
-    let mut data = content
+    let ciphertext = content
         .encrypted_content
-        .as_ref()
         .ok_or(OpenError::Malformed)?
-        .as_bytes()
-        .to_vec();
-    let iv = iv.as_bytes();
-    let len = match key_len {
+        .into_bytes();
+    Ok(Unwrapped::Cbc {
+        key,
+        iv,
+        ciphertext,
+    })
+}
+
+/// Decrypts `data` in place; the plaintext's length, its padding checked.
+fn decrypt_cbc(key: &[u8], iv: &[u8; 16], data: &mut [u8]) -> Result<usize, OpenError> {
+    use aes::cipher::block_padding::Pkcs7;
+    match key.len() {
         16 => cbc::Decryptor::<aes::Aes128>::new(key.into(), iv.into())
-            .decrypt_padded_mut::<Pkcs7>(&mut data)
+            .decrypt_padded_mut::<Pkcs7>(data)
             .map(<[u8]>::len),
         24 => cbc::Decryptor::<aes::Aes192>::new(key.into(), iv.into())
-            .decrypt_padded_mut::<Pkcs7>(&mut data)
+            .decrypt_padded_mut::<Pkcs7>(data)
             .map(<[u8]>::len),
         _ => cbc::Decryptor::<aes::Aes256>::new(key.into(), iv.into())
-            .decrypt_padded_mut::<Pkcs7>(&mut data)
+            .decrypt_padded_mut::<Pkcs7>(data)
             .map(<[u8]>::len),
     }
-    .map_err(|_| OpenError::Damaged)?;
-    data.truncate(len);
-    Ok(data)
+    .map_err(|_| OpenError::Damaged)
 }
 
 fn decrypt_gcm(

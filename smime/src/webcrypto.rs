@@ -553,3 +553,78 @@ async fn verify(
     )?;
     Ok(JsFuture::from(holds).await?.as_bool() == Some(true))
 }
+
+/// AES-CBC decryption by WebCrypto, `piece` bytes (a multiple of 16) per call, all calls
+/// in flight at once (CBC decrypts in parallel: each piece's IV is the ciphertext block
+/// before it). WebCrypto checks and strips PKCS#7 padding on every call, which only the
+/// last piece has; so each other piece gets one block more, whose decryption is a whole
+/// block of padding: `E = AES_K(16×0x10 ⊕ C_last)`, made by WebCrypto's encryption of that
+/// padding block under IV `C_last` (its first output block).
+pub async fn decrypt_cbc(
+    key: &[u8],
+    iv: &[u8; 16],
+    ciphertext: &[u8],
+    piece: usize,
+) -> Result<Vec<u8>, WebCryptoError> {
+    const BLOCK: usize = 16;
+    if ciphertext.is_empty()
+        || !ciphertext.len().is_multiple_of(BLOCK)
+        || piece == 0
+        || !piece.is_multiple_of(BLOCK)
+    {
+        return Err(WebCryptoError::Failed("not AES-CBC ciphertext".to_owned()));
+    }
+    let subtle = subtle()?;
+    let raw = Uint8Array::from(key);
+    let usages = Array::of2(&JsValue::from_str("encrypt"), &JsValue::from_str("decrypt"));
+    let imported = subtle
+        .import_key_with_str("raw", &raw, "AES-CBC", false, &usages)
+        .map_err(failed)?;
+    raw.fill(0, 0, raw.length());
+    let key: CryptoKey = JsFuture::from(imported)
+        .await
+        .map_err(failed)?
+        .unchecked_into();
+    let params = |iv: &[u8]| AesCbcParams::new("AES-CBC", &Uint8Array::from(iv));
+
+    let mut pending = Vec::new();
+    let mut start = 0;
+    while start < ciphertext.len() {
+        let end = (start + piece).min(ciphertext.len());
+        let iv_here = if start == 0 {
+            &iv[..]
+        } else {
+            &ciphertext[start - BLOCK..start]
+        };
+        let input = if end == ciphertext.len() {
+            Uint8Array::from(&ciphertext[start..end])
+        } else {
+            let last = &ciphertext[end - BLOCK..end];
+            let padding = Uint8Array::from(&[BLOCK as u8; BLOCK][..]);
+            let made = subtle
+                .encrypt_with_object_and_buffer_source(&params(last), &key, &padding)
+                .map_err(failed)?;
+            let made = Uint8Array::new(&JsFuture::from(made).await.map_err(failed)?);
+            let input = Uint8Array::new_with_length((end - start + BLOCK) as u32);
+            input
+                .subarray(0, (end - start) as u32)
+                .copy_from(&ciphertext[start..end]);
+            input.set(&made.subarray(0, BLOCK as u32), (end - start) as u32);
+            input
+        };
+        pending.push(
+            subtle
+                .decrypt_with_object_and_buffer_source(&params(iv_here), &key, &input)
+                .map_err(failed)?,
+        );
+        start = end;
+    }
+    let mut plaintext = Vec::with_capacity(ciphertext.len());
+    for promise in pending {
+        let part = Uint8Array::new(&JsFuture::from(promise).await.map_err(failed)?);
+        let at = plaintext.len();
+        plaintext.resize(at + part.length() as usize, 0);
+        part.copy_to(&mut plaintext[at..]);
+    }
+    Ok(plaintext)
+}

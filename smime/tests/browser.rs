@@ -392,3 +392,43 @@ async fn rsa_signatures_are_verified_with_webcrypto() {
         assert!(verdict.is_ok(), "{verdict}");
     }
 }
+
+/// WebCrypto's AES-CBC decryption in pieces gives back what RustCrypto encrypted, whatever
+/// the length against the piece (WebCrypto checks padding on every call; only the last
+/// piece has it), and refuses a damaged end or a length that is not whole blocks.
+#[test]
+async fn webcrypto_decrypts_cbc_in_pieces_as_rustcrypto_encrypted() {
+    use aes::cipher::{BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
+    let key = [7u8; 32];
+    let iv = [9u8; 16];
+    for len in [0usize, 1, 15, 16, 17, 63, 64, 65, 200, 4096, 5000] {
+        let plaintext: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+        let mut buffer = plaintext.clone();
+        buffer.resize(len + 16, 0);
+        let ciphertext = cbc::Encryptor::<aes::Aes256>::new(&key.into(), &iv.into())
+            .encrypt_padded_mut::<Pkcs7>(&mut buffer, len)
+            .unwrap()
+            .to_vec();
+        for piece in [16, 64, 4096] {
+            let opened = smime::webcrypto::decrypt_cbc(&key, &iv, &ciphertext, piece)
+                .await
+                .unwrap();
+            assert_eq!(opened, plaintext, "{len} bytes in pieces of {piece}");
+        }
+        let mut damaged = ciphertext.clone();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 0x5a;
+        assert!(
+            smime::webcrypto::decrypt_cbc(&key, &iv, &damaged, 64)
+                .await
+                .is_err(),
+            "{len}: a damaged end (its padding) is refused"
+        );
+    }
+    let ciphertext = [0u8; 40];
+    assert!(
+        smime::webcrypto::decrypt_cbc(&key, &iv, &ciphertext, 64)
+            .await
+            .is_err()
+    );
+}
