@@ -184,6 +184,9 @@ build_webbench() {
     --outfile="$out/pkijs.bundle.js" --log-level=warning)
   openssl x509 -in "$ROOT/smime/tests/fixtures/browser-test.pem" -outform DER \
     -out "$out/recipient.der"
+  # The fixture's test key (public in the repository), to open answers in the benchmark.
+  openssl pkcs8 -topk8 -nocrypt -in "$ROOT/smime/tests/fixtures/browser-test.key.pem" \
+    -outform DER -out "$out/recipient.key.der"
   export POSTSIEGEL_DEV_WEBBENCH_DIR=$out
 }
 

@@ -159,15 +159,22 @@ pub fn unwrap(
     certificate: &Certificate,
     key: &RsaPrivateKey,
 ) -> Result<Unwrapped, OpenError> {
-    let der = ber::to_der(message).map_err(|_| OpenError::Malformed)?;
-    let info = ContentInfo::from_der(&der).map_err(|_| OpenError::Malformed)?;
-    let content = info.content.to_der().map_err(|_| OpenError::Malformed)?;
+    // DER as it comes (OpenSSL, Outlook), else rewritten from BER (NSS): no copy of a
+    // large answer that needs none.
+    let info = match ContentInfo::from_der(message) {
+        Ok(info) => info,
+        Err(_) => {
+            let der = ber::to_der(message).map_err(|_| OpenError::Malformed)?;
+            ContentInfo::from_der(&der).map_err(|_| OpenError::Malformed)?
+        }
+    };
+    let content = info.content;
     if info.content_type == rfc5911::ID_ENVELOPED_DATA {
-        let enveloped = EnvelopedData::from_der(&content).map_err(|_| OpenError::Malformed)?;
+        let enveloped: EnvelopedData = content.decode_as().map_err(|_| OpenError::Malformed)?;
         let content_key = unwrap_key(&enveloped.recip_infos, certificate, key)?;
         cbc_parts(enveloped.encrypted_content, content_key)
     } else if info.content_type == rfc5911::ID_CT_AUTH_ENVELOPED_DATA {
-        let enveloped = AuthEnvelopedData::from_der(&content).map_err(|_| OpenError::Malformed)?;
+        let enveloped: AuthEnvelopedData = content.decode_as().map_err(|_| OpenError::Malformed)?;
         let content_key = unwrap_key(&enveloped.recip_infos, certificate, key)?;
         let aad = match &enveloped.auth_attrs {
             // The tag covers the attributes as a SET OF (RFC 5083 2.2).

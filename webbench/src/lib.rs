@@ -1,6 +1,6 @@
 //! The benchmark page's Rust side (`webbench/page/`): it builds the MIME entity and encrypts
-//! it the way the app does, so that Playwright can time both beside WebCrypto alone and
-//! PKI.js in the same browser.
+//! it the way the app does, and opens an answer the way the conversation module does, so
+//! that Playwright can time them beside WebCrypto alone and PKI.js in the same browser.
 #![cfg(target_arch = "wasm32")]
 
 use smime::envelope::{Algorithms, Recipient};
@@ -53,4 +53,29 @@ pub async fn encrypt(
         |_, _| {},
     )
     .await?)
+}
+
+/// Opens `cms` (an answer encrypted to `certificate`) with the PKCS#8 `key`, as the
+/// conversation module does: the content key in Rust, AES-CBC's bulk through WebCrypto in
+/// 4 MiB pieces (or, with `all_in_rust`, by RustCrypto, as before); resolves to the MIME
+/// entity.
+#[wasm_bindgen]
+pub async fn open_answer(
+    cms: Vec<u8>,
+    certificate: Vec<u8>,
+    key: Vec<u8>,
+    all_in_rust: bool,
+) -> Result<js_sys::Uint8Array, JsError> {
+    use rsa::pkcs8::DecodePrivateKey;
+    let certificate = smime::certificate::parse_certificates(&certificate)?.remove(0);
+    let key = rsa::RsaPrivateKey::from_pkcs8_der(&key)?;
+    let entity = match smime::open::unwrap(&cms, &certificate, &key)? {
+        smime::open::Unwrapped::Cbc {
+            key,
+            iv,
+            ciphertext,
+        } if !all_in_rust => smime::webcrypto::decrypt_cbc(&key, &iv, &ciphertext, 4 << 20).await?,
+        unwrapped => unwrapped.decrypt()?,
+    };
+    Ok(js_sys::Uint8Array::from(&entity[..]))
 }
