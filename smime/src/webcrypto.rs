@@ -45,6 +45,25 @@ fn failed(error: JsValue) -> WebCryptoError {
     )
 }
 
+/// A raw AES key in WebCrypto, not extractable, for `usages`.
+async fn import_raw(
+    subtle: &SubtleCrypto,
+    key: &[u8],
+    algorithm: &str,
+    usages: &Array,
+) -> Result<CryptoKey, WebCryptoError> {
+    let raw = Uint8Array::from(key);
+    let promise = subtle
+        .import_key_with_str("raw", &raw, algorithm, false, usages)
+        .map_err(failed)?;
+    // The JS copy of the key bytes is garbage now; nothing references it.
+    raw.fill(0, 0, raw.length());
+    Ok(JsFuture::from(promise)
+        .await
+        .map_err(failed)?
+        .unchecked_into())
+}
+
 /// `crypto.subtle` of the window or worker this runs in.
 pub fn subtle() -> Result<SubtleCrypto, WebCryptoError> {
     let crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
@@ -88,17 +107,8 @@ impl WebCryptoCipher {
             ContentEncryption::Aes256Cbc => "AES-CBC",
             ContentEncryption::Aes256Gcm => "AES-CTR",
         };
-        let raw = Uint8Array::from(&content_key.key[..]);
         let usages = Array::of1(&JsValue::from_str("encrypt"));
-        let promise = subtle
-            .import_key_with_str("raw", &raw, algorithm, false, &usages)
-            .map_err(failed)?;
-        // The JS copy of the key bytes is garbage now; nothing references it.
-        raw.fill(0, 0, raw.length());
-        let key: CryptoKey = JsFuture::from(promise)
-            .await
-            .map_err(failed)?
-            .unchecked_into();
+        let key = import_raw(&subtle, &content_key.key[..], algorithm, &usages).await?;
         let mut cipher = WebCryptoCipher {
             subtle,
             key,
@@ -575,16 +585,8 @@ pub async fn decrypt_cbc(
         return Err(WebCryptoError::Failed("not AES-CBC ciphertext".to_owned()));
     }
     let subtle = subtle()?;
-    let raw = Uint8Array::from(key);
     let usages = Array::of2(&JsValue::from_str("encrypt"), &JsValue::from_str("decrypt"));
-    let imported = subtle
-        .import_key_with_str("raw", &raw, "AES-CBC", false, &usages)
-        .map_err(failed)?;
-    raw.fill(0, 0, raw.length());
-    let key: CryptoKey = JsFuture::from(imported)
-        .await
-        .map_err(failed)?
-        .unchecked_into();
+    let key = import_raw(&subtle, key, "AES-CBC", &usages).await?;
     let params = |iv: &[u8]| AesCbcParams::new("AES-CBC", &Uint8Array::from(iv));
 
     let mut pending = Vec::new();

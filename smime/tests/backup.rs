@@ -44,6 +44,23 @@ fn sealed(citizen: &Citizen) -> Vec<u8> {
     .unwrap()
 }
 
+/// `openssl pkcs12 -info -nodes` on `backup.p12` with `pass` (`pass:…`).
+fn openssl_opens(dir: &Path, pass: &str) -> std::process::Output {
+    Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "pkcs12",
+            "-in",
+            "backup.p12",
+            "-passin",
+            pass,
+            "-info",
+            "-nodes",
+        ])
+        .output()
+        .unwrap()
+}
+
 fn pem(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(openssl(dir, args)).unwrap()
 }
@@ -55,19 +72,7 @@ fn a_backup_opens_in_openssl_with_its_passphrase_and_holds_key_and_chain() {
     std::fs::write(dir.join("backup.p12"), sealed(&citizen)).unwrap();
     let pass = format!("pass:{PASSPHRASE}");
 
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args([
-            "pkcs12",
-            "-in",
-            "backup.p12",
-            "-passin",
-            &pass,
-            "-info",
-            "-nodes",
-        ])
-        .output()
-        .unwrap();
+    let out = openssl_opens(dir, &pass);
     let info = String::from_utf8_lossy(&out.stderr).into_owned();
     let contents = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{info}");
@@ -84,18 +89,7 @@ fn a_backup_opens_in_openssl_with_its_passphrase_and_holds_key_and_chain() {
     assert!(contents.contains(leaf.trim()) && contents.contains(intermediate.trim()));
     assert!(contents.contains("friendlyName: Postsiegel antwort-x@antwort.example"));
 
-    let wrong = Command::new("openssl")
-        .current_dir(dir)
-        .args([
-            "pkcs12",
-            "-in",
-            "backup.p12",
-            "-passin",
-            "pass:falsch",
-            "-nodes",
-        ])
-        .output()
-        .unwrap();
+    let wrong = openssl_opens(dir, "pass:falsch");
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("Mac verify error"));
 }

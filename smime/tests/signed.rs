@@ -101,52 +101,45 @@ fn a_signature_is_not_the_authoritys_unless_its_certificate_is_for_the_mailbox_a
         ..Leaf::good("fremd", MAILBOX)
     });
     let signature = sign(&pki, &stranger, &[]);
-    match check(&pki, &signature, Some(CONTENT), MAILBOX) {
-        Err(SignatureProblem::Certificate(verdict)) => {
-            assert!(
-                verdict
-                    .problems
-                    .iter()
-                    .any(|p| matches!(p, Problem::Untrusted { .. })),
-                "{verdict}"
-            )
-        }
-        other => panic!("{:?}", other.map(|_| ())),
-    }
+    let problems = refusal(check(&pki, &signature, Some(CONTENT), MAILBOX));
+    assert!(
+        problems
+            .iter()
+            .any(|p| matches!(p, Problem::Untrusted { .. })),
+        "{problems:?}"
+    );
 
     let other = pki.issue(&Leaf::good("bauamt", "bauamt@lra-musterhausen.example"));
-    match check(&pki, &sign(&pki, &other, &[]), Some(CONTENT), MAILBOX) {
-        Err(SignatureProblem::Certificate(verdict)) => assert!(
-            verdict
-                .problems
-                .iter()
-                .any(|p| matches!(p, Problem::AddressMissing { .. })),
-            "{verdict}"
-        ),
-        other => panic!("{:?}", other.map(|_| ())),
-    }
+    let problems = refusal(check(
+        &pki,
+        &sign(&pki, &other, &[]),
+        Some(CONTENT),
+        MAILBOX,
+    ));
+    assert!(
+        problems
+            .iter()
+            .any(|p| matches!(p, Problem::AddressMissing { .. })),
+        "{problems:?}"
+    );
 
     let encryption_only = pki.issue(&Leaf {
         key_usage: "critical,keyEncipherment",
         ..Leaf::good("nur-verschluesseln", MAILBOX)
     });
-    match check(
-        &pki,
-        &sign(&pki, &encryption_only, &[]),
-        Some(CONTENT),
-        MAILBOX,
-    ) {
-        Err(SignatureProblem::Certificate(verdict)) => {
-            assert_eq!(
-                verdict.problems,
-                vec![Problem::NoDigitalSignature],
-                "{verdict}"
-            )
-        }
-        other => panic!("{:?}", other.map(|_| ())),
-    }
+    let signature = sign(&pki, &encryption_only, &[]);
+    let problems = refusal(check(&pki, &signature, Some(CONTENT), MAILBOX));
+    assert_eq!(problems, vec![Problem::NoDigitalSignature]);
     assert!(matches!(
         check(&pki, b"kein CMS", Some(CONTENT), MAILBOX),
         Err(SignatureProblem::Unreadable)
     ));
+}
+
+/// The signer's certificate's problems, for a signature refused because of them.
+fn refusal(result: Result<signed::Verified, SignatureProblem>) -> Vec<Problem> {
+    match result {
+        Err(SignatureProblem::Certificate(verdict)) => verdict.problems,
+        other => panic!("not refused for its certificate: {:?}", other.map(|_| ())),
+    }
 }
