@@ -40,6 +40,7 @@ pub fn SaveBackup(alias: String, required: bool, lang: RwSignal<Lang>) -> impl I
     let error = RwSignal::new(None::<&'static str>);
     let busy = RwSignal::new(false);
     let file = RwSignal::new(None::<String>);
+    let alias_shown = alias.clone();
     let file_name = format!(
         "postsiegel-{}.p12",
         alias.split('@').next().unwrap_or("antwort")
@@ -73,7 +74,7 @@ pub fn SaveBackup(alias: String, required: bool, lang: RwSignal<Lang>) -> impl I
     view! {
         <section class="backup" aria-labelledby="backup-heading">
             <h2 id="backup-heading">{move || text(lang.get(), "backup_heading")}</h2>
-            {required.then(|| view! { <p class="note warning">{move || text(lang.get(), "backup_required")}</p> })}
+            {required_words(&alias_shown, required).map(|key| view! { <p class="note warning">{move || text(lang.get(), key)}</p> })}
             <p>{move || text(lang.get(), "backup_why")}</p>
             <PassphraseField id="backup-passphrase" label="backup_passphrase" hint=Some("backup_passphrase_hint")
                 value=passphrase error=Signal::derive(move || error.get().filter(|e| *e != "backup_passphrase_mismatch")) lang new=true/>
@@ -94,6 +95,18 @@ pub fn SaveBackup(alias: String, required: bool, lang: RwSignal<Lang>) -> impl I
                 })}
             </div>
         </section>
+    }
+}
+
+/// Why the receipt requires the backup file, if it does: the browser refused to keep the
+/// key, or the form is embedded (the status page never sees the frame's storage).
+fn required_words(alias: &str, embedded: bool) -> Option<&'static str> {
+    if !key::stored(alias) {
+        Some("backup_required_no_storage")
+    } else if embedded {
+        Some("backup_required")
+    } else {
+        None
     }
 }
 

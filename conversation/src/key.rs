@@ -66,6 +66,11 @@ fn browser(error: JsValue) -> KeyError {
 /// A conversation's key as this page holds it: for signing, and its certificates.
 struct Held {
     signing_key: JsValue,
+    /// For the backup file, which must work where the browser keeps nothing (below).
+    pkcs8: zeroize::Zeroizing<Vec<u8>>,
+    /// Whether IndexedDB took it: a browser that blocks storage in a frame of another
+    /// site (third-party storage blocked) refuses it, and only the backup file keeps it.
+    stored: bool,
     certificate: Certificate,
     ca_certificate: Certificate,
 }
@@ -107,17 +112,22 @@ pub async fn certificate(form: &str, token: &str, signing_time: u64) -> Result<I
             .await
             .map_err(browser)?,
     );
-    JsFuture::from(keep(
+    let kept_here = zeroize::Zeroizing::new(pkcs8.to_vec());
+    // Refused storage does not stop the message: the key lives on in this page for the
+    // signature and the backup file, which the receipt then requires.
+    let stored = JsFuture::from(keep(
         &issued.alias,
         &pkcs8,
         &issued.certificate,
         &issued.ca_certificate,
     ))
     .await
-    .map_err(browser)?;
+    .is_ok();
     PREPARED.with_borrow_mut(|p| *p = None);
     let held = Held {
         signing_key: private_key,
+        pkcs8: kept_here,
+        stored,
         certificate: parse(&issued.certificate)?,
         ca_certificate: parse(&issued.ca_certificate)?,
     };
@@ -187,15 +197,27 @@ pub async fn kept(alias: &str) -> Result<Kept, KeyError> {
 
 /// The backup file (PKCS#12, see `smime::backup`) of conversation `alias`'s kept key.
 pub async fn backup(alias: &str, passphrase: &str) -> Result<Vec<u8>, KeyError> {
+    let seal = |pkcs8: &[u8], certificate: &Certificate, ca: &Certificate| {
+        smime::backup::seal(
+            pkcs8,
+            certificate,
+            std::slice::from_ref(ca),
+            &format!("Postsiegel {alias}"),
+            passphrase,
+            &mut rand_core::OsRng,
+        )
+    };
+    if let Some(held) = HELD.with_borrow(|all| all.get(alias).cloned()) {
+        return Ok(seal(&held.pkcs8, &held.certificate, &held.ca_certificate)?);
+    }
     let kept = kept(alias).await?;
-    Ok(smime::backup::seal(
-        &kept.pkcs8,
-        &kept.certificate,
-        std::slice::from_ref(&kept.ca_certificate),
-        &format!("Postsiegel {alias}"),
-        passphrase,
-        &mut rand_core::OsRng,
-    )?)
+    Ok(seal(&kept.pkcs8, &kept.certificate, &kept.ca_certificate)?)
+}
+
+/// Whether this browser's storage holds conversation `alias`'s key (made on this page and
+/// refused by the storage: no).
+pub fn stored(alias: &str) -> bool {
+    HELD.with_borrow(|all| all.get(alias).is_none_or(|held| held.stored))
 }
 
 /// Keeps the key of a backup `file` for conversation `alias`, if it is that conversation's.
