@@ -34,7 +34,7 @@ fuzz_target!(|typed: Typed| {
         recipient: &typed.recipient,
         sender_name: &typed.name,
         sender_email: &typed.email,
-        email_verified: typed.verified, answer_address: None,
+        email_verified: typed.verified, answer_address: None, thread: None,
         sender_phone: typed.phone.as_deref(),
         subject: &typed.subject,
         reference: typed.reference.as_deref(),

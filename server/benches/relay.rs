@@ -202,11 +202,12 @@ async fn open_conversation(data: &Path, dir: &Path) -> (String, smime::Certifica
         accepted_at: now,
         return_token: "bench",
         receipt_requested: false,
-        conversation: Some(OpenedConversation {
+        opens: Some(OpenedConversation {
             alias: &issued.alias,
             ends_at: now + 86_400,
             status_url: "http://127.0.0.1/status/bench",
         }),
+        continues: None,
     };
     store.insert_submission(&submission, None).await.unwrap();
     store.mark_delivered(receipt, now, None).await.unwrap();

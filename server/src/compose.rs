@@ -62,8 +62,10 @@ pub fn catalog_settings(
         let alias = "a".repeat(Answers::alias_len(&answers.domain));
         let from = crate::mail::from_address(&config.mail_from, &alias);
         AnswerMail {
+            // A message written again names what it answers.
             extra_header_bytes: answer_dkim.map_or(0, |d| d.header_len_bound(&from))
-                + notification_len,
+                + notification_len
+                + crate::mail::thread_header_len(),
             from,
         }
     });

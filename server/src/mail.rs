@@ -23,6 +23,12 @@ pub const MAX_RECEIPT_LEN: usize = 14;
 /// RFC 5321 limits a forward path to 256 octets, so an address has at most 254.
 pub const MAX_ADDRESS_LEN: usize = 254;
 
+/// References names at most this many messages: the first and the latest.
+pub const MAX_REFERENCES: usize = 8;
+
+/// Whether `id` (without angle brackets) may go into a header as it is.
+pub use smime::mime::is_message_id as is_thread_id;
+
 /// What varies between two mails of one form.
 #[derive(Debug, Clone)]
 pub struct Envelope<'a> {
@@ -42,6 +48,8 @@ pub struct Envelope<'a> {
     pub message_id: &'a str,
     /// AES-GCM (AuthEnvelopedData) rather than AES-CBC (EnvelopedData).
     pub authenticated: bool,
+    /// A message written again in a conversation: what it answers.
+    pub thread: Option<&'a wire::Thread>,
 }
 
 impl Envelope<'_> {
@@ -63,7 +71,12 @@ impl Envelope<'_> {
             && self.notification_to.is_none_or(address)
             && self.receipt.len() <= MAX_RECEIPT_LEN
             && address(self.receipt)
-            && address(self.message_id);
+            && address(self.message_id)
+            && self.thread.is_none_or(|thread| {
+                is_thread_id(&thread.in_reply_to)
+                    && thread.references.len() <= MAX_REFERENCES
+                    && thread.references.iter().all(|id| is_thread_id(id))
+            });
         if valid { Ok(()) } else { Err(InvalidHeader) }
     }
 }
@@ -105,6 +118,16 @@ pub fn outer_header(envelope: &Envelope, signed: bool) -> Vec<u8> {
     // Always the same length: the day of the month has two digits.
     line(format!("Date: {}", rfc5322_date(envelope.date)));
     line(format!("Message-ID: <{}>", envelope.message_id));
+    if let Some(thread) = envelope.thread {
+        line(format!("In-Reply-To: <{}>", thread.in_reply_to));
+        let references: Vec<String> = thread
+            .references
+            .iter()
+            .map(|id| format!("<{id}>"))
+            .collect();
+        // One per line: folded, each line stays short whatever the ids.
+        line(format!("References: {}", references.join("\r\n ")));
+    }
     line("MIME-Version: 1.0".into());
     if signed {
         line(format!(
@@ -261,9 +284,32 @@ fn longest_outer_header(
             date: 0,
             message_id: &longest_message_id,
             authenticated,
+            // Not in the bound: `thread_header_len` is added for forms with answers.
+            thread: None,
         },
         signed,
     )
+}
+
+/// The most bytes In-Reply-To and References add to a conversation's mail.
+pub fn thread_header_len() -> u64 {
+    let id = "x".repeat(smime::mime::MAX_MESSAGE_ID_LEN);
+    let longest = wire::Thread {
+        in_reply_to: id.clone(),
+        references: vec![id; MAX_REFERENCES],
+    };
+    let envelope = |thread| Envelope {
+        from: "a@b.example",
+        to: "c@d.example",
+        reply_to: None,
+        notification_to: None,
+        receipt: "X",
+        date: 0,
+        message_id: "m@b.example",
+        authenticated: false,
+        thread,
+    };
+    (header(&envelope(Some(&longest))).len() - header(&envelope(None)).len()) as u64
 }
 
 /// The largest ciphertext whose mail, header included, is at most `mailbox_limit` bytes.
@@ -407,6 +453,7 @@ mod tests {
             date: 1_795_802_400,
             message_id: "2026-7K3M-Q9TX.00@portal.example",
             authenticated: false,
+            thread: None,
         }
     }
 
@@ -462,6 +509,7 @@ mod tests {
                 date: 1_795_802_400,
                 message_id: &id,
                 authenticated: false,
+                thread: None,
             };
             let mail_len = |n: u64| header(&envelope).len() as u64 + body_len(n);
             assert!(mail_len(max) <= limit, "limit {limit}");
@@ -490,6 +538,7 @@ mod tests {
             date: 1_795_802_400,
             message_id: &id,
             authenticated: false,
+            thread: None,
         };
         let signature = vec![0x30; 1234];
         let ciphertext = vec![7u8; 1000];

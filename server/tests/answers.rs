@@ -1622,3 +1622,179 @@ async fn closing_a_conversation_needs_the_citizens_signature_and_revokes_its_cer
             .is_some()
     );
 }
+
+/// Uploads `der` as a message written again in `alias`, signed with `signature`.
+async fn follow_up(
+    portal: &Portal,
+    alias: &str,
+    signature: Option<&str>,
+    der: Vec<u8>,
+) -> common::Answer {
+    let mut request = Request::post(format!("/api/conversations/{alias}/messages"))
+        .header("content-type", "application/pkcs7-mime");
+    if let Some(signature) = signature {
+        request = request.header(wire::SIGNATURE_HEADER, signature);
+    }
+    send(&portal.app, request.body(Body::from(der)).unwrap()).await
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_citizen_writes_again_signed_and_the_authoritys_mail_program_threads_it() {
+    let opened = opened_conversation().await;
+    let portal = &opened.portal;
+    let opening = opened
+        .smtp
+        .received()
+        .into_iter()
+        .find(|m| m.rcpt_tos.iter().any(|r| r == TRADE_MAILBOX))
+        .unwrap();
+    let opening_text = String::from_utf8_lossy(&opening.data).into_owned();
+    let opening_id = header(&opening_text, "Message-ID")[0]
+        .trim_matches(|c| c == '<' || c == '>')
+        .to_owned();
+    opened.citizen.write("answer.txt", ANSWER_ENTITY.as_bytes());
+    let der = opened.encrypted_answer("cert.pem");
+    let (done, _) = opened
+        .answer(&der, "bescheid-1@lra-musterhausen.example")
+        .await;
+    assert_eq!(done, "250 2.0.0 OK");
+
+    // The status names what a message written now answers.
+    let status_token = opened.accepted["status_token"].as_str().unwrap();
+    let status = get(&portal.app, &format!("/api/status/{status_token}"))
+        .await
+        .json();
+    let thread = &status["conversation"]["thread"];
+    assert_eq!(thread["in_reply_to"], "bescheid-1@lra-musterhausen.example");
+    assert_eq!(
+        thread["references"],
+        serde_json::json!([opening_id, "bescheid-1@lra-musterhausen.example"])
+    );
+
+    let entity =
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nDanke, anbei noch der Nachweis.\r\n";
+    let der = common::encrypted_to(
+        &portal.demo.folder.join("certificates/lra-gewerbeamt.pem"),
+        entity,
+    );
+    let statement = wire::message_statement(&opened.alias, &sha256_hex(&der));
+    let queued_before = queued(portal).await;
+
+    // Without the conversation's key over exactly these bytes, nothing is taken.
+    let stranger = Citizen::new();
+    let other_bytes = wire::message_statement(&opened.alias, &sha256_hex(b"other"));
+    for signature in [
+        None,
+        Some(stranger.sign(&statement)),
+        Some(opened.citizen.sign(&other_bytes)),
+        Some(opened.citizen.sign(&wire::close_statement(&opened.alias))),
+    ] {
+        let refused = follow_up(portal, &opened.alias, signature.as_deref(), der.clone()).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::FORBIDDEN,
+            "{:?}",
+            refused.json()
+        );
+        assert_eq!(refused.json()["code"], "signature_invalid");
+        assert_eq!(refused.json()["field"], "signature");
+    }
+    let unknown = follow_up(
+        portal,
+        &format!("antwort-{}@{ANSWER_DOMAIN}", "a".repeat(26)),
+        Some(&opened.citizen.sign(&statement)),
+        der.clone(),
+    )
+    .await;
+    assert_eq!(unknown.json()["code"], "conversation_unknown");
+    assert_eq!(
+        queued(portal).await,
+        queued_before,
+        "nothing refused is queued"
+    );
+
+    let signature = opened.citizen.sign(&statement);
+    let accepted = follow_up(portal, &opened.alias, Some(&signature), der.clone()).await;
+    assert_eq!(
+        accepted.status,
+        StatusCode::CREATED,
+        "{:?}",
+        accepted.json()
+    );
+    let accepted = accepted.json();
+    let mail = delivered(portal, &opened.smtp).await;
+    let text = String::from_utf8_lossy(&mail.data).into_owned();
+    // From the alias, answered to the alias, threaded under the answer, DKIM for the
+    // answer domain, and still no address of the citizen in clear.
+    assert_eq!(
+        header(&text, "From"),
+        [format!("Postsiegel <{}>", opened.alias)]
+    );
+    assert_eq!(header(&text, "Reply-To"), [format!("<{}>", opened.alias)]);
+    assert_eq!(
+        header(&text, "In-Reply-To"),
+        ["<bescheid-1@lra-musterhausen.example>"]
+    );
+    let head = text.split("\r\n\r\n").next().unwrap();
+    assert!(
+        head.contains(&format!(
+            "References: <{opening_id}>\r\n <bescheid-1@lra-musterhausen.example>\r\n"
+        )),
+        "{head}"
+    );
+    assert!(!text.contains(CITIZEN), "the citizen's address in clear");
+    assert!(common::dkim_verifies(
+        &mail.data,
+        &format!("antwort._domainkey.{ANSWER_DOMAIN}"),
+        &keys().dkim_public_der()
+    ));
+    assert_eq!(
+        decrypt_as_authority(portal, &opened.citizen, &mail.data),
+        entity
+    );
+
+    // Its receipt goes to the address verified when the conversation opened, and its
+    // status page shows the same conversation; the next message answers this one.
+    let receipts = to(&opened.smtp.received(), CITIZEN);
+    let receipt_number = accepted["receipt"].as_str().unwrap();
+    assert!(
+        receipts
+            .iter()
+            .any(|m| String::from_utf8_lossy(&m.data).contains(receipt_number)),
+        "no receipt for the message written again"
+    );
+    let status = get(
+        &portal.app,
+        &format!("/api/status/{}", accepted["status_token"].as_str().unwrap()),
+    )
+    .await
+    .json();
+    assert_eq!(status["conversation"]["alias"], opened.alias.as_str());
+    assert_eq!(status["answers"].as_array().unwrap().len(), 1);
+    let own_id = header(&text, "Message-ID")[0]
+        .trim_matches(|c| c == '<' || c == '>')
+        .to_owned();
+    assert_eq!(
+        status["conversation"]["thread"]["in_reply_to"],
+        own_id.as_str()
+    );
+
+    // Once closed, the conversation takes nothing more.
+    let close_uri = format!("/api/conversations/{}/close", opened.alias);
+    let close = opened.citizen.sign(&wire::close_statement(&opened.alias));
+    assert_eq!(
+        post_signed(portal, &close_uri, &close).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let after = follow_up(portal, &opened.alias, Some(&signature), der).await;
+    assert_eq!(after.status, StatusCode::CONFLICT);
+    assert_eq!(after.json()["code"], "conversation_unknown");
+}

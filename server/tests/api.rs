@@ -380,6 +380,7 @@ fn the_demo_key_decrypts_what_a_demo_mailbox_receives_with_the_readme_command() 
             date: now(),
             message_id: &message_id,
             authenticated: false,
+            thread: None,
         },
         &der,
     )

@@ -128,6 +128,7 @@ async fn the_mailbox_gets_a_mail_that_decrypts_to_exactly_what_was_sent() {
         sender_email: CITIZEN,
         email_verified: true,
         answer_address: None,
+        thread: None,
         sender_phone: None,
         subject: "Gewerbeanmeldung",
         reference: Some("GA-2026/0815"),

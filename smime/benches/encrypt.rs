@@ -40,6 +40,7 @@ fn compose_entity(attachment: &[u8]) -> Vec<u8> {
         sender_email: "b@example.org",
         email_verified: true,
         answer_address: None,
+        thread: None,
         sender_phone: None,
         subject: "Bench",
         reference: None,

@@ -723,3 +723,13 @@ pub fn format_time(unix_seconds: u64) -> String {
         Err(_) => format!("{unix_seconds} (Unix time)"),
     }
 }
+
+/// The byte length of a certificate's RSA modulus (and so of its signatures and of the
+/// keys encrypted to it); none for another kind of key.
+pub fn rsa_modulus_len(certificate: &Certificate) -> Option<usize> {
+    let spki = certificate
+        .tbs_certificate
+        .subject_public_key_info
+        .owned_to_ref();
+    rsa::RsaPublicKey::try_from(spki).ok().map(|key| key.size())
+}

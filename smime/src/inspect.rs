@@ -7,7 +7,6 @@ use cms::enveloped_data::{RecipientIdentifier, RecipientInfo, RecipientInfos};
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5911;
 use der::Decode;
-use der::referenced::OwnedToRef;
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
 
@@ -144,7 +143,9 @@ impl Inspection {
             let fits = certificates
                 .iter()
                 .filter(|c| recipient.id.names(c))
-                .all(|c| modulus_len(c) == Some(recipient.encrypted_key_len));
+                .all(|c| {
+                    crate::certificate::rsa_modulus_len(c) == Some(recipient.encrypted_key_len)
+                });
             if !fits {
                 return Err(Mismatch::KeyLength);
             }
@@ -235,16 +236,6 @@ fn oaep_parameters(algorithm: &AlgorithmIdentifierOwned) -> Option<Oaep> {
             .map(|value| value.value().to_vec())
             .unwrap_or_default(),
     })
-}
-
-/// The byte length of a certificate's RSA modulus.
-fn modulus_len(certificate: &Certificate) -> Option<usize> {
-    use rsa::traits::PublicKeyParts;
-    let spki = certificate
-        .tbs_certificate
-        .subject_public_key_info
-        .owned_to_ref();
-    rsa::RsaPublicKey::try_from(spki).ok().map(|key| key.size())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -29,6 +29,10 @@ pub struct Message<'a> {
     /// then signed with the alias's certificate, see [`Entity::signed`]): the entity's From
     /// and Reply-To.
     pub answer_address: Option<&'a str>,
+    /// A message written again in a conversation: what it answers (In-Reply-To and
+    /// References, inside as in the mail's own header, so that the authority's mail
+    /// program threads it).
+    pub thread: Option<Thread<'a>>,
     pub sender_phone: Option<&'a str>,
     pub subject: &'a str,
     /// An Aktenzeichen, case number or similar.
@@ -38,6 +42,27 @@ pub struct Message<'a> {
     pub submitted_at: u64,
     pub attachments: &'a [Attachment<'a>],
 }
+
+/// Message-IDs without angle brackets.
+#[derive(Clone, Copy, Debug)]
+pub struct Thread<'a> {
+    pub in_reply_to: &'a str,
+    pub references: &'a [String],
+}
+
+/// A Message-ID (without angle brackets) that may go into a header as it is: printable
+/// ASCII without brackets or spaces, with an `@`, at most [`MAX_MESSAGE_ID_LEN`] bytes.
+pub fn is_message_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_MESSAGE_ID_LEN
+        && id.contains('@')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
+}
+
+/// Longer Message-IDs (from answers, written anywhere) are not repeated.
+pub const MAX_MESSAGE_ID_LEN: usize = 250;
 
 #[derive(Clone, Copy)]
 pub struct Attachment<'a> {
@@ -470,6 +495,18 @@ fn message_headers(out: &mut Vec<u8>, message: &Message) {
         header(out, "From", &format!("<{alias}>"));
         header(out, "Reply-To", &format!("<{alias}>"));
     }
+    if let Some(thread) = message.thread.filter(|t| is_message_id(t.in_reply_to)) {
+        header(out, "In-Reply-To", &format!("<{}>", thread.in_reply_to));
+        let references: Vec<String> = thread
+            .references
+            .iter()
+            .filter(|id| is_message_id(id))
+            .map(|id| format!("<{id}>"))
+            .collect();
+        if !references.is_empty() {
+            header(out, "References", &references.join("\r\n "));
+        }
+    }
 }
 
 /// The `multipart/signed` header and preamble up to the signed part's first line.
@@ -665,6 +702,13 @@ fn readable_text(message: &Message) -> String {
             message.unit.map(|u| format!(" / {u}")).unwrap_or_default()
         ),
         format!("Eingegangen:     {}", human_date(message.submitted_at)),
+    ];
+    if message.thread.is_some() {
+        lines.push(
+            "Unterhaltung:    Fortsetzung, mit dem Schlüssel der Unterhaltung signiert".to_owned(),
+        );
+    }
+    lines.extend([
         format!(
             "Name:            {} (ungeprüft)",
             one_line(message.sender_name)
@@ -672,13 +716,13 @@ fn readable_text(message: &Message) -> String {
         format!(
             "E-Mail:          {} ({})",
             one_line(message.sender_email),
-            if message.email_verified {
-                "mit Code bestätigt"
-            } else {
-                "ungeprüft"
+            match (message.thread, message.email_verified) {
+                (Some(_), _) => "Antwortadresse der Unterhaltung",
+                (None, true) => "mit Code bestätigt",
+                (None, false) => "ungeprüft",
             }
         ),
-    ];
+    ]);
     if let Some(phone) = message.sender_phone {
         lines.push(format!("Telefon:         {} (ungeprüft)", one_line(phone)));
     }

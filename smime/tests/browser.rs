@@ -49,6 +49,7 @@ fn message<'a>(text: &'a str, attachments: &'a [Attachment<'a>]) -> Message<'a> 
         sender_email: "erika@example.org",
         email_verified: true,
         answer_address: None,
+        thread: None,
         sender_phone: None,
         subject: "Prüfung",
         reference: None,

@@ -24,6 +24,7 @@ fn message<'a>(text: &'a str, attachments: &'a [Attachment<'a>]) -> Message<'a> 
         sender_email: "juergen@example.org",
         email_verified: true,
         answer_address: None,
+        thread: None,
         sender_phone: Some("+49 89 1234-567"),
         subject: "Gewerbeanmeldung: Rückfrage zu Ihrem Schreiben vom 3. März",
         reference: Some("GA-2026/0815"),

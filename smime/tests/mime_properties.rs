@@ -77,7 +77,7 @@ proptest! {
         let attachments = [Attachment::new(&name, "application/pdf", &content )];
         let message = Message {
             form: "f", unit: None, recipient: "Amt", sender_name: "N", sender_email: "n@example.org",
-            email_verified: false, answer_address: None, sender_phone: None, subject: &subject, reference: None,
+            email_verified: false, answer_address: None, thread: None, sender_phone: None, subject: &subject, reference: None,
             text: &text, submitted_at: 0, attachments: &attachments,
         };
         let entity = compose(&message);
@@ -99,7 +99,7 @@ proptest! {
             contents.iter().map(|c| Attachment::new("a.pdf", "application/pdf", c)).collect();
         let message = Message {
             form: "f", unit: None, recipient: "Amt", sender_name: "N", sender_email: "n@example.org",
-            email_verified: false, answer_address: None, sender_phone: None, subject: "S", reference: None,
+            email_verified: false, answer_address: None, thread: None, sender_phone: None, subject: "S", reference: None,
             text: "T", submitted_at: 0, attachments: &attachments,
         };
         let whole = compose(&message);

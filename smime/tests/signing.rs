@@ -250,6 +250,7 @@ fn an_entity_signed_in_one_pass_verifies_in_openssl_and_carries_the_alias() {
         sender_email: "j.mueller@example.org",
         email_verified: true,
         answer_address: Some("antwort-abc@antwort.example"),
+        thread: None,
         sender_phone: None,
         subject: "Gewerbeanmeldung",
         reference: None,

@@ -24,6 +24,7 @@ pub fn mime_entity(attachment: &[u8]) -> js_sys::Uint8Array {
         sender_email: "erika@example.org",
         email_verified: true,
         answer_address: None,
+        thread: None,
         sender_phone: None,
         subject: "Bauantrag",
         reference: None,

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 /// the certificate the browser asked for (`ConversationCertificate::alias`).
 pub const CONVERSATION_HEADER: &str = "x-postsiegel-conversation";
 
+/// The request header that carries a follow-up's signature (base64, see [`SignedRequest`])
+/// over [`message_statement`]: the upload to `/api/conversations/{alias}/messages`.
+pub const SIGNATURE_HEADER: &str = "x-postsiegel-signature";
+
 /// Asks the answers CA for a conversation's certificate. Sent with the verification
 /// token (`X-Postsiegel-Verification`): only verified addresses get answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +73,15 @@ pub struct SignedRequest {
 /// the answer is deleted 30 days later.
 pub fn opened_statement(alias: &str, answer: &str) -> String {
     format!("Postsiegel: answer opened\nconversation: {alias}\nanswer: {answer}\n")
+}
+
+/// What the browser signs to write again in conversation `alias`: the upload whose bytes
+/// (the ciphertext, as sent) have the SHA-256 `sha256_hex` (lower-case hex). Bound to the
+/// bytes, a signature cannot carry another message.
+pub fn message_statement(alias: &str, sha256_hex: &str) -> String {
+    format!(
+        "Postsiegel: a message in the conversation\nconversation: {alias}\nsha256: {sha256_hex}\n"
+    )
 }
 
 /// What the browser signs to close conversation `alias` early: its answers are deleted

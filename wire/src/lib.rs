@@ -11,8 +11,8 @@ mod named;
 mod relay;
 
 pub use answers::{
-    AnswersInfo, CONVERSATION_HEADER, CertificateRequest, ConversationCertificate, SignedRequest,
-    close_statement, opened_statement,
+    AnswersInfo, CONVERSATION_HEADER, CertificateRequest, ConversationCertificate,
+    SIGNATURE_HEADER, SignedRequest, close_statement, message_statement, opened_statement,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorParams};
 pub use forms::{
@@ -22,7 +22,7 @@ pub use forms::{
 };
 pub use relay::{
     Accepted, AnswerArrived, CodeConfirmation, CodeDelivery, CodeRequest, CodeSent,
-    ConversationState, DeliveryState, Failure, FailureCode, Report, Status, Token,
+    ConversationState, DeliveryState, Failure, FailureCode, Report, Status, Thread, Token,
 };
 
 /// The request header that carries the verification token with an upload (a header, not a

@@ -100,6 +100,21 @@ pub struct ConversationState {
     pub ends_at: String,
     /// RFC 3339: when the citizen closed it early, if they did.
     pub closed_at: Option<String>,
+    /// What a message written again now answers, for its In-Reply-To and References (the
+    /// portal puts the same into the mail's own header).
+    pub thread: Thread,
+}
+
+/// Where a message stands in its conversation's thread: Message-IDs without angle
+/// brackets, as mail programs thread by them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Thread {
+    /// The latest message of the conversation: the authority's latest answer, or else the
+    /// citizen's latest message.
+    pub in_reply_to: String,
+    /// The conversation's first message, then its latest ones, oldest first.
+    pub references: Vec<String>,
 }
 
 /// An answer the authority sent, as the status page shows it (it stays encrypted).

@@ -452,6 +452,30 @@ impl Answers {
     }
 }
 
+/// What a message written now in a conversation answers, from its Message-IDs oldest
+/// first ([`Store::thread_ids`]): In-Reply-To the latest, References the first and the
+/// latest ones (RFC 5322 lets a long thread drop the middle). Ids that could not go into a
+/// header as they are (an answer's, from anywhere) are left out.
+pub fn thread(ids: &[String]) -> Option<wire::Thread> {
+    let ids: Vec<&String> = ids
+        .iter()
+        .filter(|id| crate::mail::is_thread_id(id))
+        .collect();
+    let latest = (*ids.last()?).clone();
+    let tail = ids
+        .len()
+        .saturating_sub(crate::mail::MAX_REFERENCES - 1)
+        .max(1);
+    let references = std::iter::once(ids[0])
+        .chain(ids[tail..].iter().copied())
+        .cloned()
+        .collect();
+    Some(wire::Thread {
+        in_reply_to: latest,
+        references,
+    })
+}
+
 /// Where received answers wait, under the data folder.
 pub fn received_folder(data_dir: &Path) -> PathBuf {
     data_dir.join("answers").join("received")
@@ -465,4 +489,38 @@ fn unhex(text: &str) -> Vec<u8> {
     (0..text.len() / 2)
         .filter_map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("m{i}@portal.example")).collect()
+    }
+
+    #[test]
+    fn a_thread_answers_the_latest_message_and_references_the_first_and_the_latest() {
+        let short = thread(&ids(3)).unwrap();
+        assert_eq!(short.in_reply_to, "m2@portal.example");
+        assert_eq!(short.references, ids(3));
+        let long = thread(&ids(20)).unwrap();
+        assert_eq!(long.in_reply_to, "m19@portal.example");
+        assert_eq!(long.references.len(), crate::mail::MAX_REFERENCES);
+        assert_eq!(long.references[0], "m0@portal.example");
+        assert_eq!(long.references[1], "m13@portal.example");
+        assert_eq!(long.references.last().unwrap(), "m19@portal.example");
+    }
+
+    #[test]
+    fn ids_that_would_break_a_header_stay_out_of_the_thread() {
+        let mut all = ids(2);
+        all.push("evil@x\r\nBcc: someone@example.org".to_owned());
+        all.push("no-at-sign".to_owned());
+        all.push(format!("{}@long.example", "x".repeat(300)));
+        let thread = thread(&all).unwrap();
+        assert_eq!(thread.in_reply_to, "m1@portal.example");
+        assert_eq!(thread.references, ids(2));
+        assert!(super::thread(&["bad id@x".to_owned()]).is_none());
+    }
 }

@@ -21,7 +21,7 @@ use super::json::JsonBody;
 use super::limits::ClientKey;
 use crate::directory::catalog::{Catalog, SharedCatalog};
 use crate::relay::limits::Limits;
-use crate::relay::{Relay, Upload};
+use crate::relay::{FollowUp, Relay, Upload};
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -293,6 +293,54 @@ async fn submit(
         form,
     };
     let accepted = relay.submit(upload).await?;
+    Ok((StatusCode::CREATED, Json(accepted)))
+}
+
+/// Write again in a live conversation (from its status page): the upload as for a form
+/// (the conversation's form, its current certificates and limit), without verification but
+/// signed by the conversation's key over `message_statement(alias, sha256)`, the SHA-256
+/// of the body in lower-case hex. The mail comes from the alias, with In-Reply-To and
+/// References as the status's `conversation.thread` says.
+#[utoipa::path(
+    post,
+    path = "/api/conversations/{alias}/messages",
+    params(
+        ("alias" = String, Path, description = "The conversation's alias"),
+        ("X-Postsiegel-Signature" = String, Header, description = "base64 of the RSASSA-PKCS1-v1_5 SHA-256 signature over `message_statement`"),
+        ("X-Postsiegel-Confirmation" = Option<String>, Header, description = "`1` asks for a confirmation of receipt")
+    ),
+    request_body(content = Vec<u8>, content_type = "application/pkcs7-mime"),
+    responses(
+        (status = 201, body = Accepted),
+        (status = 403, body = ErrorBody, description = "`signature_invalid` with `field` `signature`"),
+        (status = 409, body = ErrorBody, description = "`conversation_unknown` (closed, ended or never opened), `certificate_changed`, `form_not_available` or `answers_not_offered`"),
+        (status = "4XX", body = ErrorBody, description = "otherwise as for a form's upload"),
+        (status = 503, body = ErrorBody, description = "`queue_full`")
+    )
+)]
+pub(super) async fn continue_conversation(
+    State(state): State<ApiState>,
+    Path(alias): Path<String>,
+    request: Request,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let relay = state.relay()?;
+    let (parts, body) = request.into_parts();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let follow_up = FollowUp {
+        alias,
+        signature: header(wire::SIGNATURE_HEADER),
+        content_type: header(header::CONTENT_TYPE.as_str()),
+        declared_len: header(header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok()),
+        receipt_requested: header(wire::CONFIRMATION_HEADER).as_deref() == Some("1"),
+        body: body.into_data_stream(),
+    };
+    let accepted = relay.continue_conversation(follow_up).await?;
     Ok((StatusCode::CREATED, Json(accepted)))
 }
 

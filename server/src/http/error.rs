@@ -143,6 +143,7 @@ impl From<UploadError> for ApiError {
                     ..ErrorParams::default()
                 })
             }
+            UploadError::SignatureInvalid => ApiError::new(error.code()).field("signature"),
             // Logged where it happened.
             _ => ApiError::new(error.code()),
         }

@@ -77,6 +77,10 @@ fn api_router(state: ApiState) -> Router {
     let mut submissions = Router::new()
         .route("/submissions/{authority}", post(api::submit_to_authority))
         .route("/submissions/{authority}/{unit}", post(api::submit_to_unit))
+        .route(
+            "/conversations/{alias}/messages",
+            post(api::continue_conversation),
+        )
         .layer(DefaultBodyLimit::disable())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

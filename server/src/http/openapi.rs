@@ -8,14 +8,15 @@ use wire::{
     Delivery, DeliveryState, Embed, ErrorBody, ErrorCode, ErrorParams, Failure, FailureCode,
     FormKind, FormPage, Health, PolicyInfo, Portal, Privacy, PublishedCertificate, Reason,
     ReasonParams, RejectedCertificate, Report, SearchHit, SearchResult, SignedRequest, Status,
-    Token, UnitInfo, UnitKind, ViaAuthority,
+    Thread, Token, UnitInfo, UnitKind, ViaAuthority,
 };
 
 use super::api::{
     __path_answer_mail, __path_answer_opened, __path_answers, __path_authority_form,
-    __path_close_conversation, __path_code_delivery, __path_confirm_code, __path_health,
-    __path_portal, __path_request_certificate, __path_request_code, __path_search, __path_status,
-    __path_submit_to_authority, __path_submit_to_unit, __path_unit_form,
+    __path_close_conversation, __path_code_delivery, __path_confirm_code,
+    __path_continue_conversation, __path_health, __path_portal, __path_request_certificate,
+    __path_request_code, __path_search, __path_status, __path_submit_to_authority,
+    __path_submit_to_unit, __path_unit_form,
 };
 
 #[derive(OpenApi)]
@@ -42,6 +43,7 @@ use super::api::{
         request_certificate,
         answer_mail,
         answer_opened,
+        continue_conversation,
         close_conversation
     ),
     components(schemas(
@@ -83,6 +85,7 @@ use super::api::{
         CertificateRequest,
         ConversationCertificate,
         ConversationState,
+        Thread,
         SignedRequest
     ))
 )]

@@ -22,7 +22,7 @@ use futures_util::Stream;
 use wire::{
     Accepted, AnswerArrived, AnswersInfo, CertificateRequest, CodeConfirmation, CodeDelivery,
     CodeRequest, CodeSent, ConversationCertificate, ConversationState, DeliveryState, ErrorCode,
-    Failure, FailureCode, Report, SignedRequest, Status, Token,
+    Failure, FailureCode, Report, SignedRequest, Status, Thread, Token,
 };
 
 use crate::answers::{Answers, AnswersError, Requester};
@@ -31,7 +31,7 @@ use crate::directory::catalog::{FormError, OfferedForm, SharedCatalog};
 use crate::store::StoreError;
 use crate::store::submissions::{FailureKind, ReportKind, SubmissionState};
 use limits::ClientLimiter;
-use submission::{Opening, Queue, Sender, UploadError};
+use submission::{Continuing, Conversing, Opening, Queue, Sender, UploadError};
 use verification::{Verifier, VerifyError};
 
 /// Verification, acceptance and status, over the catalog in use.
@@ -82,6 +82,20 @@ impl RelayError {
             RelayError::Store(_) => ErrorCode::InternalError,
         }
     }
+}
+
+/// A message written again in a conversation, as it arrives (its form is the
+/// conversation's).
+pub struct FollowUp<S> {
+    /// The conversation's alias.
+    pub alias: String,
+    /// base64, by the conversation's key over [`wire::message_statement`] with the body's
+    /// SHA-256.
+    pub signature: Option<String>,
+    pub content_type: Option<String>,
+    pub declared_len: Option<u64>,
+    pub receipt_requested: bool,
+    pub body: S,
 }
 
 /// An upload as it arrives: for which form, with what the request said of itself.
@@ -157,15 +171,7 @@ impl Relay {
     {
         let catalog = self.catalog.get();
         let form = catalog.offered_form(&upload.form)?;
-        let media_type = upload
-            .content_type
-            .as_deref()
-            .and_then(|c| c.split(';').next())
-            .unwrap_or("")
-            .trim();
-        if !media_type.eq_ignore_ascii_case(wire::UPLOAD_CONTENT_TYPE) {
-            return Err(RelayError::WrongContentType);
-        }
+        check_content_type(upload.content_type.as_deref())?;
         let now = unix_now();
         let verified = upload
             .token
@@ -191,10 +197,10 @@ impl Relay {
                     token_hash: &token_hash,
                 };
                 let conversation = answers.pending(alias, &requester, now).await?;
-                Some(Opening {
+                Some(Conversing::Opens(Opening {
                     alias: conversation.alias,
                     ends_at: answers.ends_at(now),
-                })
+                }))
             }
             (Some(_), _, _) => return Err(RelayError::NotVerified),
         };
@@ -206,6 +212,49 @@ impl Relay {
         Ok(self
             .queue
             .accept(form, sender, upload.declared_len, upload.body, now)
+            .await?)
+    }
+
+    /// Takes a message the citizen writes again in a live conversation: no verification
+    /// (the conversation's key signs it), the conversation's form as it is now, its mail
+    /// from the alias and naming what it answers. Refused with nothing queued otherwise.
+    pub async fn continue_conversation<S, E>(
+        &self,
+        follow_up: FollowUp<S>,
+    ) -> Result<Accepted, RelayError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+    {
+        // Unsigned, a request is refused before anything is looked up.
+        let signature = follow_up.signature.ok_or(AnswersError::SignatureInvalid)?;
+        self.answers_on()?;
+        check_content_type(follow_up.content_type.as_deref())?;
+        let now = unix_now();
+        let conversation = self
+            .queue
+            .store
+            .live_conversation(follow_up.alias.trim(), now)
+            .await?
+            .ok_or(AnswersError::ConversationUnknown)?;
+        let catalog = self.catalog.get();
+        let form = catalog.offered_form(&conversation.form_slug)?;
+        self.answers_for(form)?;
+        let ids = self.queue.store.thread_ids(&conversation.alias).await?;
+        let thread = crate::answers::thread(&ids).ok_or(AnswersError::ConversationUnknown)?;
+        let sender = Sender {
+            verified: None,
+            receipt_requested: follow_up.receipt_requested,
+            conversation: Some(Conversing::Continues(Continuing {
+                alias: conversation.alias,
+                citizen_address: conversation.citizen_address,
+                certificate: conversation.certificate,
+                signature,
+                thread,
+            })),
+        };
+        Ok(self
+            .queue
+            .accept(form, sender, follow_up.declared_len, follow_up.body, now)
             .await?)
     }
 
@@ -311,12 +360,23 @@ impl Relay {
                 opened_at: answer.opened_at.map(time),
             })
             .collect();
-        let conversation = conversation.map(|c| ConversationState {
-            alias: c.alias,
-            form: submission.form_slug.clone(),
-            ends_at: time(ends_at),
-            closed_at: c.revoked_at.map(time),
-        });
+        let conversation = match conversation {
+            Some(c) => {
+                let ids = self.queue.store.thread_ids(&c.alias).await?;
+                let thread = crate::answers::thread(&ids).unwrap_or_else(|| Thread {
+                    in_reply_to: submission.message_id.clone(),
+                    references: vec![submission.message_id.clone()],
+                });
+                Some(ConversationState {
+                    alias: c.alias,
+                    form: c.form_slug,
+                    ends_at: time(ends_at),
+                    closed_at: c.revoked_at.map(time),
+                    thread,
+                })
+            }
+            None => None,
+        };
         let report_kind = submission.report.as_ref().and_then(|r| r.kind);
         Ok(Status {
             state: match (submission.state, report_kind) {
@@ -388,5 +448,18 @@ impl Relay {
     ) -> Result<(), RelayError> {
         let answers = self.answers_on()?;
         Ok(answers.close(alias, &request.signature, unix_now()).await?)
+    }
+}
+
+/// An upload is DER of CMS: `application/pkcs7-mime`, whatever parameters follow.
+fn check_content_type(content_type: Option<&str>) -> Result<(), RelayError> {
+    let media_type = content_type
+        .and_then(|c| c.split(';').next())
+        .unwrap_or("")
+        .trim();
+    if media_type.eq_ignore_ascii_case(wire::UPLOAD_CONTENT_TYPE) {
+        Ok(())
+    } else {
+        Err(RelayError::WrongContentType)
     }
 }

@@ -50,15 +50,47 @@ pub struct Sender<'a> {
     pub verified: Option<&'a Verified>,
     /// The citizen asked for a confirmation of receipt (an MDN).
     pub receipt_requested: bool,
-    /// The conversation this message opens.
-    pub conversation: Option<Opening>,
+    /// The conversation this message opens or continues.
+    pub conversation: Option<Conversing>,
 }
 
-/// A conversation a message opens: its From and Reply-To become the alias.
+/// A message in a conversation: its From and Reply-To are the alias, so that the
+/// authority's Reply goes to the citizen's key, and its mail is signed for the answer
+/// domain.
+#[derive(Debug, Clone)]
+pub enum Conversing {
+    Opens(Opening),
+    Continues(Continuing),
+}
+
+impl Conversing {
+    fn alias(&self) -> &str {
+        match self {
+            Conversing::Opens(opening) => &opening.alias,
+            Conversing::Continues(continuing) => &continuing.alias,
+        }
+    }
+}
+
+/// A conversation a message opens.
 #[derive(Debug, Clone)]
 pub struct Opening {
     pub alias: String,
     pub ends_at: u64,
+}
+
+/// A live conversation a message is written again in, from its status page.
+#[derive(Debug, Clone)]
+pub struct Continuing {
+    pub alias: String,
+    /// Where its receipt goes: the address verified when the conversation opened.
+    pub citizen_address: String,
+    /// The conversation's certificate (DER), whose key signed the upload.
+    pub certificate: Vec<u8>,
+    /// base64, over [`wire::message_statement`] with the upload's SHA-256.
+    pub signature: String,
+    /// What it answers: the mail's In-Reply-To and References.
+    pub thread: wire::Thread,
 }
 
 /// Why an upload was refused. Nothing refused is queued.
@@ -90,8 +122,10 @@ pub enum UploadError {
     CertificateChanged,
     #[error("a content key that does not fit the named certificate's key")]
     WrongRecipient,
-    #[error("the conversation was opened by another message meanwhile")]
+    #[error("the conversation was opened by another message, or closed, meanwhile")]
     ConversationGone,
+    #[error("the signature is not the conversation key's over this upload")]
+    SignatureInvalid,
     /// Logged where it happens; the client hears only that it failed.
     #[error("the server failed: {0}")]
     Internal(String),
@@ -114,6 +148,7 @@ impl UploadError {
             UploadError::CertificateChanged => ErrorCode::CertificateChanged,
             UploadError::WrongRecipient => ErrorCode::UploadWrongRecipient,
             UploadError::ConversationGone => ErrorCode::ConversationUnknown,
+            UploadError::SignatureInvalid => ErrorCode::SignatureInvalid,
             UploadError::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -137,9 +172,10 @@ struct Commit {
     form_slug: String,
     mailbox: String,
     reply_to: Option<String>,
-    verified: Option<Verified>,
+    /// Where the receipt goes: the verified address, or the conversation's.
+    citizen_address: Option<String>,
     receipt_requested: bool,
-    conversation: Option<Opening>,
+    conversation: Option<Conversing>,
     now: u64,
 }
 
@@ -188,9 +224,18 @@ impl Queue {
         let mut prefix: Vec<u8> = Vec::new();
         let mut inspection: Option<Inspection> = None;
         let mut received: u64 = 0;
+        // A message written again is signed over its bytes: hashed as they come.
+        let continuing = match &sender.conversation {
+            Some(Conversing::Continues(continuing)) => Some(continuing),
+            _ => None,
+        };
+        let mut digest = continuing.map(|_| Sha256::new());
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|_| UploadError::Interrupted)?;
             received = received.saturating_add(chunk.len() as u64);
+            if let Some(digest) = &mut digest {
+                digest.update(&chunk);
+            }
             if received > max {
                 return Err(too_large());
             }
@@ -228,6 +273,9 @@ impl Queue {
         file.flush().map_err(internal)?;
         drop(file);
         check_trailer(&incoming.0, &inspection)?;
+        if let (Some(continuing), Some(digest)) = (continuing, digest) {
+            check_signature(continuing, &digest.finalize())?;
+        }
 
         // The whole upload is here. What follows runs to its end even if the client hangs
         // up meanwhile (the request's future is then dropped): a mail file without its
@@ -244,7 +292,10 @@ impl Queue {
                 .verified
                 .filter(|_| form.policy.reply_to_verified)
                 .map(|v| v.address.clone()),
-            verified: sender.verified.cloned(),
+            citizen_address: match &sender.conversation {
+                Some(Conversing::Continues(continuing)) => Some(continuing.citizen_address.clone()),
+                _ => sender.verified.map(|v| v.address.clone()),
+            },
             receipt_requested: sender.receipt_requested && self.return_domain.is_some(),
             conversation: sender.conversation,
             now,
@@ -263,7 +314,7 @@ impl Queue {
             form_slug,
             mailbox,
             reply_to,
-            verified,
+            citizen_address,
             receipt_requested,
             conversation,
             now,
@@ -271,9 +322,9 @@ impl Queue {
         // A conversation's mail comes from its alias, and the Reply goes there: the
         // citizen's own address stays inside the ciphertext.
         let (from, reply_to, dkim) = match &conversation {
-            Some(opening) => (
-                mail::from_address(&self.mail_from, &opening.alias),
-                Some(opening.alias.clone()),
+            Some(conversing) => (
+                mail::from_address(&self.mail_from, conversing.alias()),
+                Some(conversing.alias().to_owned()),
                 self.answer_dkim.clone(),
             ),
             None => (self.mail_from.clone(), reply_to, self.dkim.clone()),
@@ -288,6 +339,10 @@ impl Queue {
         let mut random = [0u8; 16];
         OsRng.fill_bytes(&mut random);
         let message_id = mail::message_id(&receipt, &random, &from);
+        let thread = match &conversation {
+            Some(Conversing::Continues(continuing)) => Some(continuing.thread.clone()),
+            _ => None,
+        };
         let mail_bytes = {
             let (receipt, message_id, to) = (receipt.clone(), message_id.clone(), mailbox.clone());
             let notification_to = notification_to.clone();
@@ -303,6 +358,7 @@ impl Queue {
                     date: now,
                     message_id: &message_id,
                     authenticated: kind == EnvelopeKind::AuthEnvelopedData,
+                    thread: thread.as_ref(),
                 };
                 write_mail_file(
                     &incoming.0,
@@ -320,9 +376,9 @@ impl Queue {
         };
         let status_token = random_id();
         let status_url = self.status_url(&status_token);
-        let receipt_mail = verified
-            .as_ref()
-            .map(|v| notices::receipt(&receipt, &self.status_url(&status_token), &v.address));
+        let receipt_mail = citizen_address
+            .as_deref()
+            .map(|address| notices::receipt(&receipt, &status_url, address));
         let recorded = self
             .store
             .insert_submission(
@@ -333,15 +389,22 @@ impl Queue {
                     mailbox: &mailbox,
                     message_id: &message_id,
                     mail_bytes,
-                    citizen_address: verified.as_ref().map(|v| v.address.as_str()),
+                    citizen_address: citizen_address.as_deref(),
                     accepted_at: now,
                     return_token: &return_token,
                     receipt_requested,
-                    conversation: conversation.as_ref().map(|c| OpenedConversation {
-                        alias: &c.alias,
-                        ends_at: c.ends_at,
-                        status_url: &status_url,
-                    }),
+                    opens: match &conversation {
+                        Some(Conversing::Opens(opening)) => Some(OpenedConversation {
+                            alias: &opening.alias,
+                            ends_at: opening.ends_at,
+                            status_url: &status_url,
+                        }),
+                        _ => None,
+                    },
+                    continues: match &conversation {
+                        Some(Conversing::Continues(continuing)) => Some(continuing.alias.as_str()),
+                        _ => None,
+                    },
                 },
                 receipt_mail.as_ref(),
             )
@@ -407,6 +470,18 @@ fn check_addressing(inspection: &Inspection, form: &OfferedForm) -> Result<(), U
             Mismatch::Recipients => UploadError::CertificateChanged,
             Mismatch::KeyLength => UploadError::WrongRecipient,
         })
+}
+
+/// The upload whose SHA-256 is `digest` was signed by the conversation's key.
+fn check_signature(continuing: &Continuing, digest: &[u8]) -> Result<(), UploadError> {
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let statement = wire::message_statement(&continuing.alias, &hex);
+    if crate::answers::signed::verifies(&continuing.certificate, &statement, &continuing.signature)
+    {
+        Ok(())
+    } else {
+        Err(UploadError::SignatureInvalid)
+    }
 }
 
 /// The hash under which a status token is stored.

@@ -164,6 +164,23 @@ pub(super) async fn open_conversation(
     Ok(done.rows_affected() == 1)
 }
 
+/// Whether conversation `alias` takes answers at `now` (see [`Store::live_conversation`]).
+pub(super) async fn is_live(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    alias: &str,
+    now: u64,
+) -> Result<bool, StoreError> {
+    let found = sqlx::query(LIVE)
+        .bind(alias)
+        .bind(now as i64)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(found.is_some())
+}
+
+const LIVE: &str = "SELECT * FROM conversations WHERE alias = ? AND receipt IS NOT NULL \
+                    AND revoked_at IS NULL AND ends_at >= ?";
+
 /// An answer taken for a conversation, its mail already synced on disk.
 pub struct NewAnswer<'a> {
     pub id: &'a str,
@@ -210,17 +227,14 @@ impl Store {
         alias: &str,
         now: u64,
     ) -> Result<Option<Conversation>, StoreError> {
-        sqlx::query(
-            "SELECT * FROM conversations WHERE alias = ? AND receipt IS NOT NULL \
-             AND revoked_at IS NULL AND ends_at >= ?",
-        )
-        .bind(alias)
-        .bind(now as i64)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(conversation)
-        .transpose()
+        sqlx::query(LIVE)
+            .bind(alias)
+            .bind(now as i64)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(conversation)
+            .transpose()
     }
 
     /// Records an answer and queues `notice` (telling the citizen) with it; false when the
@@ -256,18 +270,47 @@ impl Store {
         Ok(true)
     }
 
-    /// The conversation the message `receipt` opened, if it opened one.
+    /// The conversation the message `receipt` opened or continued, if any.
     pub async fn conversation_of(&self, receipt: &str) -> Result<Option<Conversation>, StoreError> {
-        sqlx::query("SELECT * FROM conversations WHERE receipt = ?")
-            .bind(receipt)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(conversation)
-            .transpose()
+        sqlx::query(
+            "SELECT c.* FROM conversations c JOIN submissions s ON s.conversation_alias = c.alias \
+             WHERE s.receipt = ?",
+        )
+        .bind(receipt)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(conversation)
+        .transpose()
     }
 
-    /// The answers received for the conversation the message `receipt` opened.
+    /// The Message-IDs of conversation `alias`, oldest first: the citizen's messages (as
+    /// the portal sent them) and the answers that had one (in angle brackets, as kept).
+    pub async fn thread_ids(&self, alias: &str) -> Result<Vec<String>, StoreError> {
+        // Within one second: the opening message first, then answers, then the citizen's
+        // later ones (written after reading them, most likely).
+        let rows = sqlx::query(
+            "SELECT s.message_id AS id, s.accepted_at AS at, \
+             CASE WHEN s.receipt = c.receipt THEN 0 ELSE 2 END AS kind \
+             FROM submissions s JOIN conversations c ON c.alias = s.conversation_alias \
+             WHERE c.alias = ? \
+             UNION ALL SELECT replay_key AS id, received_at AS at, 1 AS kind \
+             FROM received_answers WHERE alias = ? AND replay_key LIKE '<%>' \
+             ORDER BY at, kind, id",
+        )
+        .bind(alias)
+        .bind(alias)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                Ok(id.trim_start_matches('<').trim_end_matches('>').to_owned())
+            })
+            .collect()
+    }
+
+    /// The answers received for the conversation the message `receipt` belongs to.
     pub async fn answers_to(&self, receipt: &str) -> Result<Vec<ReceivedAnswer>, StoreError> {
         match self.conversation_of(receipt).await? {
             Some(conversation) => self.answers(&conversation.alias).await,

@@ -143,7 +143,9 @@ pub struct NewSubmission<'a> {
     pub return_token: &'a str,
     pub receipt_requested: bool,
     /// The conversation this message opens.
-    pub conversation: Option<super::conversations::OpenedConversation<'a>>,
+    pub opens: Option<super::conversations::OpenedConversation<'a>>,
+    /// The live conversation this message continues (written again from its status page).
+    pub continues: Option<&'a str>,
 }
 
 pub(super) fn submission(row: &sqlx::sqlite::SqliteRow) -> Result<Submission, StoreError> {
@@ -302,8 +304,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO submissions (receipt, status_token_hash, form_slug, mailbox, message_id, \
              mail_bytes, citizen_address, state, attempts, next_attempt_at, accepted_at, \
-             return_token, receipt_requested) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)",
+             return_token, receipt_requested, conversation_alias) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?)",
         )
         .bind(new.receipt)
         .bind(new.status_token_hash)
@@ -316,12 +318,13 @@ impl Store {
         .bind(new.accepted_at as i64)
         .bind(new.return_token)
         .bind(i64::from(new.receipt_requested))
+        .bind(new.opens.map(|c| c.alias).or(new.continues))
         .execute(&mut *tx)
         .await?;
         if let Some(mail) = receipt_mail {
             super::insert_mail(&mut tx, mail, new.accepted_at).await?;
         }
-        if let Some(conversation) = new.conversation {
+        if let Some(conversation) = new.opens {
             let opened = super::conversations::open_conversation(
                 &mut tx,
                 &conversation,
@@ -330,6 +333,13 @@ impl Store {
             )
             .await?;
             if !opened {
+                return Err(StoreError::ConversationGone);
+            }
+        }
+        if let Some(alias) = new.continues {
+            // Closed or ended while the upload came in: its mail would come from an alias
+            // that no longer takes the authority's Reply.
+            if !super::conversations::is_live(&mut tx, alias, new.accepted_at).await? {
                 return Err(StoreError::ConversationGone);
             }
         }
