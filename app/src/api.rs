@@ -74,9 +74,7 @@ pub async fn post<T: DeserializeOwned>(
 pub async fn upload<T: DeserializeOwned>(
     url: &str,
     body: &web_sys::Blob,
-    token: Option<&str>,
-    confirmation: bool,
-    conversation: Option<&str>,
+    headers: &[(&str, &str)],
     progress: impl Fn(f64, f64) + 'static,
 ) -> Result<T, Refusal> {
     use wasm_bindgen::closure::Closure;
@@ -86,19 +84,9 @@ pub async fn upload<T: DeserializeOwned>(
     request
         .set_request_header("content-type", wire::UPLOAD_CONTENT_TYPE)
         .map_err(|_| unreachable())?;
-    if let Some(token) = token {
+    for (name, value) in headers {
         request
-            .set_request_header(wire::TOKEN_HEADER, token)
-            .map_err(|_| unreachable())?;
-    }
-    if confirmation {
-        request
-            .set_request_header(wire::CONFIRMATION_HEADER, "1")
-            .map_err(|_| unreachable())?;
-    }
-    if let Some(alias) = conversation {
-        request
-            .set_request_header(wire::CONVERSATION_HEADER, alias)
+            .set_request_header(name, value)
             .map_err(|_| unreachable())?;
     }
     let on_progress =

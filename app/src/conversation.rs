@@ -65,6 +65,30 @@ pub async fn certificate(form: &str, token: &str, now: u64) -> Result<Conversati
     }
 }
 
+/// Takes up conversation `alias`'s key kept in this browser, to write again in it; `Err`
+/// when the browser does not hold it.
+pub async fn resume(alias: &str, now: u64) -> Result<Conversation, JsValue> {
+    let length = call("resume", Array::of2(&alias.into(), &(now as f64).into()))
+        .await?
+        .as_f64()
+        .ok_or_else(|| JsValue::from_str("no signature length"))?;
+    Ok(Conversation {
+        alias: alias.to_owned(),
+        signature_length: length as usize,
+    })
+}
+
+/// The upload's signature (base64) by conversation `alias`'s key over `statement`.
+pub async fn sign_statement(alias: &str, statement: &str) -> Result<String, JsValue> {
+    call(
+        "sign_statement",
+        Array::of2(&alias.into(), &statement.into()),
+    )
+    .await?
+    .as_string()
+    .ok_or_else(|| JsValue::from_str("no signature"))
+}
+
 /// What signs the message of conversation `alias` made at `now`.
 pub fn signer(alias: String, now: u64) -> Box<smime::webcrypto::Signer> {
     Box::new(move |digest: [u8; 32]| {

@@ -35,6 +35,14 @@ pub struct Typed {
     pub answers: bool,
 }
 
+/// A message written again in a conversation, from its status page: signed with the key
+/// this browser keeps for it, no address to confirm, threaded under what it answers.
+#[derive(Clone, Debug)]
+pub struct Continuing {
+    pub alias: String,
+    pub thread: wire::Thread,
+}
+
 /// Where sending is; the fraction done of a step (0 to 1).
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub enum Progress {
@@ -50,6 +58,8 @@ pub enum Problem {
     Certificate,
     /// The browser could not encrypt.
     Encryption,
+    /// The conversation's key is not in this browser (any more).
+    NoKey,
     /// The server refused the upload.
     Refused(Refusal),
 }
@@ -63,20 +73,37 @@ pub struct Sent {
     pub alias: Option<String>,
 }
 
+/// How a message stands to its sender: the confirmed address (a token) or not, and the
+/// conversation it opens or continues.
+#[derive(Clone, Copy)]
+pub struct Standing<'a> {
+    pub token: Option<&'a Token>,
+    pub continuing: Option<&'a Continuing>,
+}
+
 /// The whole way: the anchors fetched, the message checked and encrypted, uploaded.
 pub async fn send(
     page: &FormPage,
     typed: &Typed,
-    token: Option<&Token>,
+    standing: Standing<'_>,
     now: u64,
     progress: impl Fn(Progress) + Clone + 'static,
 ) -> Result<Sent, Problem> {
     progress(Progress::Checking);
     let delivery = page.delivery.as_ref().ok_or(Problem::Certificate)?;
     let anchors_pem = anchors(&delivery.trust_anchors).await?;
-    let verified = token.is_some();
-    let conversation = match token {
-        Some(token) if typed.answers => Some(
+    let conversation = match standing {
+        Standing {
+            continuing: Some(continuing),
+            ..
+        } => Some(
+            crate::conversation::resume(&continuing.alias, now)
+                .await
+                .map_err(|_| Problem::NoKey)?,
+        ),
+        Standing {
+            token: Some(token), ..
+        } if typed.answers => Some(
             crate::conversation::certificate(&page.slug, &token.token, now)
                 .await
                 .map_err(|_| Problem::Encryption)?,
@@ -86,7 +113,7 @@ pub async fn send(
     let upload = encrypt(
         page,
         typed,
-        verified,
+        standing,
         conversation.as_ref(),
         &anchors_pem,
         now,
@@ -94,28 +121,75 @@ pub async fn send(
     )
     .await?;
     progress(Progress::Uploading(0.0));
-    let accepted = api::upload::<Accepted>(
-        &format!("/api/submissions/{}", page.slug),
+    let accepted = upload_to_portal(
+        page,
+        typed,
+        standing,
+        conversation.as_ref(),
         &upload,
-        token.map(|t| t.token.as_str()),
-        typed.confirmation,
-        conversation.as_ref().map(|c| c.alias.as_str()),
-        move |sent, total| {
-            if total > 0.0 {
-                progress(Progress::Uploading(sent / total));
-            }
-        },
+        progress,
     )
-    .await
-    .map_err(Problem::Refused)?;
+    .await?;
     // Made again from the same input, once the upload is in: the same bytes (the browser
     // test proves it), and no copy held while encrypting.
-    let entity = entity_copy(page, typed, verified, conversation.as_ref(), now)?;
+    let entity = entity_copy(page, typed, standing, conversation.as_ref(), now)?;
     Ok(Sent {
         accepted,
         entity,
-        alias: conversation.map(|c| c.alias),
+        alias: conversation
+            .filter(|_| standing.continuing.is_none())
+            .map(|c| c.alias),
     })
+}
+
+/// The upload: to the form with the token and the conversation it opens, or, written
+/// again, to the conversation, signed over its bytes with the conversation's key.
+async fn upload_to_portal(
+    page: &FormPage,
+    typed: &Typed,
+    standing: Standing<'_>,
+    conversation: Option<&Conversation>,
+    upload: &web_sys::Blob,
+    progress: impl Fn(Progress) + 'static,
+) -> Result<Accepted, Problem> {
+    let mut headers: Vec<(&str, String)> = Vec::new();
+    if typed.confirmation {
+        headers.push((wire::CONFIRMATION_HEADER, "1".to_owned()));
+    }
+    let url = match standing.continuing {
+        Some(continuing) => {
+            let bytes = wasm_bindgen_futures::JsFuture::from(upload.array_buffer())
+                .await
+                .map_err(|_| Problem::Encryption)?;
+            let digest = smime::webcrypto::sha256(&js_sys::Uint8Array::new(&bytes))
+                .await
+                .map_err(|_| Problem::Encryption)?;
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            let statement = wire::message_statement(&continuing.alias, &hex);
+            let signature = crate::conversation::sign_statement(&continuing.alias, &statement)
+                .await
+                .map_err(|_| Problem::NoKey)?;
+            headers.push((wire::SIGNATURE_HEADER, signature));
+            format!("/api/conversations/{}/messages", continuing.alias)
+        }
+        None => {
+            if let Some(token) = standing.token {
+                headers.push((wire::TOKEN_HEADER, token.token.clone()));
+            }
+            if let Some(conversation) = conversation {
+                headers.push((wire::CONVERSATION_HEADER, conversation.alias.clone()));
+            }
+            format!("/api/submissions/{}", page.slug)
+        }
+    };
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    api::upload::<Accepted>(&url, upload, &headers, move |sent, total| {
+        if total > 0.0 {
+            progress(Progress::Uploading(sent / total));
+        }
+    })
+    .await
+    .map_err(Problem::Refused)
 }
 
 thread_local! {
@@ -146,11 +220,11 @@ async fn anchors(url: &str) -> Result<String, Problem> {
 
 /// Checks the form's certificates against `anchors_pem` at `now` and encrypts the message
 /// to all of them, signed first for a `conversation`; no network but the signature's
-/// module. `verified` says whether the address was confirmed.
+/// module.
 pub async fn encrypt(
     page: &FormPage,
     typed: &Typed,
-    verified: bool,
+    standing: Standing<'_>,
     conversation: Option<&Conversation>,
     anchors_pem: &str,
     now: u64,
@@ -211,7 +285,7 @@ pub async fn encrypt(
         .unwrap_or_default();
     progress(Progress::Encrypting(0.0));
     let attachments = attachments(typed);
-    let message = message(page, typed, verified, conversation, now, &attachments);
+    let message = message(page, typed, standing, conversation, now, &attachments);
     let signer;
     let mut entity;
     let content = match conversation {
@@ -256,12 +330,12 @@ fn attachments(typed: &Typed) -> Vec<smime::mime::Attachment<'_>> {
 fn entity_copy(
     page: &FormPage,
     typed: &Typed,
-    verified: bool,
+    standing: Standing<'_>,
     conversation: Option<&Conversation>,
     now: u64,
 ) -> Result<web_sys::Blob, Problem> {
     let attachments = attachments(typed);
-    let message = message(page, typed, verified, conversation, now, &attachments);
+    let message = message(page, typed, standing, conversation, now, &attachments);
     let mut entity = smime::mime::Entity::new(&message);
     smime::webcrypto::entity_blob(&mut entity, "message/rfc822").map_err(|_| Problem::Encryption)
 }
@@ -271,23 +345,30 @@ fn entity_copy(
 /// a cost per call: 4 MiB pieces took 178 ms for the largest upload where 1 MiB took 241.
 const PIECE_BYTES: usize = 4 << 20;
 
-/// The message for what was typed, addressed to the form.
+/// The message for what was typed, addressed to the form. Written again in a
+/// conversation, its address is the conversation's alias (the citizen's own stays with
+/// the portal), and it names what it answers.
 fn message<'a>(
     page: &'a FormPage,
     typed: &'a Typed,
-    verified: bool,
+    standing: Standing<'a>,
     conversation: Option<&'a Conversation>,
     now: u64,
     attachments: &'a [smime::mime::Attachment<'a>],
 ) -> smime::mime::Message<'a> {
+    let continuing = standing.continuing;
     smime::mime::Message {
         form: &page.slug,
         unit: page.unit.as_ref().map(|u| u.slug.as_str()),
         recipient: &page.title,
         sender_name: &typed.name,
-        sender_email: &typed.email,
-        email_verified: verified,
+        sender_email: continuing.map_or(&typed.email, |c| &c.alias),
+        email_verified: standing.token.is_some(),
         answer_address: conversation.map(|c| c.alias.as_str()),
+        thread: continuing.map(|c| smime::mime::Thread {
+            in_reply_to: &c.thread.in_reply_to,
+            references: &c.thread.references,
+        }),
         sender_phone: typed.phone.as_deref(),
         subject: &typed.subject,
         reference: typed.reference.as_deref(),
@@ -383,6 +464,21 @@ mod tests {
         }
     }
 
+    fn token() -> Token {
+        Token {
+            token: "t".into(),
+            expires_at: NOW + 3600,
+            address: "erika@example.org".into(),
+        }
+    }
+
+    fn verified(token: &Token) -> Standing<'_> {
+        Standing {
+            token: Some(token),
+            continuing: None,
+        }
+    }
+
     async fn bytes_of(blob: &web_sys::Blob) -> Vec<u8> {
         let buffer = wasm_bindgen_futures::JsFuture::from(blob.array_buffer())
             .await
@@ -412,9 +508,16 @@ mod tests {
     async fn uploads_only_ciphertext_that_decrypts_to_what_was_typed() {
         let steps = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
         let seen = steps.clone();
-        let encrypted = encrypt(&page(MAILBOX), &typed(), true, None, CERT, NOW, move |p| {
-            seen.borrow_mut().push(p)
-        })
+        let token = token();
+        let encrypted = encrypt(
+            &page(MAILBOX),
+            &typed(),
+            verified(&token),
+            None,
+            CERT,
+            NOW,
+            move |p| seen.borrow_mut().push(p),
+        )
         .await
         .unwrap();
         let der = bytes_of(&encrypted).await;
@@ -425,7 +528,7 @@ mod tests {
         let plain = smime::testing::decrypt_cbc(&der, KEY);
         // The citizen's copy, made again once the upload is in, is what was encrypted.
         let typed = typed();
-        let copy = entity_copy(&page(MAILBOX), &typed, true, None, NOW).unwrap();
+        let copy = entity_copy(&page(MAILBOX), &typed, verified(&token), None, NOW).unwrap();
         assert!(plain == bytes_of(&copy).await, "the copy differs");
         // Made piece by piece from bytes left in JavaScript, the entity is byte for byte
         // the one `smime::mime::compose` makes in one buffer.
@@ -436,7 +539,14 @@ mod tests {
             &png,
         )];
         let page = page(MAILBOX);
-        let whole = smime::mime::compose(&message(&page, &typed, true, None, NOW, &attachments));
+        let whole = smime::mime::compose(&message(
+            &page,
+            &typed,
+            verified(&token),
+            None,
+            NOW,
+            &attachments,
+        ));
         assert!(plain == whole, "the pieces differ from the whole");
         let parts = decoded_parts(&plain);
         let text = String::from_utf8_lossy(&parts[0]);
@@ -475,12 +585,55 @@ mod tests {
         for (page, anchors, now, case) in cases {
             let encrypting = std::rc::Rc::new(std::cell::Cell::new(false));
             let seen = encrypting.clone();
-            let result = encrypt(&page, &typed(), true, None, anchors, now, move |p| {
-                seen.set(seen.get() || matches!(p, Progress::Encrypting(_)))
-            })
+            let token = token();
+            let result = encrypt(
+                &page,
+                &typed(),
+                verified(&token),
+                None,
+                anchors,
+                now,
+                move |p| seen.set(seen.get() || matches!(p, Progress::Encrypting(_))),
+            )
             .await;
             assert!(matches!(result, Err(Problem::Certificate)), "{case}");
             assert!(!encrypting.get(), "{case}: encryption started");
         }
+    }
+
+    #[test]
+    async fn a_message_written_again_names_the_alias_and_what_it_answers() {
+        let continuing = Continuing {
+            alias: "antwort-abc@antwort.example".into(),
+            thread: wire::Thread {
+                in_reply_to: "bescheid@lra.example".into(),
+                references: vec!["erste@portal.example".into(), "bescheid@lra.example".into()],
+            },
+        };
+        let standing = Standing {
+            token: None,
+            continuing: Some(&continuing),
+        };
+        let mut typed = typed();
+        typed.email = String::new();
+        let encrypted = encrypt(&page(MAILBOX), &typed, standing, None, CERT, NOW, |_| {})
+            .await
+            .unwrap();
+        let plain = smime::testing::decrypt_cbc(&bytes_of(&encrypted).await, KEY);
+        let head = String::from_utf8_lossy(&plain);
+        let head = head.split("\r\n\r\n").next().unwrap();
+        assert!(
+            head.contains("In-Reply-To: <bescheid@lra.example>\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains("References: <erste@portal.example>\r\n <bescheid@lra.example>\r\n"),
+            "{head}"
+        );
+        let text = String::from_utf8_lossy(&decoded_parts(&plain)[0]).into_owned();
+        assert!(
+            text.contains("antwort-abc@antwort.example (Antwortadresse der Unterhaltung)"),
+            "{text}"
+        );
     }
 }

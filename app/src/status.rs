@@ -2,6 +2,8 @@
 //! came back after hand-over, and (shown by the conversation module) the answers its
 //! conversation received.
 
+mod continuing;
+
 use leptos::prelude::*;
 use wire::DeliveryState;
 
@@ -49,6 +51,13 @@ pub fn Status(token: String) -> impl IntoView {
             }}
         </div>
         {answers}
+        {move || {
+            let live = status.get().and_then(Result::ok).and_then(|found| found.conversation)
+                .filter(|conversation| conversation.closed_at.is_none());
+            live.map(|conversation| view! {
+                <continuing::ContinueConversation conversation lang />
+            })
+        }}
     }
 }
 

@@ -15,8 +15,6 @@ use wasm_bindgen_futures::JsFuture;
 /// address's code comes by mail first). Measured in `bench/keys.bench.ts`: 180–330 ms
 /// median, under 1 s at the slowest, in every engine; 2048 would be the fallback.
 const KEY_BITS: u32 = 3072;
-/// An RSA signature is exactly the modulus long.
-const SIGNATURE_BYTES: usize = KEY_BITS as usize / 8;
 
 // Imported as it lies next to the module's JS (index.html copies it there), not as a
 // wasm-bindgen snippet: Trunk would preload snippets on every page of the form.
@@ -131,20 +129,58 @@ pub async fn certificate(form: &str, token: &str, signing_time: u64) -> Result<I
         certificate: parse(&issued.certificate)?,
         ca_certificate: parse(&issued.ca_certificate)?,
     };
-    // The same structure around a blank signature: the signature's length, fixed before
-    // the message is made (RSA signatures are the modulus long, the time is UTCTime).
-    let blank = smime::signing::detached_signature(
-        &[0; 32],
-        signing_time,
-        &[0; SIGNATURE_BYTES],
-        &held.certificate,
-        std::slice::from_ref(&held.ca_certificate),
-    )?;
+    let signature_length = signature_length(&held, signing_time)?;
     HELD.with_borrow_mut(|all| all.insert(issued.alias.clone(), std::rc::Rc::new(held)));
     Ok(Issued {
         alias: issued.alias,
-        signature_length: blank.len(),
+        signature_length,
     })
+}
+
+/// The length (DER) of the detached signature made at `signing_time`: the same structure
+/// around a blank signature, fixed before the message is made (RSA signatures are the
+/// modulus long, the time is UTCTime).
+fn signature_length(held: &Held, signing_time: u64) -> Result<usize, KeyError> {
+    let bytes =
+        smime::certificate::rsa_modulus_len(&held.certificate).ok_or(KeyError::Certificate)?;
+    let blank = smime::signing::detached_signature(
+        &[0; 32],
+        signing_time,
+        &vec![0; bytes],
+        &held.certificate,
+        std::slice::from_ref(&held.ca_certificate),
+    )?;
+    Ok(blank.len())
+}
+
+/// Takes up conversation `alias`'s kept key for a message written again (signed at
+/// `signing_time`); the length of its signature, as [`certificate`] gives it.
+pub async fn resume(alias: &str, signing_time: u64) -> Result<usize, KeyError> {
+    if let Some(held) = HELD.with_borrow(|all| all.get(alias).cloned()) {
+        return signature_length(&held, signing_time);
+    }
+    let kept = kept(alias).await?;
+    let signing_key = JsFuture::from(signing_key(&Uint8Array::from(kept.pkcs8.as_slice())))
+        .await
+        .map_err(browser)?;
+    let held = Held {
+        signing_key,
+        pkcs8: kept.pkcs8,
+        stored: true,
+        certificate: kept.certificate,
+        ca_certificate: kept.ca_certificate,
+    };
+    let length = signature_length(&held, signing_time)?;
+    HELD.with_borrow_mut(|all| all.insert(alias.to_owned(), std::rc::Rc::new(held)));
+    Ok(length)
+}
+
+/// RSASSA-PKCS1-v1_5 over `statement` by conversation `alias`'s key (taken up first).
+pub async fn sign_statement(alias: &str, statement: &str) -> Result<Vec<u8>, KeyError> {
+    let held = HELD
+        .with_borrow(|all| all.get(alias).cloned())
+        .ok_or(KeyError::Missing)?;
+    sign(&held.signing_key, statement.as_bytes()).await
 }
 
 /// The message's detached signature: RSASSA-PKCS1-v1_5 over its signed attributes.

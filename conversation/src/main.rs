@@ -73,6 +73,31 @@ pub fn signature(alias: String, digest: Uint8Array, signing_time: f64) -> Promis
     })
 }
 
+/// Takes up conversation `alias`'s kept key to write again in it; resolves to the length
+/// (DER) of the signature [`signature`] will give for a message signed at `signing_time`,
+/// or rejects when this browser does not hold the key.
+#[wasm_bindgen]
+pub fn resume(alias: String, signing_time: f64) -> Promise {
+    future_to_promise(async move {
+        let length = key::resume(&alias, signing_time as u64)
+            .await
+            .map_err(|e| JsValue::from_str(&e.to_string()))?;
+        Ok((length as f64).into())
+    })
+}
+
+/// The request's signature (base64) by conversation `alias`'s key over `statement`
+/// (`wire::message_statement`), once [`resume`] took the key up.
+#[wasm_bindgen]
+pub fn sign_statement(alias: String, statement: String) -> Promise {
+    future_to_promise(async move {
+        let signature = key::sign_statement(&alias, &statement)
+            .await
+            .map_err(|e| JsValue::from_str(&e.to_string()))?;
+        Ok(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, signature).into())
+    })
+}
+
 /// Shows the answers of the message with status `token` in `element` ("de" or "en").
 #[wasm_bindgen]
 pub fn mount_answers(element: web_sys::HtmlElement, token: String, lang: String) {

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { test, expect, confirmAddress, onDisk } from './harness';
 import type { Tab } from '../engines/engines.js';
 import { answer, openConversation } from '../tests/conversation';
-import { PDF, authoritySite, dataDir, decryptWhole, isSigned, mailFor, report, signedContent } from '../tests/support';
+import { PDF, authoritySite, contentOf, dataDir, decryptWhole, isSigned, mailFor, parse, report, signedContent } from '../tests/support';
 
 // Answers in every engine: the citizen's browser makes the conversation's key, signs the
 // message with the certificate the portal issued for it, and reads the authority's
@@ -53,8 +53,8 @@ function encrypt(tool: Way['tool'], dir: string, alias: string, entity: string):
 }
 
 /** The authority's answer with a PDF attached, encrypted to `signer` (PEM), as a mail to
- * `alias`. */
-function encryptedAnswer(dir: string, signer: string, alias: string, text: string, way: Way): Buffer {
+ * `alias` with the Message-ID `messageId`. */
+function encryptedAnswer(dir: string, signer: string, alias: string, text: string, way: Way, messageId: string): Buffer {
   fs.writeFileSync(path.join(dir, 'signer.pem'), signer);
   const boundary = 'answer-boundary-42';
   const pdf = PDF.toString('base64').replace(/.{76}/g, '$&\r\n');
@@ -76,7 +76,7 @@ function encryptedAnswer(dir: string, signer: string, alias: string, text: strin
   const body = der.toString('base64').replace(/.{76}/g, '$&\r\n');
   return Buffer.from(
     `From: <${MAILBOX}>\r\nTo: <${alias}>\r\nSubject: Re: Gewerbeanmeldung\r\n` +
-      `Date: Thu, 03 Dec 2026 09:30:00 +0000\r\nMessage-ID: <${Date.now()}.${Math.random()}@lra-musterhausen.example>\r\n` +
+      `Date: Thu, 03 Dec 2026 09:30:00 +0000\r\nMessage-ID: <${messageId}>\r\n` +
       'MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n' +
       `Content-Transfer-Encoding: base64\r\n\r\n${body}\r\n`,
   );
@@ -84,19 +84,32 @@ function encryptedAnswer(dir: string, signer: string, alias: string, text: strin
 
 /** The authority: finds message `receipt` in its mailbox (OpenSSL decrypts), checks that it
  * is signed by a certificate of the portal's answers CA for an alias that is the inner From
- * and Reply-To, and answers `text` with a PDF, encrypted to that certificate `way` says. */
-async function authorityAnswers(baseURL: string, receipt: string, text: string, way: Way) {
+ * and Reply-To, and answers `text` with a PDF, encrypted to that certificate `way` says.
+ * The answer's Message-ID. */
+async function authorityAnswers(baseURL: string, receipt: string, text: string, way: Way): Promise<string> {
   const whole = decryptWhole(await mailFor(receipt, MAILBOX));
   expect(isSigned(whole)).toBe(true);
   const dir = fs.mkdtempSync(path.join(dataDir, 'authority-'));
-  const info = await (await fetch(`${baseURL}/api/answers`)).json();
-  const ca = path.join(dir, 'ca.pem');
-  fs.writeFileSync(ca, await (await fetch(`${baseURL}${new URL(info.ca_certificate_url).pathname}`)).text());
-  const { content, signer } = signedContent(whole, ca);
+  const { content, signer } = signedContent(whole, await answersCa(baseURL, dir));
   const alias = /\r\nReply-To: <(antwort-[a-z2-7]+@[^>]+)>\r\n/.exec(content.toString('latin1'))?.[1];
   expect(alias).toBeTruthy();
   expect(content.toString('latin1')).toContain(`From: <${alias}>`);
-  await report(alias!, encryptedAnswer(dir, signer, alias!, text, way), MAILBOX);
+  const messageId = `${Date.now()}.${Math.random().toString(36).slice(2)}@lra-musterhausen.example`;
+  await report(alias!, encryptedAnswer(dir, signer, alias!, text, way, messageId), MAILBOX);
+  return messageId;
+}
+
+/** The portal's answers CA, as the authority trusts it: `ca.pem` in `dir`. */
+async function answersCa(baseURL: string, dir: string): Promise<string> {
+  const info = await (await fetch(`${baseURL}/api/answers`)).json();
+  const ca = path.join(dir, 'ca.pem');
+  fs.writeFileSync(ca, await (await fetch(`${baseURL}${new URL(info.ca_certificate_url).pathname}`)).text());
+  return ca;
+}
+
+/** The header block of a mail or entity, lines unfolded. */
+function headerOf(text: string): string {
+  return text.split('\r\n\r\n')[0].replace(/\r\n[ \t]+/g, ' ');
 }
 
 /** Fills the form (in `form`, a tab or a frame) and sends it with answers on. */
@@ -139,7 +152,7 @@ test('the citizen sends signed, saves the key\'s backup, the authority answers e
   });
   expect(info.toString()).toMatch(/subject=.*\n[^]*BEGIN CERTIFICATE/);
 
-  await authorityAnswers(baseURL!, receipt, 'Sehr geehrter Herr Müller, anbei der Bescheid.', { signed: true, tool: 'openssl' });
+  const answered = await authorityAnswers(baseURL!, receipt, 'Sehr geehrter Herr Müller, anbei der Bescheid.', { signed: true, tool: 'openssl' });
 
   // The citizen: the status page, the answer decrypted here, its attachment byte for byte.
   await tab.click({ role: 'link', name: 'Stand der Zustellung' });
@@ -152,7 +165,45 @@ test('the citizen sends signed, saves the key\'s backup, the authority answers e
   expect(file.name).toBe('Bescheid.pdf');
   expect(file.bytes.equals(PDF)).toBe(true);
 
+  // The citizen answers back: the same form, no address to confirm, signed with the key.
+  await tab.click({ role: 'button', name: 'Nachricht in dieser Unterhaltung schreiben' });
+  await tab.see({ text: /^Ihre Nachricht geht in dieser Unterhaltung an / }, 20_000);
+  expect(await tab.count({ label: 'Ihre E-Mail-Adresse' })).toBe(0);
+  await tab.fill({ label: 'Ihr Name' }, 'Jürgen Müller');
+  await tab.fill({ label: 'Betreff' }, 'Re: Gewerbeanmeldung');
+  await tab.fill({ label: 'Ihre Nachricht' }, 'Vielen Dank, anbei der unterschriebene Bescheid.');
+  await tab.setFiles({ label: 'Anhänge (freiwillig)' }, onDisk([{ name: 'Bescheid_unterschrieben_Müller.pdf', buffer: PDF }]));
+  await tab.until('the attachment checked', async () => (await tab.count('.attached li')) === 1);
+  await tab.click({ role: 'button', name: 'Verschlüsselt senden' });
+  await tab.see({ role: 'heading', name: 'Ihre Nachricht ist eingegangen' }, 60_000);
+  const again = (await tab.see('.receipt .receipt-number')).text;
+  expect(again).not.toBe(receipt);
+  // The authority's mail program threads it under the answer: In-Reply-To and References
+  // outside and inside; it comes from the alias, signed by the citizen's key (the CA's).
+  const mail = await mailFor(again, MAILBOX);
+  const outer = headerOf(mail.data);
+  const opening = /^Message-ID: <([^>]+)>/im.exec(headerOf((await mailFor(receipt, MAILBOX)).data))?.[1];
+  expect(opening).toBeTruthy();
+  expect(outer).toContain(`\r\nIn-Reply-To: <${answered}>`);
+  expect(outer).toContain(`\r\nReferences: <${opening}> <${answered}>`);
+  const whole = decryptWhole(mail);
+  expect(isSigned(whole)).toBe(true);
+  expect(headerOf(whole.toString('latin1'))).toContain(`In-Reply-To: <${answered}>`);
+  const { content, signer } = signedContent(whole, await answersCa(baseURL!, fs.mkdtempSync(path.join(dataDir, 'ca-'))));
+  const alias = /\r\nReply-To: <(antwort-[a-z2-7]+@[^>]+)>/.exec(outer)?.[1];
+  expect(outer.split('\r\n')[0]).toMatch(new RegExp(`^From: .*<${alias}>$`));
+  const signerAddress = execFileSync('openssl', ['x509', '-noout', '-ext', 'subjectAltName'], { input: signer }).toString();
+  expect(signerAddress).toContain(`email:${alias}`);
+  const parsed = parse(content, again);
+  expect(parsed.defects).toEqual([]);
+  const { text, files } = contentOf(parsed);
+  expect(text).toContain('Vielen Dank, anbei der unterschriebene Bescheid.');
+  expect(text).toContain(`E-Mail:          ${alias} (Antwortadresse der Unterhaltung)`);
+  expect(files['Bescheid_unterschrieben_Müller.pdf']?.equals(PDF)).toBe(true);
+
   // The citizen ends the conversation, signed with the key: the answers are gone at once.
+  await tab.click({ role: 'link', name: 'Stand der Zustellung' });
+  await tab.see({ role: 'heading', name: 'Antworten' }, 20_000);
   await tab.click({ role: 'button', name: 'Gespräch beenden …' });
   await tab.see({ text: /^Wenn Sie das Gespräch beenden, löscht das Portal alle Antworten/ });
   await tab.click({ role: 'button', name: 'Ja, Gespräch jetzt beenden' });
@@ -212,12 +263,15 @@ test('answers encrypted by gpgsm (KMail) and by NSS (Thunderbird) read here, the
   }
 });
 
-test('in a browser without the conversation\'s key the answer page says so and what to do', async ({ tab }) => {
+test('in a browser without the conversation\'s key the answer page says so and what to do, and writing again too', async ({ tab }) => {
   const conversation = await openConversation();
   await answer(conversation, 'Sehr geehrter Herr Müller, anbei unsere Antwort.');
   await tab.goto(conversation.statusUrl);
   await tab.click({ role: 'button', name: 'Antwort lesen' });
   await tab.see({ text: /^Auf diesem Gerät ist kein Schlüssel für dieses Gespräch\./ });
+  await tab.click({ role: 'button', name: 'Nachricht in dieser Unterhaltung schreiben' });
+  await tab.see({ text: /^Der Schlüssel dieser Unterhaltung ist nicht auf diesem Gerät\./ });
+  expect(await tab.count({ role: 'button', name: 'Verschlüsselt senden' })).toBe(0);
 });
 
 test('the status page lists the answers that arrived and when they go', async ({ tab }) => {

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EXE, PDF, dataDir, freshStart, noViolations } from './support';
+import { EXE, PDF, dataDir, decryptWhole, freshStart, mailFor, noViolations, signedContent } from './support';
 import { answer, openConversation, type Conversation } from './conversation';
 
 // Answers, as far as the portal's side goes: the status page of a message that opened a
@@ -39,7 +39,8 @@ test('the status page shows that answers arrived and when they go, in both langu
   await noViolations(page, 'status with answers (en)');
 });
 
-test('on a device without the key, the key taken in from a backup file OpenSSL made reads the answer; a wrong password and a wrong file say so; axe finds nothing', async ({ page }) => {
+test('on a device without the key, the key taken in from a backup file OpenSSL made reads the answer; a wrong password and a wrong file say so; the citizen writes again; axe finds nothing', async ({ page }) => {
+  test.slow();
   const conversation = await openConversation();
   await answer(conversation, 'Sehr geehrter Herr Müller, anbei unsere Antwort.');
   // The backup as another tool writes one: OpenSSL 3's defaults (PBES2 AES-256-CBC for key
@@ -51,6 +52,9 @@ test('on a device without the key, the key taken in from a backup file OpenSSL m
   const section = page.locator('section.import');
   await expect(section.getByRole('heading', { name: 'Schlüssel aus der Sicherungsdatei übernehmen' })).toBeVisible();
   await noViolations(page, 'status without the key (de)');
+  // Writing again needs the key too, and says where it is.
+  await page.getByRole('button', { name: 'Nachricht in dieser Unterhaltung schreiben' }).click();
+  await expect(page.locator('#continue-error')).toHaveText(/^Der Schlüssel dieser Unterhaltung ist nicht auf diesem Gerät\. Übernehmen Sie ihn oben/);
   await page.getByRole('button', { name: 'Antwort lesen' }).click();
   await expect(page.getByText(/^Auf diesem Gerät ist kein Schlüssel für dieses Gespräch\. Haben Sie die Sicherungsdatei/)).toBeVisible();
 
@@ -92,6 +96,35 @@ test('on a device without the key, the key taken in from a backup file OpenSSL m
   await expect(page.locator('section.import')).toHaveCount(0);
   const status = await (await page.request.get(`/api${conversation.statusUrl}`)).json();
   expect(status.answers[0].opened_at).toBeTruthy();
+
+  // With the key taken in, the citizen writes again: a missing field says so next to it,
+  // the words follow the language without losing what was typed, and it goes signed by
+  // the key from the file, threaded under the answer.
+  await page.getByRole('button', { name: 'Auf Deutsch umschalten' }).click();
+  await page.getByRole('button', { name: 'Nachricht in dieser Unterhaltung schreiben' }).click();
+  await expect(page.getByText(/^Ihre Nachricht geht in dieser Unterhaltung an /)).toBeVisible();
+  await page.getByLabel('Ihre Nachricht').fill('Danke, das hilft mir weiter.');
+  await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
+  await expect(page.locator('#name-error')).toHaveText('Bitte füllen Sie dieses Feld aus.');
+  await expect(page.getByLabel('Ihr Name')).toBeFocused();
+  await noViolations(page, 'writing again (de)');
+  await page.getByRole('button', { name: 'Switch to English' }).click();
+  await expect(page.getByLabel('Your message')).toHaveValue('Danke, das hilft mir weiter.');
+  await expect(page.getByText(/^Your message goes to .* in this conversation\./)).toBeVisible();
+  await noViolations(page, 'writing again (en)');
+  await page.getByRole('button', { name: 'Auf Deutsch umschalten' }).click();
+  await page.getByLabel('Ihr Name').fill('Jürgen Müller');
+  await page.getByLabel('Betreff').fill('Re: Anfrage');
+  await page.getByRole('button', { name: 'Verschlüsselt senden' }).click();
+  await expect(page.getByRole('heading', { name: 'Ihre Nachricht ist eingegangen' })).toBeVisible({ timeout: 30_000 });
+  const receipt = await page.locator('.receipt .receipt-number').innerText();
+  const entity = decryptWhole(await mailFor(receipt, 'gewerbeamt@lra-musterhausen.example'));
+  const head = entity.toString('latin1').split('\r\n\r\n')[0];
+  expect(head).toContain(`In-Reply-To: <${status.conversation.thread.in_reply_to}>`);
+  expect(head).toContain(`From: <${conversation.alias}>`);
+  // The signature verifies against the answers CA with the certificate from the file.
+  const signed = signedContent(entity, path.join(conversation.dir, 'ca.pem'));
+  expect(signed.content.toString('latin1')).toContain('Content-Type: multipart/mixed');
 });
 
 /** As the page shows a time. */

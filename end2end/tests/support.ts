@@ -101,7 +101,9 @@ export async function codeMailFor(address: string): Promise<Delivered> {
 export async function mailFor(receipt: string, to: string): Promise<Delivered> {
   return waitFor(`mail ${receipt} to ${to}`, () =>
     delivered().find(
-      (mail) => mail.rcpt_tos.includes(to) && mail.data.split('\r\n\r\n')[0].includes(receipt),
+      // The receipt as a word of its own: a Message-ID that starts with it (a later
+      // message's References) is not this mail.
+      (mail) => mail.rcpt_tos.includes(to) && new RegExp(`(?<![\\w.-])${receipt}(?![\\w.])`).test(mail.data.split('\r\n\r\n')[0]),
     ),
   );
 }

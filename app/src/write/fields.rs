@@ -50,13 +50,15 @@ impl Fields {
     }
 
     /// The required fields by their element id, in the order of the form.
-    pub fn required(self) -> [(&'static str, Field); 4] {
-        [
-            ("name", self.name),
-            ("email", self.email),
-            ("subject", self.subject),
-            ("message", self.message),
-        ]
+    /// The fields a message needs; the address only where one is asked for (not for a
+    /// message written again in a conversation).
+    pub fn required(self, with_email: bool) -> Vec<(&'static str, Field)> {
+        let mut required = vec![("name", self.name)];
+        if with_email {
+            required.push(("email", self.email));
+        }
+        required.extend([("subject", self.subject), ("message", self.message)]);
+        required
     }
 }
 

@@ -14,7 +14,7 @@ use wire::{ErrorCode, FormPage};
 use crate::api;
 use crate::browser::focus;
 use crate::i18n::{Lang, format, refusal, text, use_lang};
-use crate::send::{self, Problem, Progress, Typed};
+use crate::send::{self, Continuing, Problem, Progress, Standing, Typed};
 use attachments::{Files, attachments};
 use fields::{Fields, field};
 use receipt::{Sent, progress_step, progress_view, receipt_view};
@@ -28,6 +28,7 @@ fn problem_words(lang: Lang, problem: &Problem) -> String {
     match problem {
         Problem::Certificate => text(lang, "error_certificate"),
         Problem::Encryption => text(lang, "error_encryption"),
+        Problem::NoKey => text(lang, "error_no_key"),
         Problem::Refused(refused) => refusal(lang, refused),
     }
 }
@@ -69,15 +70,22 @@ impl Sending {
     }
 }
 
-/// Marks what is missing; true when the message may go.
-fn complete(fields: Fields, verify_email: bool, verified: bool, lang: Lang) -> bool {
+/// Marks what is missing; true when the message may go. A message written again in a
+/// conversation has no address to confirm.
+fn complete(
+    fields: Fields,
+    verify_email: bool,
+    verified: bool,
+    continuing: bool,
+    lang: Lang,
+) -> bool {
     let mut complete = true;
-    for (_, field) in fields.required() {
+    for (_, field) in fields.required(!continuing) {
         let empty = field.value.get_untracked().trim().is_empty();
         field.error.set(empty.then(|| text(lang, "error_required")));
         complete &= !empty;
     }
-    if verify_email && !verified && complete {
+    if verify_email && !verified && !continuing && complete {
         fields
             .email
             .error
@@ -87,7 +95,7 @@ fn complete(fields: Fields, verify_email: bool, verified: bool, lang: Lang) -> b
     if !complete {
         // To the first field in error, so that keyboard and screen-reader users land there.
         let first = fields
-            .required()
+            .required(!continuing)
             .into_iter()
             .find(|(_, f)| f.error.get_untracked().is_some());
         if let Some((id, _)) = first {
@@ -103,12 +111,17 @@ async fn send_all(
     page: StoredValue<FormPage>,
     typed: Typed,
     verification: Verification,
+    continuing: Option<Continuing>,
     sending: Sending,
 ) -> Result<Sent, Problem> {
     let progress = move |step| sending.progress.set(step);
     let token = verification.token.get_untracked();
+    let standing = Standing {
+        token: token.as_ref().filter(|_| continuing.is_none()),
+        continuing: continuing.as_ref(),
+    };
     let first = page.get_value();
-    let mut result = send::send(&first, &typed, token.as_ref(), now(), progress).await;
+    let mut result = send::send(&first, &typed, standing, now(), progress).await;
     let changed =
         matches!(&result, Err(Problem::Refused(r)) if r.is(ErrorCode::CertificateChanged));
     if changed
@@ -123,14 +136,16 @@ async fn send_all(
             .collect::<Vec<_>>()
             .join(", ");
         sending.renewed.set(Some(fingerprints));
-        result = send::send(&fresh, &typed, token.as_ref(), now(), progress).await;
+        result = send::send(&fresh, &typed, standing, now(), progress).await;
         page.set_value(fresh);
     }
     result.map(Sent::new)
 }
 
+/// The message form; with `continuing`, for a message written again in a conversation
+/// (from its status page): no address to confirm, signed with the conversation's key.
 #[component]
-pub fn Write(page: FormPage) -> impl IntoView {
+pub fn Write(page: FormPage, #[prop(optional)] continuing: Option<Continuing>) -> impl IntoView {
     let lang = use_lang();
     let fields = Fields::new();
     // Fail closed: without WebCrypto in a secure context nothing can be encrypted here.
@@ -138,7 +153,7 @@ pub fn Write(page: FormPage) -> impl IntoView {
         && smime::webcrypto::subtle().is_ok();
     // An embedded form's storage belongs to the framing site, so the key made here is not
     // where the notification's link opens: its receipt requires the backup file.
-    let answers = secure && page.answers;
+    let answers = secure && page.answers && continuing.is_none();
     if answers {
         crate::conversation::prepare();
     }
@@ -160,13 +175,16 @@ pub fn Write(page: FormPage) -> impl IntoView {
     let verify_email = page.policy.as_ref().is_none_or(|p| p.verify_email);
     let confirmations = page.privacy.report_days.is_some();
     let confirmation = RwSignal::new(false);
+    let recipient = page.title.clone();
     // Stored, so that the handlers below are Copy and can be used in every re-render.
     let page = StoredValue::new(page);
+    let continuing = StoredValue::new(continuing);
 
     let send = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
         let verified = verification.token.get_untracked().is_some();
-        if !complete(fields, verify_email, verified, lang.get_untracked()) {
+        let again = continuing.with_value(Option::is_some);
+        if !complete(fields, verify_email, verified, again, lang.get_untracked()) {
             return;
         }
         let typed = Typed {
@@ -185,7 +203,7 @@ pub fn Write(page: FormPage) -> impl IntoView {
         sending.progress.set(Progress::Checking);
         sending.error.set(None);
         spawn_local(async move {
-            let result = send_all(page, typed, verification, sending).await;
+            let result = send_all(page, typed, verification, continuing.get_value(), sending).await;
             sending.running.set(false);
             location.hold(false);
             match result {
@@ -226,7 +244,10 @@ pub fn Write(page: FormPage) -> impl IntoView {
                 <form class="write" on:submit=send novalidate>
                     <h2>{move || text(lang.get(), "write_heading")}</h2>
                     {field("name", "field_name", fields.name, false)}
-                    {email_verification(slug.clone(), fields.email, verification)}
+                    {match continuing.with_value(Option::is_some) {
+                        false => email_verification(slug.clone(), fields.email, verification).into_any(),
+                        true => continuing_note(lang, recipient.clone()).into_any(),
+                    }}
                     {field("phone", "field_phone", fields.phone, false)}
                     {field("subject", "field_subject", fields.subject, false)}
                     {field("reference", "field_reference", fields.reference, false)}
@@ -245,6 +266,15 @@ pub fn Write(page: FormPage) -> impl IntoView {
             }
                 .into_any(),
         }}
+    }
+}
+
+/// In place of the address: where a message written again goes, and how.
+fn continuing_note(lang: RwSignal<Lang>, recipient: String) -> impl IntoView {
+    view! {
+        <p class="note continuing-note">
+            {move || format(lang.get(), "continue_note", &[("recipient", &recipient)])}
+        </p>
     }
 }
 
