@@ -84,5 +84,13 @@ async fn close(alias: &str) -> Result<(), &'static str> {
     )
     .await
     .map_err(|_| "close_failed")?;
+    // The form's module offers writing again on the same page: it hears that it is over.
+    if let (Some(window), Ok(event)) = (web_sys::window(), web_sys::Event::new(CLOSED_EVENT)) {
+        let _ = window.dispatch_event(&event);
+    }
     Ok(())
 }
+
+/// Told on the window once the portal closed the conversation (`app/src/status.rs`
+/// listens for it).
+const CLOSED_EVENT: &str = "postsiegel-conversation-closed";

@@ -209,6 +209,7 @@ test('the citizen sends signed, saves the key\'s backup, the authority answers e
   await tab.click({ role: 'button', name: 'Ja, Gespräch jetzt beenden' });
   await tab.see({ text: /^Sie haben dieses Gespräch am \d{4}-\d\d-\d\d \d\d:\d\d:\d\d beendet\./ }, 20_000);
   expect(await tab.count({ role: 'button', name: 'Antwort lesen' })).toBe(0);
+  expect(await tab.count({ role: 'button', name: 'Nachricht in dieser Unterhaltung schreiben' })).toBe(0);
 });
 
 test('a form embedded by another site keeps its key in the frame; the status page opened top-level takes it in from the backup and reads the answer', async ({ tab, baseURL }) => {
