@@ -176,9 +176,11 @@ build_webbench() {
   local out=$CARGO_TARGET_DIR/webbench
   say "building the browser benchmark page"
   mkdir -p "$out"
-  cargo build --release --quiet -p postsiegel-webbench --target wasm32-unknown-unknown
+  # The conversation module's profile (Cargo.toml): what the page measures is built as
+  # the citizen's browser gets it.
+  cargo build --profile wasm-conversation --quiet -p postsiegel-webbench --target wasm32-unknown-unknown
   wasm-bindgen --target web --out-dir "$out/pkg" \
-    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/postsiegel_webbench.wasm"
+    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-conversation/postsiegel_webbench.wasm"
   cp "$ROOT"/webbench/page/* "$out/"
   (cd "$ROOT/end2end" && ./node_modules/.bin/esbuild bench/pkijs-entry.js --bundle --format=esm \
     --outfile="$out/pkijs.bundle.js" --log-level=warning)
@@ -187,6 +189,15 @@ build_webbench() {
   # The fixture's test key (public in the repository), to open answers in the benchmark.
   openssl pkcs8 -topk8 -nocrypt -in "$ROOT/smime/tests/fixtures/browser-test.key.pem" \
     -outform DER -out "$out/recipient.key.der"
+  # Answers are encrypted to a conversation's key, RSA-3072: one made once, here.
+  if [ ! -s "$out/conversation.key.der" ]; then
+    openssl req -x509 -newkey rsa:3072 -nodes -keyout "$out/conversation.key.pem" \
+      -subj "/CN=Postsiegel benchmark conversation" -days 3650 \
+      -addext "keyUsage=digitalSignature,keyEncipherment" -out "$out/conversation.pem" 2>/dev/null
+    openssl x509 -in "$out/conversation.pem" -outform DER -out "$out/conversation.der"
+    openssl pkcs8 -topk8 -nocrypt -in "$out/conversation.key.pem" -outform DER \
+      -out "$out/conversation.key.der"
+  fi
   export POSTSIEGEL_DEV_WEBBENCH_DIR=$out
 }
 

@@ -17,7 +17,9 @@ use cms::enveloped_data::{
 };
 use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc5911, rfc5912};
-use der::asn1::OctetString;
+use std::borrow::Cow;
+
+use der::asn1::{AnyRef, OctetString, OctetStringRef};
 use der::{Decode, Encode, Sequence};
 use rsa::RsaPrivateKey;
 use spki::AlgorithmIdentifierOwned;
@@ -79,6 +81,44 @@ struct AuthEnvelopedData {
     unauth_attrs: Option<Attributes>,
 }
 
+/// `ContentInfo` borrowing its content: a large answer's ciphertext is read where it lies.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+struct ContentInfoRef<'a> {
+    content_type: ObjectIdentifier,
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
+    content: AnyRef<'a>,
+}
+
+/// `EnvelopedData` whose encrypted content is borrowed (`cms` has only owned types).
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+struct EnvelopedDataRef<'a> {
+    version: CmsVersion,
+    #[asn1(
+        context_specific = "0",
+        tag_mode = "IMPLICIT",
+        constructed = "true",
+        optional = "true"
+    )]
+    originator_info: Option<OriginatorInfo>,
+    recip_infos: RecipientInfos,
+    encrypted_content: EncryptedContentInfoRef<'a>,
+    #[asn1(
+        context_specific = "1",
+        tag_mode = "IMPLICIT",
+        constructed = "true",
+        optional = "true"
+    )]
+    unprotected_attrs: Option<Attributes>,
+}
+
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+struct EncryptedContentInfoRef<'a> {
+    content_type: ObjectIdentifier,
+    content_enc_alg: AlgorithmIdentifierOwned,
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
+    encrypted_content: Option<OctetStringRef<'a>>,
+}
+
 /// `GCMParameters` (RFC 5084).
 #[derive(Clone, Debug, Eq, PartialEq, Sequence)]
 struct GcmParameters {
@@ -114,11 +154,12 @@ pub fn decrypt(
 
 /// A message whose content key is unwrapped: what is left is the bulk decryption, which
 /// the browser hands to WebCrypto for AES-CBC (`webcrypto::decrypt_cbc`).
-pub enum Unwrapped {
+pub enum Unwrapped<'a> {
     Cbc {
         key: zeroize::Zeroizing<Vec<u8>>,
         iv: [u8; 16],
-        ciphertext: Vec<u8>,
+        /// Where it lies in the message (DER), or rewritten from BER.
+        ciphertext: Cow<'a, [u8]>,
     },
     /// AuthEnvelopedData with AES-GCM, decrypted in Rust (the tag first).
     Gcm {
@@ -129,15 +170,16 @@ pub enum Unwrapped {
     },
 }
 
-impl Unwrapped {
+impl Unwrapped<'_> {
     /// The plaintext, all in Rust.
     pub fn decrypt(self) -> Result<Vec<u8>, OpenError> {
         match self {
             Unwrapped::Cbc {
                 key,
                 iv,
-                mut ciphertext,
+                ciphertext,
             } => {
+                let mut ciphertext = ciphertext.into_owned();
                 let len = decrypt_cbc(&key, &iv, &mut ciphertext)?;
                 ciphertext.truncate(len);
                 Ok(ciphertext)
@@ -154,13 +196,26 @@ impl Unwrapped {
 
 /// `message`'s content key, unwrapped with `key` from the recipient that names
 /// `certificate`, with what the bulk decryption needs.
-pub fn unwrap(
-    message: &[u8],
+pub fn unwrap<'a>(
+    message: &'a [u8],
     certificate: &Certificate,
     key: &RsaPrivateKey,
-) -> Result<Unwrapped, OpenError> {
-    // DER as it comes (OpenSSL, Outlook), else rewritten from BER (NSS): no copy of a
-    // large answer that needs none.
+) -> Result<Unwrapped<'a>, OpenError> {
+    // DER EnvelopedData as it comes (OpenSSL, Outlook): its ciphertext read where it lies,
+    // no copy of a large answer.
+    // Anything else (definite lengths around a content in pieces, say) takes the way below.
+    if let Ok(info) = ContentInfoRef::from_der(message)
+        && info.content_type == rfc5911::ID_ENVELOPED_DATA
+        && let Ok(enveloped) = info.content.decode_as::<EnvelopedDataRef>()
+    {
+        let content_key = unwrap_key(&enveloped.recip_infos, certificate, key)?;
+        let content = enveloped.encrypted_content;
+        let ciphertext = content
+            .encrypted_content
+            .map(|c| Cow::Borrowed(c.as_bytes()));
+        return cbc_parts(&content.content_enc_alg, ciphertext, content_key);
+    }
+    // Else rewritten from BER (NSS), or AuthEnvelopedData.
     let info = match ContentInfo::from_der(message) {
         Ok(info) => info,
         Err(_) => {
@@ -172,7 +227,11 @@ pub fn unwrap(
     if info.content_type == rfc5911::ID_ENVELOPED_DATA {
         let enveloped: EnvelopedData = content.decode_as().map_err(|_| OpenError::Malformed)?;
         let content_key = unwrap_key(&enveloped.recip_infos, certificate, key)?;
-        cbc_parts(enveloped.encrypted_content, content_key)
+        let content = enveloped.encrypted_content;
+        let ciphertext = content
+            .encrypted_content
+            .map(|c| Cow::Owned(c.into_bytes()));
+        cbc_parts(&content.content_enc_alg, ciphertext, content_key)
     } else if info.content_type == rfc5911::ID_CT_AUTH_ENVELOPED_DATA {
         let enveloped: AuthEnvelopedData = content.decode_as().map_err(|_| OpenError::Malformed)?;
         let content_key = unwrap_key(&enveloped.recip_infos, certificate, key)?;
@@ -274,11 +333,11 @@ fn names(rid: &RecipientIdentifier, certificate: &Certificate) -> bool {
 }
 
 /// The key, IV and ciphertext of an AES-CBC EnvelopedData, checked for their lengths.
-fn cbc_parts(
-    content: EncryptedContentInfo,
+fn cbc_parts<'a>(
+    algorithm: &AlgorithmIdentifierOwned,
+    ciphertext: Option<Cow<'a, [u8]>>,
     key: zeroize::Zeroizing<Vec<u8>>,
-) -> Result<Unwrapped, OpenError> {
-    let algorithm = &content.content_enc_alg;
+) -> Result<Unwrapped<'a>, OpenError> {
     let key_len = match algorithm.oid {
         oid if oid == rfc5911::ID_AES_128_CBC => 16,
         oid if oid == rfc5911::ID_AES_192_CBC => 24,
@@ -294,10 +353,7 @@ fn cbc_parts(
     if key.len() != key_len {
         return Err(OpenError::Damaged);
     }
-    let ciphertext = content
-        .encrypted_content
-        .ok_or(OpenError::Malformed)?
-        .into_bytes();
+    let ciphertext = ciphertext.ok_or(OpenError::Malformed)?;
     Ok(Unwrapped::Cbc {
         key,
         iv,

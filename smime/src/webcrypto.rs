@@ -576,6 +576,28 @@ pub async fn decrypt_cbc(
     ciphertext: &[u8],
     piece: usize,
 ) -> Result<Vec<u8>, WebCryptoError> {
+    let pieces = decrypt_cbc_pieces(key, iv, ciphertext, piece).await?;
+    let total = pieces.iter().map(|p| p.length() as usize).sum();
+    let mut plaintext = Vec::with_capacity(total);
+    for part in pieces {
+        let at = plaintext.len();
+        let len = part.length() as usize;
+        // Each byte is written by the copy: no zeroing first.
+        part.copy_to_uninit(&mut plaintext.spare_capacity_mut()[..len]);
+        // SAFETY: `copy_to_uninit` initialised exactly these `len` bytes.
+        unsafe { plaintext.set_len(at + len) };
+    }
+    Ok(plaintext)
+}
+
+/// Like [`decrypt_cbc`], the plaintext left in JavaScript, a piece per array (for a Blob,
+/// or whatever reads it there): nothing of it passes through wasm memory.
+pub async fn decrypt_cbc_pieces(
+    key: &[u8],
+    iv: &[u8; 16],
+    ciphertext: &[u8],
+    piece: usize,
+) -> Result<Vec<Uint8Array>, WebCryptoError> {
     const BLOCK: usize = 16;
     if ciphertext.is_empty()
         || !ciphertext.len().is_multiple_of(BLOCK)
@@ -588,45 +610,57 @@ pub async fn decrypt_cbc(
     let usages = Array::of2(&JsValue::from_str("encrypt"), &JsValue::from_str("decrypt"));
     let key = import_raw(&subtle, key, "AES-CBC", &usages).await?;
     let params = |iv: &[u8]| AesCbcParams::new("AES-CBC", &Uint8Array::from(iv));
-
-    let mut pending = Vec::new();
-    let mut start = 0;
-    while start < ciphertext.len() {
-        let end = (start + piece).min(ciphertext.len());
+    let ranges: Vec<(usize, usize)> = (0..ciphertext.len())
+        .step_by(piece)
+        .map(|start| (start, (start + piece).min(ciphertext.len())))
+        .collect();
+    // The padding block of every non-final piece first, all at once: each depends only
+    // on the ciphertext, and awaiting one at a time would cost a round trip per piece.
+    let padding = Uint8Array::from(&[BLOCK as u8; BLOCK][..]);
+    let mut made = Vec::with_capacity(ranges.len());
+    for &(_, end) in &ranges[..ranges.len() - 1] {
+        let last = &ciphertext[end - BLOCK..end];
+        made.push(
+            subtle
+                .encrypt_with_object_and_buffer_source(&params(last), &key, &padding)
+                .map_err(failed)?,
+        );
+    }
+    let mut extra = Vec::with_capacity(made.len());
+    for promise in made {
+        extra.push(Uint8Array::new(
+            &JsFuture::from(promise).await.map_err(failed)?,
+        ));
+    }
+    let mut pending = Vec::with_capacity(ranges.len());
+    for (i, &(start, end)) in ranges.iter().enumerate() {
         let iv_here = if start == 0 {
             &iv[..]
         } else {
             &ciphertext[start - BLOCK..start]
         };
-        let input = if end == ciphertext.len() {
-            Uint8Array::from(&ciphertext[start..end])
-        } else {
-            let last = &ciphertext[end - BLOCK..end];
-            let padding = Uint8Array::from(&[BLOCK as u8; BLOCK][..]);
-            let made = subtle
-                .encrypt_with_object_and_buffer_source(&params(last), &key, &padding)
-                .map_err(failed)?;
-            let made = Uint8Array::new(&JsFuture::from(made).await.map_err(failed)?);
-            let input = Uint8Array::new_with_length((end - start + BLOCK) as u32);
-            input
-                .subarray(0, (end - start) as u32)
-                .copy_from(&ciphertext[start..end]);
-            input.set(&made.subarray(0, BLOCK as u32), (end - start) as u32);
-            input
+        let input = match extra.get(i) {
+            None => Uint8Array::from(&ciphertext[start..end]),
+            Some(made) => {
+                let input = Uint8Array::new_with_length((end - start + BLOCK) as u32);
+                input
+                    .subarray(0, (end - start) as u32)
+                    .copy_from(&ciphertext[start..end]);
+                input.set(&made.subarray(0, BLOCK as u32), (end - start) as u32);
+                input
+            }
         };
         pending.push(
             subtle
                 .decrypt_with_object_and_buffer_source(&params(iv_here), &key, &input)
                 .map_err(failed)?,
         );
-        start = end;
     }
-    let mut plaintext = Vec::with_capacity(ciphertext.len());
+    let mut pieces = Vec::with_capacity(pending.len());
     for promise in pending {
-        let part = Uint8Array::new(&JsFuture::from(promise).await.map_err(failed)?);
-        let at = plaintext.len();
-        plaintext.resize(at + part.length() as usize, 0);
-        part.copy_to(&mut plaintext[at..]);
+        pieces.push(Uint8Array::new(
+            &JsFuture::from(promise).await.map_err(failed)?,
+        ));
     }
-    Ok(plaintext)
+    Ok(pieces)
 }

@@ -56,20 +56,33 @@ pub async fn encrypt(
     .await?)
 }
 
-/// Opens `cms` (an answer encrypted to `certificate`) with the PKCS#8 `key`, as the
-/// conversation module does: the content key in Rust, AES-CBC's bulk through WebCrypto in
-/// 4 MiB pieces (or, with `all_in_rust`, by RustCrypto, as before); resolves to the MIME
-/// entity.
+thread_local! {
+    /// The answer to open, where the conversation module has it when it decrypts: in wasm
+    /// memory, as the mail's parse left it (base64 decoded).
+    static ANSWER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Keeps `cms` (an answer) in wasm memory for [`open_answer`]; untimed.
+#[wasm_bindgen]
+pub fn keep_answer(cms: Vec<u8>) {
+    ANSWER.with_borrow_mut(|answer| *answer = cms);
+}
+
+/// Opens the kept answer (encrypted to `certificate`) with the PKCS#8 `key` exactly as the
+/// conversation module does, from the CMS in wasm memory to the MIME entity in wasm memory
+/// (where its MIME parse reads it): the content key in Rust, AES-CBC's bulk through
+/// WebCrypto in 4 MiB pieces (or, with `all_in_rust`, by RustCrypto, as before). Resolves
+/// to the entity's length.
 #[wasm_bindgen]
 pub async fn open_answer(
-    cms: Vec<u8>,
     certificate: Vec<u8>,
     key: Vec<u8>,
     all_in_rust: bool,
-) -> Result<js_sys::Uint8Array, JsError> {
+) -> Result<usize, JsError> {
     use rsa::pkcs8::DecodePrivateKey;
     let certificate = smime::certificate::parse_certificates(&certificate)?.remove(0);
     let key = rsa::RsaPrivateKey::from_pkcs8_der(&key)?;
+    let cms = ANSWER.with_borrow_mut(std::mem::take);
     let entity = match smime::open::unwrap(&cms, &certificate, &key)? {
         smime::open::Unwrapped::Cbc {
             key,
@@ -78,5 +91,6 @@ pub async fn open_answer(
         } if !all_in_rust => smime::webcrypto::decrypt_cbc(&key, &iv, &ciphertext, 4 << 20).await?,
         unwrapped => unwrapped.decrypt()?,
     };
-    Ok(js_sys::Uint8Array::from(&entity[..]))
+    ANSWER.with_borrow_mut(|answer| *answer = cms);
+    Ok(entity.len())
 }
