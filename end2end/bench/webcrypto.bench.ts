@@ -12,9 +12,6 @@ const PAYLOADS = SMOKE ? [1_000_000] : [1_000_000, 25_000_000];
 const RUNS = SMOKE ? 1 : 5;
 const METHODS = ['ours', 'webcrypto', 'pkijs'] as const;
 type Method = (typeof METHODS)[number];
-// Opening an answer: ours as the conversation module does it, WebCrypto alone the ceiling.
-const DECRYPTION = ['oursDecrypt', 'rustDecrypt', 'webcryptoDecrypt'] as const;
-type Decryption = (typeof DECRYPTION)[number];
 
 type Measurement = { entityBytes: number; mimeMs: number; ms: number; bytes: number; peakKb: number };
 
@@ -39,7 +36,7 @@ async function rendererPeakKb(browser: Browser): Promise<number> {
 }
 
 // A fresh browser per measurement, so that each renderer's peak is its own.
-async function measure(baseURL: string, payload: number, method: Method | Decryption | null): Promise<Measurement> {
+async function measure(baseURL: string, payload: number, method: Method | null): Promise<Measurement> {
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
@@ -49,7 +46,6 @@ async function measure(baseURL: string, payload: number, method: Method | Decryp
     await page.goto(`${baseURL}/index.html`);
     await page.waitForFunction(() => (window as any).benchReady === true);
     const prepared = await page.evaluate((n) => (window as any).bench.prepare(n), payload);
-    if (method && DECRYPTION.includes(method as Decryption)) await page.evaluate(() => (window as any).bench.prepareAnswer());
     const result = method
       ? await page.evaluate((m) => (window as any).bench[m](), method)
       : { ms: 0, bytes: 0 };
@@ -106,28 +102,4 @@ test('encryption speed and memory: ours, WebCrypto alone, PKI.js', async ({ base
   console.log(lines.join('\n'));
   const out = process.env.POSTSIEGEL_DEV_BENCH_OUT;
   if (out) fs.writeFileSync(path.join(out, 'webcrypto.json'), JSON.stringify(report, null, 2));
-});
-
-test('decrypting an answer: ours (RSA in Rust, AES-CBC by WebCrypto in pieces) beside WebCrypto AES-CBC alone', async ({ baseURL }) => {
-  const payload = SMOKE ? 1_000_000 : 25_000_000;
-  const samples: Record<Decryption, Measurement[]> = { oursDecrypt: [], rustDecrypt: [], webcryptoDecrypt: [] };
-  for (let run = 0; run < RUNS; run++) {
-    const order = run % 2 === 0 ? DECRYPTION : [...DECRYPTION].reverse();
-    for (const method of order) samples[method].push(await measure(baseURL!, payload, method));
-  }
-  const entityBytes = samples.oursDecrypt[0].entityBytes;
-  // Both gave back the whole entity.
-  for (const method of DECRYPTION) expect(samples[method][0].bytes).toBe(entityBytes);
-  const ours = median(samples.oursDecrypt.map((s) => s.ms));
-  const webcrypto = median(samples.webcryptoDecrypt.map((s) => s.ms));
-  const rust = median(samples.rustDecrypt.map((s) => s.ms));
-  const line =
-    `decrypting a ${(payload / 1e6).toFixed(0)} MB answer (${(entityBytes / 1e6).toFixed(2)} MB entity), medians of ${RUNS}: ` +
-    `ours ${ours.toFixed(1)} ms, all in Rust ${rust.toFixed(1)} ms, WebCrypto AES-CBC alone ${webcrypto.toFixed(1)} ms; ` +
-    `ours' speed / WebCrypto's: ${(webcrypto / ours).toFixed(2)}x (target >= 0.8)`;
-  console.log(line);
-  const out = process.env.POSTSIEGEL_DEV_BENCH_OUT;
-  if (out) {
-    fs.writeFileSync(path.join(out, 'decrypt.json'), JSON.stringify({ payload, entityBytes, oursMs: ours, allInRustMs: rust, webcryptoMs: webcrypto }, null, 2));
-  }
 });
