@@ -263,7 +263,7 @@ on_portal() { # Playwright config, output name
 }
 
 bench_pipeline() {
-  say "The send pipeline in the real app, from the file pick to the ciphertext, beside WebCrypto AES alone; and the conversation key's generation (RSA-3072 beside 2048, Chromium also 4x slowed); in Chromium, Firefox ESR and WebKitGTK"
+  say "The send pipeline in the real app, from the file pick to the ciphertext, beside WebCrypto AES alone; the conversation key's generation (RSA-3072 beside 2048, Chromium also 4x slowed); opening an answer beside WebCrypto AES-CBC alone (the benchmark page); in Chromium, Firefox ESR and WebKitGTK"
   on_portal playwright.pipeline.config.ts pipeline.txt
 }
 
