@@ -273,18 +273,12 @@ async fn submit(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let relay = state.relay()?;
     let (parts, body) = request.into_parts();
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let header = |name: &str| text_header(&parts.headers, name);
     let upload = Upload {
         content_type: header(header::CONTENT_TYPE.as_str()),
         token: header(wire::TOKEN_HEADER),
-        declared_len: header(header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok()),
-        receipt_requested: header(wire::CONFIRMATION_HEADER).as_deref() == Some("1"),
+        declared_len: declared_len(&parts.headers),
+        receipt_requested: receipt_requested(&parts.headers),
         conversation: header(wire::CONVERSATION_HEADER),
         client: state
             .client_key
@@ -325,23 +319,34 @@ pub(super) async fn continue_conversation(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let relay = state.relay()?;
     let (parts, body) = request.into_parts();
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
     let follow_up = FollowUp {
         alias,
-        signature: header(wire::SIGNATURE_HEADER),
-        content_type: header(header::CONTENT_TYPE.as_str()),
-        declared_len: header(header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok()),
-        receipt_requested: header(wire::CONFIRMATION_HEADER).as_deref() == Some("1"),
+        signature: text_header(&parts.headers, wire::SIGNATURE_HEADER),
+        content_type: text_header(&parts.headers, header::CONTENT_TYPE.as_str()),
+        declared_len: declared_len(&parts.headers),
+        receipt_requested: receipt_requested(&parts.headers),
         body: body.into_data_stream(),
     };
     let accepted = relay.continue_conversation(follow_up).await?;
     Ok((StatusCode::CREATED, Json(accepted)))
+}
+
+/// A request header's value, if it is text.
+fn text_header(headers: &header::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The length an upload declares (`Content-Length`), if it does.
+fn declared_len(headers: &header::HeaderMap) -> Option<u64> {
+    text_header(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok())
+}
+
+/// `X-Postsiegel-Confirmation: 1`: a confirmation of receipt is asked for.
+fn receipt_requested(headers: &header::HeaderMap) -> bool {
+    text_header(headers, wire::CONFIRMATION_HEADER).as_deref() == Some("1")
 }
 
 /// Where a message is: reached with the status token from the receipt.
