@@ -74,7 +74,7 @@ pub async fn post<T: DeserializeOwned>(
 pub async fn upload<T: DeserializeOwned>(
     url: &str,
     body: &web_sys::Blob,
-    headers: &[(&str, &str)],
+    headers: &[(&str, String)],
     progress: impl Fn(f64, f64) + 'static,
 ) -> Result<T, Refusal> {
     use wasm_bindgen::closure::Closure;

@@ -182,7 +182,6 @@ async fn upload_to_portal(
             format!("/api/submissions/{}", page.slug)
         }
     };
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
     api::upload::<Accepted>(&url, upload, &headers, move |sent, total| {
         if total > 0.0 {
             progress(Progress::Uploading(sent / total));

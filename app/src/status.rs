@@ -25,12 +25,6 @@ pub fn Status(token: String) -> impl IntoView {
         }
     });
     let answers = answers_mount(token, status, lang);
-    // Closed by the conversation module on this page: nothing more to write.
-    let closed_here = RwSignal::new(false);
-    let closing = window_event_listener_untyped("postsiegel-conversation-closed", move |_| {
-        closed_here.set(true)
-    });
-    on_cleanup(move || closing.remove());
     view! {
         <h1>{move || text(lang.get(), "status_heading")}</h1>
         <div role="status">
@@ -59,7 +53,9 @@ pub fn Status(token: String) -> impl IntoView {
         {answers}
         {move || {
             let live = status.get().and_then(Result::ok).and_then(|found| found.conversation)
-                .filter(|conversation| conversation.closed_at.is_none() && !closed_here.get());
+                .filter(|conversation| conversation.closed_at.is_none());
+            // The conversation module hides it (`section.continue`) when it closes the
+            // conversation on this page.
             live.map(|conversation| view! {
                 <continuing::ContinueConversation conversation lang />
             })

@@ -84,13 +84,13 @@ async fn close(alias: &str) -> Result<(), &'static str> {
     )
     .await
     .map_err(|_| "close_failed")?;
-    // The form's module offers writing again on the same page: it hears that it is over.
-    if let (Some(window), Ok(event)) = (web_sys::window(), web_sys::Event::new(CLOSED_EVENT)) {
-        let _ = window.dispatch_event(&event);
+    // The form's module offers writing again on the same page (`app/src/status.rs`):
+    // hidden here, so that the form's download need not listen for it.
+    if let Some(offer) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.query_selector("section.continue").ok().flatten())
+    {
+        let _ = offer.set_attribute("hidden", "");
     }
     Ok(())
 }
-
-/// Told on the window once the portal closed the conversation (`app/src/status.rs`
-/// listens for it).
-const CLOSED_EVENT: &str = "postsiegel-conversation-closed";

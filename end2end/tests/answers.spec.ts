@@ -110,7 +110,7 @@ test('on a device without the key, the key taken in from a backup file OpenSSL m
   await noViolations(page, 'writing again (de)');
   await page.getByRole('button', { name: 'Switch to English' }).click();
   await expect(page.getByLabel('Your message')).toHaveValue('Danke, das hilft mir weiter.');
-  await expect(page.getByText(/^Your message goes to .* in this conversation\./)).toBeVisible();
+  await expect(page.getByText(/^Your message goes to .* in this conversation;/)).toBeVisible();
   await noViolations(page, 'writing again (en)');
   await page.getByRole('button', { name: 'Auf Deutsch umschalten' }).click();
   await page.getByLabel('Ihr Name').fill('Jürgen Müller');

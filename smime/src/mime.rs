@@ -203,7 +203,8 @@ pub struct Entity<'a> {
 struct SignedPart {
     /// The segments the signature covers.
     segments: std::ops::Range<usize>,
-    digest: Sha256,
+    /// None once the caller hashes the signed part itself ([`Entity::hashed_elsewhere`]).
+    digest: Option<Sha256>,
 }
 
 enum Segment<'a> {
@@ -325,7 +326,7 @@ impl<'a> Entity<'a> {
             segments,
             Some(SignedPart {
                 segments: signed_segments,
-                digest: Sha256::new(),
+                digest: Some(Sha256::new()),
             }),
         )
     }
@@ -334,7 +335,30 @@ impl<'a> Entity<'a> {
     /// signature is set; `None` for an entity that is not signed.
     pub fn signed_digest(&self) -> Option<[u8; 32]> {
         self.due_signature()?;
-        Some(self.signed.as_ref()?.digest.clone().finalize().into())
+        Some(self.signed.as_ref()?.digest.clone()?.finalize().into())
+    }
+
+    /// Of a signed entity: where the signed part lies, in bytes of the entity.
+    pub fn signed_range(&self) -> Option<std::ops::Range<u64>> {
+        let segments = &self.signed.as_ref()?.segments;
+        let start: u64 = self.segments[..segments.start]
+            .iter()
+            .map(Segment::len)
+            .sum();
+        let len: u64 = self.segments[segments.clone()]
+            .iter()
+            .map(Segment::len)
+            .sum();
+        Some(start..start + len)
+    }
+
+    /// The caller hashes the signed part itself (the browser's SHA-256, many times faster
+    /// than this one in wasm), from the bytes in [`Self::signed_range`]:
+    /// [`Self::signed_digest`] then gives `None`. Before the first read.
+    pub fn hashed_elsewhere(&mut self) {
+        if let Some(signed) = &mut self.signed {
+            signed.digest = None;
+        }
     }
 
     /// The signature's segment, if everything before it has been read and it is not set.
@@ -406,8 +430,9 @@ impl<'a> Entity<'a> {
             };
             if let Some(signed) = &mut self.signed
                 && signed.segments.contains(&self.current)
+                && let Some(digest) = &mut signed.digest
             {
-                signed.digest.update(&out[written..written + n]);
+                digest.update(&out[written..written + n]);
             }
             written += n;
             self.done += n as u64;
@@ -497,14 +522,11 @@ fn message_headers(out: &mut Vec<u8>, message: &Message) {
     }
     if let Some(thread) = message.thread.filter(|t| is_message_id(t.in_reply_to)) {
         header(out, "In-Reply-To", &format!("<{}>", thread.in_reply_to));
-        let references: Vec<String> = thread
-            .references
-            .iter()
-            .filter(|id| is_message_id(id))
-            .map(|id| format!("<{id}>"))
-            .collect();
-        if !references.is_empty() {
-            header(out, "References", &references.join("\r\n "));
+        // One id per line, folded.
+        let mut name = "References: ";
+        for id in thread.references.iter().filter(|id| is_message_id(id)) {
+            out.extend_from_slice(format!("{name}<{id}>\r\n").as_bytes());
+            name = " ";
         }
     }
 }

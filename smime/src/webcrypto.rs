@@ -353,21 +353,28 @@ impl Content<'_, '_> {
 
     /// Makes the piece of `len` bytes from `offset` (fewer at the end) ready for
     /// [`Self::view`]; says how long it is. A signed entity is signed on the way, where
-    /// its signature is due.
+    /// its signature is due, its signed part copied to `signed` as it is made.
     async fn make(
         &mut self,
         offset: usize,
         len: usize,
         buffer: &mut Vec<u8>,
+        signed: Option<&SignedCopy>,
     ) -> Result<usize, EncryptError> {
         let len = len.min(self.len() - offset);
         if let Content::Entity(entity) | Content::Signed(entity, _) = self {
             buffer.resize(len, 0);
             let mut written = entity.read(buffer);
+            if let Some(signed) = signed {
+                signed.take(offset, &buffer[..written]);
+            }
             if written < len
                 && let Content::Signed(entity, signer) = self
             {
-                let digest = entity.signed_digest().ok_or(WebCryptoError::Piece)?;
+                let digest = match signed {
+                    Some(signed) => sha256(&signed.bytes).await?,
+                    None => entity.signed_digest().ok_or(WebCryptoError::Piece)?,
+                };
                 entity
                     .set_signature(&signer(digest).await?)
                     .map_err(|_| WebCryptoError::Piece)?;
@@ -389,6 +396,46 @@ impl Content<'_, '_> {
             Content::Wasm(bytes) => unsafe { Uint8Array::view(&bytes[offset..offset + len]) },
             Content::Js(array) => array.subarray(offset as u32, (offset + len) as u32),
             Content::Entity(_) | Content::Signed(..) => unsafe { Uint8Array::view(&buffer[..len]) },
+        }
+    }
+}
+
+/// The signed part of a signed entity, copied into one JS array as its pieces are made,
+/// for WebCrypto's SHA-256 where the signature is due (WebCrypto digests only whole
+/// buffers; the Rust one, in the form's size-optimised wasm, took most of the send).
+struct SignedCopy {
+    range: std::ops::Range<usize>,
+    bytes: Uint8Array,
+}
+
+impl SignedCopy {
+    /// For a signed entity, which then stops hashing in wasm.
+    fn of(content: &mut Content) -> Result<Option<SignedCopy>, EnvelopeError> {
+        let Content::Signed(entity, _) = content else {
+            return Ok(None);
+        };
+        let Some(range) = entity.signed_range() else {
+            return Ok(None);
+        };
+        let len = u32::try_from(range.end - range.start).map_err(|_| EnvelopeError::TooLarge)?;
+        entity.hashed_elsewhere();
+        Ok(Some(SignedCopy {
+            range: range.start as usize..range.end as usize,
+            bytes: Uint8Array::new_with_length(len),
+        }))
+    }
+
+    /// Copies what of `piece` (the entity's bytes from `offset`) lies in the signed part.
+    fn take(&self, offset: usize, piece: &[u8]) {
+        let start = offset.max(self.range.start);
+        let end = (offset + piece.len()).min(self.range.end);
+        if start < end {
+            self.bytes
+                .subarray(
+                    (start - self.range.start) as u32,
+                    (end - self.range.start) as u32,
+                )
+                .copy_from(&piece[start - offset..end - offset]);
         }
     }
 }
@@ -423,15 +470,22 @@ pub async fn encrypt_to_blob(
         u32::try_from(envelope.ciphertext_len()).map_err(|_| EnvelopeError::TooLarge)?,
     );
     let piece_len = (piece_len / 16).max(1) * 16;
+    let signed = SignedCopy::of(&mut content)?;
     let mut buffer = Vec::new();
     let mut offset = 0;
-    let mut len = content.make(offset, piece_len, &mut buffer).await?;
+    let mut len = content
+        .make(offset, piece_len, &mut buffer, signed.as_ref())
+        .await?;
     loop {
         let last = offset + len == total;
         let started = cipher.begin(&content.view(offset, len, &buffer), last)?;
         let next = match last {
             true => None,
-            false => Some(content.make(offset + len, piece_len, &mut buffer).await?),
+            false => Some(
+                content
+                    .make(offset + len, piece_len, &mut buffer, signed.as_ref())
+                    .await?,
+            ),
         };
         let encrypted = cipher.end(started).await?;
         ciphertext.set(&encrypted, offset as u32);

@@ -433,3 +433,62 @@ async fn webcrypto_decrypts_cbc_in_pieces_as_rustcrypto_encrypted() {
             .is_err()
     );
 }
+
+/// A signed entity encrypted in pieces: the signer gets the SHA-256 of exactly the signed
+/// part (WebCrypto's, of the bytes copied as they were made, the same as Rust's over the
+/// entity read whole), and the signature stands where it is due.
+#[wasm_bindgen_test::wasm_bindgen_test]
+async fn a_signed_entity_is_signed_over_webcryptos_digest_of_its_signed_part() {
+    use sha2::Digest;
+    let certificate = parse_certificates(CERT).unwrap().remove(0);
+    let pdf: Vec<u8> = b"%PDF-1.4\n"
+        .iter()
+        .copied()
+        .chain((0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8))
+        .collect();
+    let attachments = [Attachment::new("Nachweis.pdf", "application/pdf", &pdf)];
+    let message = message("Signiert aus dem Browser", &attachments);
+    const SIGNATURE: usize = 400;
+    // Rust's digest, over the entity read to where the signature is due.
+    let mut reference = smime::mime::Entity::signed(&message, SIGNATURE);
+    let mut head = vec![0; reference.len() as usize];
+    let made = reference.read(&mut head);
+    let expected = reference.signed_digest().unwrap();
+    let range = reference.signed_range().unwrap();
+    let direct: [u8; 32] =
+        sha2::Sha256::digest(&head[range.start as usize..range.end as usize]).into();
+    assert_eq!(expected, direct);
+
+    let seen = std::rc::Rc::new(std::cell::Cell::new(None));
+    let told = seen.clone();
+    let signer: Box<smime::webcrypto::Signer> = Box::new(move |digest| {
+        told.set(Some(digest));
+        Box::pin(async { Ok(vec![0x30; SIGNATURE]) })
+    });
+    let mut entity = smime::mime::Entity::signed(&message, SIGNATURE);
+    let recipient = Recipient::from_certificate(&certificate).unwrap();
+    // Small pieces, so that the signed part spans many and ends inside one.
+    let blob = smime::webcrypto::encrypt_to_blob(
+        &[recipient],
+        Algorithms::default(),
+        smime::webcrypto::Content::Signed(&mut entity, &*signer),
+        16_384,
+        &mut rand_core::OsRng,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(seen.get(), Some(expected));
+    let buffer = wasm_bindgen_futures::JsFuture::from(blob.array_buffer())
+        .await
+        .unwrap();
+    let plain = decrypt_cbc(&js_sys::Uint8Array::new(&buffer).to_vec());
+    assert_eq!(plain.len() as u64, reference.len());
+    assert!(plain[..made] == head[..made], "the signed part differs");
+    let mut lines = Vec::new();
+    smime::mime::base64_lines(&mut lines, &[0x30; SIGNATURE]);
+    assert!(
+        plain[made..].starts_with(&lines),
+        "the signature is not where it is due"
+    );
+}
