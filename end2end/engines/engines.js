@@ -341,17 +341,27 @@ function puppeteerBackend(frame, page) {
 
 async function launchPuppeteer(engine) {
   const puppeteer = require('puppeteer-core');
-  const browser =
+  const options =
     engine === 'chromium'
-      ? await puppeteer.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS })
-      : await puppeteer.launch({
+      ? { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS }
+      : {
           browser: 'firefox',
           protocol: 'webDriverBiDi',
           executablePath: '/usr/bin/firefox-esr',
           headless: true,
           // Firefox ESR otherwise calls home at start, which this closed network refuses.
           extraPrefsFirefox: { 'network.captive-portal-service.enabled': false, 'app.update.enabled': false },
-        });
+        };
+  // A cold Firefox ESR on a busy 2-core machine sometimes takes longer than puppeteer's 30 s
+  // to print its endpoint (seen twice on 2026-12-03, each time its first start in a run):
+  // more time, and one more try, before the test fails for it.
+  let browser;
+  try {
+    browser = await puppeteer.launch({ ...options, timeout: 90_000 });
+  } catch (error) {
+    console.warn(`${engine} did not start (${error.message}); trying once more`);
+    browser = await puppeteer.launch({ ...options, timeout: 90_000 });
+  }
   return {
     version: await browser.version(),
     contentPeakKb: () => contentPeakKb(engine, browser.process().pid),
