@@ -127,20 +127,18 @@ fn answer<T: DeserializeOwned>(ok: bool, text: &str) -> Result<T, Refusal> {
 }
 
 /// The body of a file, as text (the trust anchors).
-pub async fn get_text(url: &str) -> Result<String, Failure> {
-    let window = web_sys::window().ok_or(Failure::Unreachable)?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
-        .await
-        .map_err(|_| Failure::Unreachable)?
-        .unchecked_into();
+/// The text at `url`, if the server answers 2xx before the deadline.
+pub async fn get_text(url: &str, deadline: &smime::webcrypto::Deadline) -> Option<String> {
+    let response = deadline.settle(web_sys::window()?.fetch_with_str(url));
+    let response: web_sys::Response = response.await?.ok()?.unchecked_into();
     if !response.ok() {
-        return Err(Failure::Unreachable);
+        return None;
     }
-    JsFuture::from(response.text().map_err(|_| Failure::Unreachable)?)
-        .await
-        .map_err(|_| Failure::Unreachable)?
+    deadline
+        .settle(response.text().ok()?)
+        .await?
+        .ok()?
         .as_string()
-        .ok_or(Failure::Unreachable)
 }
 
 pub async fn get<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {

@@ -91,7 +91,7 @@ pub async fn send(
 ) -> Result<Sent, Problem> {
     progress(Progress::Checking);
     let delivery = page.delivery.as_ref().ok_or(Problem::Certificate)?;
-    let anchors_pem = anchors(&delivery.trust_anchors).await?;
+    let anchors_pem = anchors(&delivery.trust_anchors, ANCHORS_WITHIN_MS).await?;
     let conversation = match standing {
         Standing {
             continuing: Some(continuing),
@@ -198,23 +198,33 @@ thread_local! {
         Default::default();
 }
 
+/// How long the anchors' fetch gets, per attempt: a small public file, but WebKitGTK has,
+/// rarely, left a request pending for good.
+const ANCHORS_WITHIN_MS: i32 = 8_000;
+
 /// Fetches the anchors the form's certificates are checked against, ahead of sending.
 pub fn fetch_anchors_ahead(page: &FormPage) {
     if let Some(delivery) = &page.delivery {
         let url = delivery.trust_anchors.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let _ = anchors(&url).await;
+            let _ = anchors(&url, ANCHORS_WITHIN_MS).await;
         });
     }
 }
 
-async fn anchors(url: &str) -> Result<String, Problem> {
+/// The anchors at `url`; a fetch that fails or does not answer in time is made once more.
+async fn anchors(url: &str, within_ms: i32) -> Result<String, Problem> {
     if let Some(pem) = ANCHORS.with_borrow(|all| all.get(url).cloned()) {
         return Ok(pem);
     }
-    let pem = api::get_text(url).await.map_err(|_| Problem::Certificate)?;
-    ANCHORS.with_borrow_mut(|all| all.insert(url.to_owned(), pem.clone()));
-    Ok(pem)
+    for _attempt in 0..2 {
+        let deadline = smime::webcrypto::Deadline::after(within_ms);
+        if let Some(pem) = api::get_text(url, &deadline).await {
+            ANCHORS.with_borrow_mut(|all| all.insert(url.to_owned(), pem.clone()));
+            return Ok(pem);
+        }
+    }
+    Err(Problem::Certificate)
 }
 
 /// Checks the form's certificates against `anchors_pem` at `now` and encrypts the message
@@ -384,6 +394,7 @@ mod tests {
     //! check here stops it before anything is encrypted.
 
     use super::*;
+    use wasm_bindgen::{JsCast, JsValue};
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
@@ -598,6 +609,43 @@ mod tests {
             assert!(matches!(result, Err(Problem::Certificate)), "{case}");
             assert!(!encrypting.get(), "{case}: encryption started");
         }
+    }
+
+    /// An anchors' fetch that does not answer (WebKitGTK, rarely, has left one pending for
+    /// good) is made once more; one that never answers ends in the certificate problem the
+    /// form shows, not in a send that waits for ever.
+    #[test]
+    async fn an_anchors_fetch_that_never_answers_is_made_again_then_ends_in_the_certificate_problem()
+     {
+        let url = "data:text/plain,-----BEGIN%20CERTIFICATE-----";
+        let restore = hang_fetches(1.0);
+        let fetched = anchors(url, 300).await;
+        restore.call0(&JsValue::NULL).unwrap();
+        assert_eq!(fetched.unwrap(), "-----BEGIN CERTIFICATE-----");
+
+        ANCHORS.with_borrow_mut(|all| all.clear());
+        let restore = hang_fetches(f64::INFINITY);
+        let fetched = anchors(url, 300).await;
+        restore.call0(&JsValue::NULL).unwrap();
+        assert!(matches!(fetched, Err(Problem::Certificate)), "{fetched:?}");
+    }
+
+    /// Makes the next `count` calls of `fetch` return promises that never settle; gives
+    /// the function that puts `fetch` back.
+    fn hang_fetches(count: f64) -> js_sys::Function {
+        js_sys::Function::new_with_args(
+            "count",
+            "const original = fetch;
+             let left = count;
+             globalThis.fetch = function (...args) {
+               if (left > 0) { left -= 1; return new Promise(() => {}); }
+               return original.apply(this, args);
+             };
+             return () => { globalThis.fetch = original; };",
+        )
+        .call1(&JsValue::NULL, &count.into())
+        .unwrap()
+        .unchecked_into()
     }
 
     #[test]

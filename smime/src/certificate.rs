@@ -8,7 +8,11 @@ use const_oid::db::{rfc5280, rfc5912};
 use der::referenced::OwnedToRef;
 use der::{Decode, DecodePem, Encode};
 use rsa::traits::PublicKeyParts;
-use sha2::{Digest, Sha256, Sha384, Sha512};
+#[cfg(any(feature = "rust-rsa-sha384", feature = "rust-ecdsa"))]
+use sha2::Sha384;
+#[cfg(feature = "rust-rsa-sha384")]
+use sha2::Sha512;
+use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName};
@@ -639,7 +643,7 @@ fn verify_signature(
 /// RSA PKCS#1 v1.5 with SHA-256/384/512, ECDSA on P-256 or P-384 with SHA-256/384.
 /// Fails with `Some(algorithm)` for an unsupported algorithm, `None` for a bad signature.
 /// A signature the caller verified (`verified_elsewhere`) holds; any other is verified here,
-/// ECDSA only with the `rust-ecdsa` feature.
+/// ECDSA only with the `rust-ecdsa` feature, RSA with SHA-384/512 only with `rust-rsa-sha384`.
 pub(crate) fn verify_signed(
     signed: &[u8],
     algorithm: ObjectIdentifier,
@@ -666,11 +670,17 @@ pub(crate) fn verify_signed(
         rfc5912::SHA_256_WITH_RSA_ENCRYPTION => {
             rsa::pkcs1v15::VerifyingKey::<Sha256>::new(rsa_key()?).verify(signed, &rsa_signature()?)
         }
+        #[cfg(feature = "rust-rsa-sha384")]
         rfc5912::SHA_384_WITH_RSA_ENCRYPTION => {
             rsa::pkcs1v15::VerifyingKey::<Sha384>::new(rsa_key()?).verify(signed, &rsa_signature()?)
         }
+        #[cfg(feature = "rust-rsa-sha384")]
         rfc5912::SHA_512_WITH_RSA_ENCRYPTION => {
             rsa::pkcs1v15::VerifyingKey::<Sha512>::new(rsa_key()?).verify(signed, &rsa_signature()?)
+        }
+        #[cfg(not(feature = "rust-rsa-sha384"))]
+        rfc5912::SHA_384_WITH_RSA_ENCRYPTION | rfc5912::SHA_512_WITH_RSA_ENCRYPTION => {
+            return Err(None);
         }
         rfc5912::ECDSA_WITH_SHA_256 | rfc5912::ECDSA_WITH_SHA_384 => {
             #[cfg(feature = "rust-ecdsa")]

@@ -562,29 +562,49 @@ pub fn sha256(bytes: &Uint8Array) -> impl Future<Output = Result<[u8; 32], WebCr
     }
 }
 
+/// How long WebCrypto gets to verify a chain's signatures. They take milliseconds;
+/// WebKitGTK, rarely and under load, has left one pending for good.
+const VERIFY_WITHIN_MS: i32 = 5_000;
+
 /// Verifies certificate signatures (see [`crate::certificate::webcrypto_signatures`]) with
 /// the browser's WebCrypto; returns those that hold, for
 /// [`crate::certificate::CheckContext::verified_elsewhere`]. Any failure counts as "does not
-/// hold", so the check then verifies it itself or fails closed.
+/// hold", so the check then verifies it itself or fails closed. Bounded in time: see
+/// [`verify_signatures_within`].
 pub async fn verify_signatures(
     signatures: &[crate::certificate::WebCryptoSignature],
+) -> Vec<crate::certificate::VerifiedSignature> {
+    verify_signatures_within(signatures, VERIFY_WITHIN_MS).await
+}
+
+/// [`verify_signatures`] within `ms`: all start at once, and one WebCrypto has not answered
+/// by then counts as "does not hold" too.
+pub async fn verify_signatures_within(
+    signatures: &[crate::certificate::WebCryptoSignature],
+    ms: i32,
 ) -> Vec<crate::certificate::VerifiedSignature> {
     let Ok(subtle) = subtle() else {
         return Vec::new();
     };
+    let deadline = Deadline::after(ms);
+    let imports: Vec<_> = signatures
+        .iter()
+        .map(|signature| (signature, import_issuer_key(&subtle, signature)))
+        .collect();
     let mut verified = Vec::new();
-    for signature in signatures {
-        if verify(&subtle, signature).await == Ok(true) {
+    for (signature, import) in imports {
+        if verify(&subtle, signature, import, &deadline).await == Some(true) {
             verified.push(signature.verified());
         }
     }
     verified
 }
 
-async fn verify(
+/// The issuer's key on its way into WebCrypto, and the parameters to verify with it.
+fn import_issuer_key(
     subtle: &SubtleCrypto,
     signature: &crate::certificate::WebCryptoSignature,
-) -> Result<bool, JsValue> {
+) -> Result<(js_sys::Promise, js_sys::Object), JsValue> {
     let (import, params): (js_sys::Object, js_sys::Object) = match signature.curve {
         Some(curve) => {
             let import = web_sys::EcKeyImportParams::new("ECDSA");
@@ -608,14 +628,58 @@ async fn verify(
         false,
         &Array::of1(&JsValue::from_str("verify")),
     )?;
-    let key: CryptoKey = JsFuture::from(key).await?.unchecked_into();
-    let holds = subtle.verify_with_object_and_js_u8_array_and_js_u8_array(
+    Ok((key, params))
+}
+
+/// Whether the signature holds; `None` when WebCrypto had not answered by the deadline.
+async fn verify(
+    subtle: &SubtleCrypto,
+    signature: &crate::certificate::WebCryptoSignature,
+    import: Result<(js_sys::Promise, js_sys::Object), JsValue>,
+    deadline: &Deadline,
+) -> Option<bool> {
+    let Ok((key, params)) = import else {
+        return Some(false);
+    };
+    let Ok(key) = deadline.settle(key).await? else {
+        return Some(false);
+    };
+    let Ok(holds) = subtle.verify_with_object_and_js_u8_array_and_js_u8_array(
         &params,
-        &key,
+        &key.unchecked_into(),
         &Uint8Array::from(&signature.signature[..]),
         &Uint8Array::from(&signature.signed[..]),
-    )?;
-    Ok(JsFuture::from(holds).await?.as_bool() == Some(true))
+    ) else {
+        return Some(false);
+    };
+    let holds = deadline.settle(holds).await?;
+    Some(matches!(holds, Ok(holds) if holds.as_bool() == Some(true)))
+}
+
+/// A point in time that promises are awaited until, in a window or a worker: for the
+/// browser's promises that should settle soon but, rarely, never do. Only for promises that
+/// never resolve to `undefined`, which is what the deadline resolves to.
+pub struct Deadline(js_sys::Promise);
+
+impl Deadline {
+    /// `ms` milliseconds from now.
+    pub fn after(ms: i32) -> Deadline {
+        Deadline(js_sys::Promise::new(&mut |resolve, _| {
+            let global = js_sys::global();
+            if let Ok(timer) = js_sys::Reflect::get(&global, &"setTimeout".into()) {
+                let _ =
+                    timer
+                        .unchecked_into::<js_sys::Function>()
+                        .call2(&global, &resolve, &ms.into());
+            }
+        }))
+    }
+
+    /// What `promise` settled with, or `None` if the deadline came first.
+    pub async fn settle(&self, promise: js_sys::Promise) -> Option<Result<JsValue, JsValue>> {
+        let first = JsFuture::from(js_sys::Promise::race(&Array::of2(&promise, &self.0))).await;
+        (!matches!(&first, Ok(value) if value.is_undefined())).then_some(first)
+    }
 }
 
 /// AES-CBC decryption by WebCrypto, `piece` bytes (a multiple of 16) per call, all calls
