@@ -8,7 +8,7 @@
 use std::io::Write;
 
 use base64::Engine;
-use smime::mime::rfc5322_date;
+use smime::mime::{is_message_id, rfc5322_date};
 
 /// Base64 lines of the body: 76 characters, as RFC 2045 allows at most.
 const LINE: usize = 76;
@@ -25,9 +25,6 @@ pub const MAX_ADDRESS_LEN: usize = 254;
 
 /// References names at most this many messages: the first and the latest.
 pub const MAX_REFERENCES: usize = 8;
-
-/// Whether `id` (without angle brackets) may go into a header as it is.
-pub use smime::mime::is_message_id as is_thread_id;
 
 /// What varies between two mails of one form.
 #[derive(Debug, Clone)]
@@ -73,9 +70,9 @@ impl Envelope<'_> {
             && address(self.receipt)
             && address(self.message_id)
             && self.thread.is_none_or(|thread| {
-                is_thread_id(&thread.in_reply_to)
+                is_message_id(&thread.in_reply_to)
                     && thread.references.len() <= MAX_REFERENCES
-                    && thread.references.iter().all(|id| is_thread_id(id))
+                    && thread.references.iter().all(|id| is_message_id(id))
             });
         if valid { Ok(()) } else { Err(InvalidHeader) }
     }

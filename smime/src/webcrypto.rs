@@ -708,9 +708,8 @@ pub async fn decrypt_cbc(
     Ok(plaintext)
 }
 
-/// Like [`decrypt_cbc`], the plaintext left in JavaScript, a piece per array (for a Blob,
-/// or whatever reads it there): nothing of it passes through wasm memory.
-pub async fn decrypt_cbc_pieces(
+/// [`decrypt_cbc`]'s plaintext as WebCrypto gives it: a JS array per piece.
+async fn decrypt_cbc_pieces(
     key: &[u8],
     iv: &[u8; 16],
     ciphertext: &[u8],

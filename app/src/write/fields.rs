@@ -49,9 +49,8 @@ impl Fields {
         }
     }
 
-    /// The required fields by their element id, in the order of the form.
-    /// The fields a message needs; the address only where one is asked for (not for a
-    /// message written again in a conversation).
+    /// The required fields by their element id, in the order of the form; the address only
+    /// where one is asked for (not for a message written again in a conversation).
     pub fn required(self, with_email: bool) -> Vec<(&'static str, Field)> {
         let mut required = vec![("name", self.name)];
         if with_email {

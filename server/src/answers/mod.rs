@@ -459,7 +459,7 @@ impl Answers {
 pub fn thread(ids: &[String]) -> Option<wire::Thread> {
     let ids: Vec<&String> = ids
         .iter()
-        .filter(|id| crate::mail::is_thread_id(id))
+        .filter(|id| smime::mime::is_message_id(id))
         .collect();
     let latest = (*ids.last()?).clone();
     let tail = ids
@@ -481,7 +481,8 @@ pub fn received_folder(data_dir: &Path) -> PathBuf {
     data_dir.join("answers").join("received")
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex, as serials and digests are written.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

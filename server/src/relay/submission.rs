@@ -70,6 +70,20 @@ impl Conversing {
             Conversing::Continues(continuing) => &continuing.alias,
         }
     }
+
+    fn opens(&self) -> Option<&Opening> {
+        match self {
+            Conversing::Opens(opening) => Some(opening),
+            Conversing::Continues(_) => None,
+        }
+    }
+
+    fn continues(&self) -> Option<&Continuing> {
+        match self {
+            Conversing::Continues(continuing) => Some(continuing),
+            Conversing::Opens(_) => None,
+        }
+    }
 }
 
 /// A conversation a message opens.
@@ -225,10 +239,7 @@ impl Queue {
         let mut inspection: Option<Inspection> = None;
         let mut received: u64 = 0;
         // A message written again is signed over its bytes: hashed as they come.
-        let continuing = match &sender.conversation {
-            Some(Conversing::Continues(continuing)) => Some(continuing),
-            _ => None,
-        };
+        let continuing = sender.conversation.as_ref().and_then(Conversing::continues);
         let mut digest = continuing.map(|_| Sha256::new());
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|_| UploadError::Interrupted)?;
@@ -292,9 +303,9 @@ impl Queue {
                 .verified
                 .filter(|_| form.policy.reply_to_verified)
                 .map(|v| v.address.clone()),
-            citizen_address: match &sender.conversation {
-                Some(Conversing::Continues(continuing)) => Some(continuing.citizen_address.clone()),
-                _ => sender.verified.map(|v| v.address.clone()),
+            citizen_address: match continuing {
+                Some(continuing) => Some(continuing.citizen_address.clone()),
+                None => sender.verified.map(|v| v.address.clone()),
             },
             receipt_requested: sender.receipt_requested && self.return_domain.is_some(),
             conversation: sender.conversation,
@@ -339,10 +350,10 @@ impl Queue {
         let mut random = [0u8; 16];
         OsRng.fill_bytes(&mut random);
         let message_id = mail::message_id(&receipt, &random, &from);
-        let thread = match &conversation {
-            Some(Conversing::Continues(continuing)) => Some(continuing.thread.clone()),
-            _ => None,
-        };
+        let thread = conversation
+            .as_ref()
+            .and_then(Conversing::continues)
+            .map(|continuing| continuing.thread.clone());
         let mail_bytes = {
             let (receipt, message_id, to) = (receipt.clone(), message_id.clone(), mailbox.clone());
             let notification_to = notification_to.clone();
@@ -393,18 +404,18 @@ impl Queue {
                     accepted_at: now,
                     return_token: &return_token,
                     receipt_requested,
-                    opens: match &conversation {
-                        Some(Conversing::Opens(opening)) => Some(OpenedConversation {
+                    opens: conversation
+                        .as_ref()
+                        .and_then(Conversing::opens)
+                        .map(|opening| OpenedConversation {
                             alias: &opening.alias,
                             ends_at: opening.ends_at,
                             status_url: &status_url,
                         }),
-                        _ => None,
-                    },
-                    continues: match &conversation {
-                        Some(Conversing::Continues(continuing)) => Some(continuing.alias.as_str()),
-                        _ => None,
-                    },
+                    continues: conversation
+                        .as_ref()
+                        .and_then(Conversing::continues)
+                        .map(|continuing| continuing.alias.as_str()),
                 },
                 receipt_mail.as_ref(),
             )
@@ -474,8 +485,7 @@ fn check_addressing(inspection: &Inspection, form: &OfferedForm) -> Result<(), U
 
 /// The upload whose SHA-256 is `digest` was signed by the conversation's key.
 fn check_signature(continuing: &Continuing, digest: &[u8]) -> Result<(), UploadError> {
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    let statement = wire::message_statement(&continuing.alias, &hex);
+    let statement = wire::message_statement(&continuing.alias, &crate::answers::hex(digest));
     if crate::answers::signed::verifies(&continuing.certificate, &statement, &continuing.signature)
     {
         Ok(())
