@@ -126,8 +126,8 @@ fn answer<T: DeserializeOwned>(ok: bool, text: &str) -> Result<T, Refusal> {
     serde_json::from_str(text).map_err(|_| unreachable())
 }
 
-/// The body of a file, as text (the trust anchors).
-/// The text at `url`, if the server answers 2xx before the deadline.
+/// The body of a file as text (the trust anchors), if the server answers 2xx before the
+/// deadline.
 pub async fn get_text(url: &str, deadline: &smime::webcrypto::Deadline) -> Option<String> {
     let response = deadline.settle(web_sys::window()?.fetch_with_str(url));
     let response: web_sys::Response = response.await?.ok()?.unchecked_into();

@@ -593,7 +593,7 @@ pub async fn verify_signatures_within(
         .collect();
     let mut verified = Vec::new();
     for (signature, import) in imports {
-        if verify(&subtle, signature, import, &deadline).await == Some(true) {
+        if verify(&subtle, signature, import, &deadline).await {
             verified.push(signature.verified());
         }
     }
@@ -631,29 +631,27 @@ fn import_issuer_key(
     Ok((key, params))
 }
 
-/// Whether the signature holds; `None` when WebCrypto had not answered by the deadline.
+/// Whether the signature holds, by WebCrypto's answer before the deadline.
 async fn verify(
     subtle: &SubtleCrypto,
     signature: &crate::certificate::WebCryptoSignature,
     import: Result<(js_sys::Promise, js_sys::Object), JsValue>,
     deadline: &Deadline,
-) -> Option<bool> {
-    let Ok((key, params)) = import else {
-        return Some(false);
+) -> bool {
+    let holds = async {
+        let (key, params) = import.ok()?;
+        let key = deadline.settle(key).await?.ok()?;
+        let holds = subtle
+            .verify_with_object_and_js_u8_array_and_js_u8_array(
+                &params,
+                &key.unchecked_into(),
+                &Uint8Array::from(&signature.signature[..]),
+                &Uint8Array::from(&signature.signed[..]),
+            )
+            .ok()?;
+        deadline.settle(holds).await?.ok()?.as_bool()
     };
-    let Ok(key) = deadline.settle(key).await? else {
-        return Some(false);
-    };
-    let Ok(holds) = subtle.verify_with_object_and_js_u8_array_and_js_u8_array(
-        &params,
-        &key.unchecked_into(),
-        &Uint8Array::from(&signature.signature[..]),
-        &Uint8Array::from(&signature.signed[..]),
-    ) else {
-        return Some(false);
-    };
-    let holds = deadline.settle(holds).await?;
-    Some(matches!(holds, Ok(holds) if holds.as_bool() == Some(true)))
+    holds.await == Some(true)
 }
 
 /// A point in time that promises are awaited until, in a window or a worker: for the
